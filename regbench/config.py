@@ -1,0 +1,489 @@
+"""Typed study configs: load YAML, validate, expand variants, apply ``--set`` overrides.
+
+A study file has the sections ``name``, ``data``, ``model``, ``regularization`` and ``train`` (defaults for
+every variant) and ``variants``: a mapping from variant name to overrides of those sections. Defaults live
+in the pydantic models below and nowhere else; a YAML file is a diff against them.
+
+Every problem in a file is reported at once, each as ``FILE:LINE: dotted.key: expected ..., got ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from regbench.errors import ConfigError
+
+SECTIONS = ("data", "model", "regularization", "train")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DataConfig(_Strict):
+    """Which dataset, where it lives, and how the training set is split and perturbed."""
+
+    dataset: Literal["mnist", "fashion_mnist"] = Field("mnist", description="Dataset to train on.")
+    dir: str | None = Field(
+        None, description="Directory holding <dataset>.npz or the four IDX files. Overrides REGBENCH_DATA_DIR."
+    )
+    validation_split: float = Field(
+        0.1, gt=0.0, lt=1.0, description="Share of the training set held out for validation (model selection)."
+    )
+    train_subset: int | None = Field(
+        None, ge=1, description="Use only this many training examples (before the validation split)."
+    )
+    label_noise: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of training labels replaced by a random class (seeded)."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the subset, label noise and validation split.")
+
+
+class ModelConfig(_Strict):
+    """The network: a Dense stack on flattened images, softmax output."""
+
+    hidden_units: list[int] = Field(
+        [128, 64], min_length=1, description="Widths of the hidden Dense layers, input side first."
+    )
+    activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu", "selu", "swish"] = Field(
+        "relu", description="Activation of every hidden layer."
+    )
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive_units(cls, value: list[int]) -> list[int]:
+        if any(u < 1 for u in value):
+            raise ValueError("expected a list of layer widths >= 1")
+        return value
+
+
+class EarlyStoppingConfig(_Strict):
+    """Keras ``EarlyStopping`` arguments. Monitors the validation data loss by default."""
+
+    patience: int = Field(3, ge=0, description="Epochs without improvement before training stops.")
+    min_delta: float = Field(0.0, ge=0.0, description="Smallest change that counts as an improvement.")
+    monitor: Literal["val_data_loss", "val_accuracy", "val_loss"] = Field(
+        "val_data_loss",
+        description="Validation quantity to watch. val_data_loss is the cross-entropy without penalties.",
+    )
+    restore_best_weights: bool = Field(True, description="Restore the weights of the best epoch at the end.")
+    start_from_epoch: int = Field(0, ge=0, description="Epochs to wait before stopping may start.")
+
+
+class RegularizationConfig(_Strict):
+    """Regularizers. Keras' own argument names: ``l1``/``l2`` are kernel penalty lambdas."""
+
+    dropout: float | list[float] = Field(
+        0.0,
+        description="Dropout rate after every hidden layer, or a list with one rate per hidden layer.",
+    )
+    l1: float = Field(0.0, ge=0.0, description="L1 penalty lambda on every Dense kernel (adds l1*sum|w|).")
+    l2: float = Field(0.0, ge=0.0, description="L2 penalty lambda on every Dense kernel (adds l2*sum w^2).")
+    batchnorm: bool = Field(False, description="BatchNormalization between each hidden Dense and activation.")
+    early_stopping: EarlyStoppingConfig | None = Field(
+        None, description="null for no early stopping, or a mapping of EarlyStopping arguments."
+    )
+
+    @field_validator("dropout")
+    @classmethod
+    def _rates_in_range(cls, value: float | list[float]) -> float | list[float]:
+        rates = value if isinstance(value, list) else [value]
+        if any(not 0.0 <= r < 1.0 for r in rates):
+            raise ValueError("expected a rate in [0, 1) or a list of such rates")
+        return value
+
+
+class TrainConfig(_Strict):
+    """Optimizer and schedule."""
+
+    optimizer: Literal["adam", "sgd", "rmsprop", "adamw", "nadam"] = Field("adam", description="Optimizer.")
+    learning_rate: float = Field(1e-3, gt=0.0, description="Learning rate of the optimizer.")
+    batch_size: int = Field(32, ge=1, description="Examples per gradient step.")
+    epochs: int = Field(10, ge=1, description="Maximum number of epochs.")
+    seeds: list[int] = Field([0], min_length=1, description="One training run per seed (init, shuffling, dropout).")
+    steps_per_execution: int = Field(
+        500, ge=1, description="Batches per compiled call; larger removes framework overhead. Same results."
+    )
+
+
+class VariantConfig(_Strict):
+    """One fully resolved variant: what a single training run (per seed) uses."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _dropout_matches_layers(self) -> VariantConfig:
+        rates = self.regularization.dropout
+        if isinstance(rates, list) and len(rates) != len(self.model.hidden_units):
+            raise ValueError(
+                f"regularization.dropout: expected {len(self.model.hidden_units)} rates "
+                f"(one per hidden layer in model.hidden_units), got {len(rates)}"
+            )
+        return self
+
+    def dropout_rates(self) -> list[float]:
+        rates = self.regularization.dropout
+        return list(rates) if isinstance(rates, list) else [rates] * len(self.model.hidden_units)
+
+
+class StudyFile(_Strict):
+    """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Study name; names the run folder.")
+    description: str = Field("", description="Free text: what the study asks.")
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
+    train: TrainConfig = TrainConfig()
+    variants: dict[str, dict[str, dict[str, Any]] | None] = Field(
+        default_factory=lambda: {"default": {}},
+        description="Variant name -> overrides of data/model/regularization/train. Empty means the defaults.",
+    )
+
+
+class Experiment(BaseModel):
+    """A loaded study: its name, source, and resolved variants in file order."""
+
+    name: str
+    description: str = ""
+    source: str = "<config>"
+    variants: dict[str, VariantConfig]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# YAML with line numbers
+
+
+def _line_map(text: str) -> dict[tuple[str, ...], int]:
+    """Map each dotted path in a YAML document to the 1-based line of its key (or list item)."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, str(key.value))
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, str(i))] = item.start_mark.line + 1
+                walk(item, (*path, str(i)))
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _expected(err: dict[str, Any]) -> str:
+    """Turn one pydantic error into the 'expected ...' half of our message."""
+    kind, ctx, msg = err["type"], err.get("ctx") or {}, err["msg"]
+    bounds = {
+        "greater_than": "a number > {gt}",
+        "greater_than_equal": "a number >= {ge}",
+        "less_than": "a number < {lt}",
+        "less_than_equal": "a number <= {le}",
+    }
+    if kind in bounds:
+        return "expected " + bounds[kind].format(**ctx)
+    simple = {
+        "float_type": "a number",
+        "float_parsing": "a number",
+        "int_type": "a whole number",
+        "int_parsing": "a whole number",
+        "int_from_float": "a whole number",
+        "bool_type": "true or false",
+        "bool_parsing": "true or false",
+        "string_type": "a string",
+        "list_type": "a list",
+        "dict_type": "a mapping",
+        "model_type": "a mapping",
+        "model_attributes_type": "a mapping",
+        "missing": "a value (this key is required)",
+        "string_pattern_mismatch": "letters, digits, '_', '.' or '-'",
+    }
+    if kind in simple:
+        return "expected " + simple[kind]
+    if kind == "literal_error":
+        return "expected one of " + ctx.get("expected", "")
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "extra_forbidden":
+        return "unknown key; check its spelling against `regbench schema` or the README's config reference"
+    if kind == "value_error":
+        text = str(ctx.get("error", msg))
+        return text if text.startswith("expected") else "expected " + text
+    return "expected " + msg[0].lower() + msg[1:]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """Drop pydantic's union-branch markers (e.g. 'list[float]', 'float') from an error location."""
+    out = []
+    for part in loc:
+        text = str(part)
+        if text in {"float", "int", "list[float]", "EarlyStoppingConfig", "none", "str"} or "[" in text:
+            continue
+        out.append(text)
+    return tuple(out)
+
+
+def _format_errors(
+    exc: ValidationError, prefix: tuple[str, ...], lines: dict[tuple[str, ...], int], source: str,
+    fallbacks: tuple[tuple[str, ...], ...] = (),
+) -> list[str]:
+    messages = []
+    seen_union: set[tuple[str, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = _clean_loc(err["loc"])
+        if err["type"] == "value_error" and str(err.get("ctx", {}).get("error", "")).startswith(
+            "regularization.dropout:"
+        ):
+            loc = ("regularization", "dropout")
+            text = str(err["ctx"]["error"]).split(": ", 1)[1]
+        else:
+            text = _expected(err)
+        # A union (dropout: float | list) yields one error per branch: report the key once.
+        if loc in seen_union:
+            continue
+        if loc and loc[-1] == "dropout" or (len(loc) > 1 and loc[-2] == "dropout"):
+            if err["type"] in {"float_type", "list_type", "float_parsing"}:
+                loc = loc if loc[-1] == "dropout" else loc[:-1]
+                text = "expected a rate in [0, 1) or a list of such rates"
+                seen_union.add(loc)
+        line = None
+        for base in (prefix, *fallbacks):
+            probe = (*base, *loc)
+            while probe and probe not in lines:
+                probe = probe[:-1]
+            if probe and len(probe) > len(base) or (probe and not base):
+                line = lines[probe]
+                break
+        where = f"{source}:{line}" if line else source
+        got = "" if err["type"] == "missing" else f", got {_show(err.get('input'))}"
+        messages.append(f"{where}: {'.'.join(loc) or 'config'}: {text}{got}")
+    return messages
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Overrides
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _known_key(path: list[str]) -> bool:
+    """True when a dotted path names a field of VariantConfig (early_stopping's fields included)."""
+    model: type[BaseModel] | None = VariantConfig
+    for i, part in enumerate(path):
+        if model is None or part not in model.model_fields:
+            return False
+        annotation = model.model_fields[part].annotation
+        model = None
+        for candidate in getattr(annotation, "__args__", (annotation,)):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+        if model is None and i != len(path) - 1:
+            return False
+    return True
+
+
+def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
+    """Parse ``--set dotted.key=value`` items. Values are YAML (``0.5``, ``[0.3, 0]``, ``null``, ``true``).
+
+    Raises:
+        ConfigError: when an item has no ``=``, names an unknown key, or its value is not valid YAML.
+    """
+    parsed, problems = [], []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item}: expected dotted.key=value, e.g. --set train.epochs=2")
+            continue
+        path = key.split(".")
+        if path[0] == "variants":
+            ok = len(path) >= 4 and _known_key(path[2:])
+        else:
+            ok = _known_key(path)
+        if not ok:
+            problems.append(
+                f"--set {key}: unknown key; expected a dotted key such as train.epochs, regularization.l2 "
+                "or variants.<name>.train.epochs"
+            )
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problems.append(f"--set {key}: expected a YAML value, got {raw!r} ({exc.problem})")
+            continue
+        parsed.append((path, value))
+    if problems:
+        raise ConfigError(problems)
+    return parsed
+
+
+def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        if not isinstance(tree.get(part), dict):
+            tree[part] = {}
+        tree = tree[part]
+    tree[path[-1]] = value
+
+
+def _has_path(tree: Any, path: list[str]) -> bool:
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_text(text: str, source: str = "<config>", overrides: list[str] | None = None) -> Experiment:
+    """Load a study from YAML text. See :func:`load`."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}:1: config: expected a mapping of sections, got {_show(raw)}"])
+    lines = _line_map(text)
+    problems: list[str] = []
+
+    # Apply --set overrides: to the defaults, and to every variant that sets the same key itself, so that
+    # `--set train.epochs=2` means two epochs everywhere.
+    for path, value in parse_overrides(overrides or []):
+        _set_path(raw, path, value)
+        if path[0] not in ("variants", "name", "description"):
+            for spec in (raw.get("variants") or {}).values():
+                if isinstance(spec, dict) and _has_path(spec, path):
+                    _set_path(spec, path, value)
+
+    try:
+        study = StudyFile.model_validate({k: v for k, v in raw.items() if k != "variants"} | {"variants": {}})
+    except ValidationError as exc:
+        problems += _format_errors(exc, (), lines, source)
+        study = None
+
+    variants_raw = raw.get("variants", {"default": {}})
+    if variants_raw is None or variants_raw == {}:
+        variants_raw = {"default": {}}
+    if not isinstance(variants_raw, dict):
+        problems.append(
+            f"{source}:{lines.get(('variants',), 1)}: variants: expected a mapping of variant name -> "
+            f"overrides, got {_show(variants_raw)}"
+        )
+        variants_raw = {}
+
+    defaults = {k: raw[k] for k in SECTIONS if k in raw}
+    variants: dict[str, VariantConfig] = {}
+    for vname, spec in variants_raw.items():
+        vname = str(vname)
+        prefix = ("variants", vname)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", vname):
+            problems.append(
+                f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a name of letters, digits, "
+                f"'_', '.', '+' or '-' (it names a folder), got {_show(vname)}"
+            )
+            continue
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            problems.append(f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a mapping, got {_show(spec)}")
+            continue
+        unknown = [k for k in spec if k not in SECTIONS]
+        for key in unknown:
+            problems.append(
+                f"{source}:{lines.get((*prefix, str(key)), lines.get(prefix, 1))}: variants.{vname}.{key}: "
+                f"unknown section; expected one of {', '.join(SECTIONS)}"
+            )
+        if unknown:
+            continue
+        merged = _deep_merge(defaults, spec)
+        try:
+            variants[vname] = VariantConfig.model_validate(merged)
+        except ValidationError as exc:
+            for message in _format_errors(exc, prefix, lines, source, fallbacks=((),)):
+                if message.split(": ", 1)[0] != source or message not in problems:
+                    if message not in problems:
+                        problems.append(message)
+    if problems:
+        raise ConfigError(problems)
+    assert study is not None
+    return Experiment(name=study.name, description=study.description, source=source, variants=variants)
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Load and validate a study file.
+
+    Args:
+        path: The YAML file.
+        overrides: ``dotted.key=value`` strings applied before validation (``--set``).
+
+    Returns:
+        The experiment with every variant fully resolved.
+
+    Raises:
+        ConfigError: listing every problem found, each as ``FILE:LINE: key: expected ..., got ...``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file; expected a study YAML such as configs/dropout.yaml"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return load_text(text, source=str(path), overrides=overrides)
+
+
+def resolved_dict(experiment: Experiment) -> dict[str, Any]:
+    """The experiment as a plain mapping, every default filled in: what a run folder records."""
+    return {
+        "name": experiment.name,
+        "description": experiment.description,
+        "source": experiment.source,
+        "variants": {name: v.model_dump(mode="json") for name, v in experiment.variants.items()},
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the study file format, from the same models that validate it."""
+    schema = StudyFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "regbench study"
+    return schema

@@ -1,0 +1,214 @@
+"""Aggregate finished runs into table rows: mean and std over seeds, differences against a baseline.
+
+Reads only what :mod:`regbench.runs` wrote, so it works on run folders from any machine and any day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from regbench.runs import Run, Skipped
+
+# key -> (header, how to read it from a run, format of one value, scale)
+METRICS: dict[str, tuple[str, Any, str, float]] = {
+    "test_accuracy": ("test acc %", lambda m: m["test_accuracy"], "{:.2f}", 100.0),
+    "test_data_loss": ("test data loss", lambda m: m["test_data_loss"], "{:.4f}", 1.0),
+    "best_epoch": ("best epoch", lambda m: m["best_epoch"], "{:.1f}", 1.0),
+    "stopped_epoch": ("stopped epoch", lambda m: m["stopped_epoch"], "{:.1f}", 1.0),
+    "generalization_gap": ("gap pp", lambda m: m["generalization_gap"], "{:.2f}", 100.0),
+    "sparsity": ("|w|<1e-3 %", lambda m: m["weights"]["near_zero_share"], "{:.1f}", 100.0),
+    "weight_l2": ("weight L2", lambda m: m["weights"]["l2_norm"], "{:.1f}", 1.0),
+    "train_time_s": ("time s", lambda m: m["train_time_s"], "{:.1f}", 1.0),
+}
+RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_gap", "train_time_s"]
+ALL_COLUMNS = list(METRICS)
+IGNORED_CONFIG_KEYS = {("train", "seeds"), ("train", "steps_per_execution")}
+
+
+@dataclass
+class Group:
+    """All runs of one variant: same name and same resolved config apart from the seed."""
+
+    label: str
+    variant: str
+    experiments: list[str]
+    config: dict[str, Any]
+    runs: list[Run]
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    delta: float | None = None
+    p_value: float | None = None
+    test_note: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def statuses(self) -> list[str]:
+        return sorted({r.metrics.get("status", "finished") for r in self.runs})
+
+
+def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    flat: dict[tuple[str, ...], Any] = {}
+    for key, value in tree.items():
+        path = (*prefix, key)
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without keys that do not change results (seeds, steps_per_execution)."""
+    return {".".join(k): v for k, v in _flatten(config).items() if k not in IGNORED_CONFIG_KEYS}
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    text = json.dumps(comparable_config(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
+    """Group runs by (variant name, config). A seed seen twice in one group keeps the newest run only."""
+    buckets: dict[tuple[str, str], dict[int, Run]] = {}
+    dropped: list[Skipped] = []
+    for run in sorted(runs, key=lambda r: (r.experiment_dir.name, str(r.path))):
+        key = (run.variant, config_hash(run.config))
+        seeds = buckets.setdefault(key, {})
+        if run.seed in seeds:
+            dropped.append(Skipped(seeds[run.seed].path, f"seed {run.seed} again in newer {run.path}; using that"))
+        seeds[run.seed] = run
+    names = [variant for variant, _ in buckets]
+    groups = []
+    for (variant, _), seeds in buckets.items():
+        members = [seeds[s] for s in sorted(seeds)]
+        experiments = sorted({r.experiment_dir.name for r in members})
+        label = variant if names.count(variant) == 1 else f"{variant} @ {', '.join(experiments)}"
+        groups.append(Group(label, variant, experiments, members[0].config, members))
+    return groups, dropped
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    return {
+        "mean": statistics.fmean(finite),
+        "std": statistics.stdev(finite) if len(finite) > 1 else math.nan,
+        "n": len(finite),
+    }
+
+
+def summarize(runs: list[Run], baseline: str | None = None) -> tuple[list[Group], list[Skipped]]:
+    """Group runs and compute mean/std of every metric; with ``baseline``, Δ accuracy and Welch's t-test.
+
+    Raises:
+        KeyError: when ``baseline`` names no variant among the runs.
+    """
+    groups, dropped = group_runs(runs)
+    for g in groups:
+        for key, (_, read, _, _) in METRICS.items():
+            values = []
+            for r in g.runs:
+                try:
+                    values.append(float(read(r.metrics)))
+                except (KeyError, TypeError, ValueError):
+                    values.append(math.nan)
+            g.stats[key] = _stats(values)
+    if baseline is not None:
+        base = next((g for g in groups if baseline in (g.label, g.variant)), None)
+        if base is None:
+            raise KeyError(baseline)
+        from scipy import stats as sps
+
+        b = [r.metrics["test_accuracy"] for r in base.runs]
+        for g in groups:
+            a = [r.metrics["test_accuracy"] for r in g.runs]
+            g.delta = statistics.fmean(a) - statistics.fmean(b)
+            if g is base:
+                g.test_note = "baseline"
+            elif len(a) < 2 or len(b) < 2:
+                g.test_note = "n < 2"
+            else:
+                p = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+                g.p_value = p if math.isfinite(p) else None
+                g.test_note = "" if g.p_value is not None else "no variance"
+    return groups, dropped
+
+
+def changed_keys(groups: list[Group]) -> list[str]:
+    """Dotted config keys whose value differs between the groups (the parameter diff)."""
+    flats = [comparable_config(g.config) for g in groups]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+
+
+def fmt_stat(key: str, s: dict[str, float]) -> str:
+    _, _, spec, scale = METRICS[key]
+    if not s or s["n"] == 0:
+        return "—"
+    text = spec.format(s["mean"] * scale)
+    if s["n"] > 1 and math.isfinite(s["std"]):
+        text += " ± " + spec.format(s["std"] * scale)
+    return text
+
+
+def fmt_p(g: Group) -> str:
+    if g.p_value is None:
+        return g.test_note or "—"
+    return f"{g.p_value:.3f}" if g.p_value >= 0.001 else f"{g.p_value:.1e}"
+
+
+def table(groups: list[Group], columns: list[str], with_test: bool = False, diff: list[str] | None = None):
+    """Header and text cells of the comparison table (shared by the terminal, Markdown and CSV views)."""
+    header = ["variant", "n"] + [k for k in diff or []] + [METRICS[c][0] for c in columns]
+    if with_test:
+        header += ["Δ acc pp", "p (Welch)"]
+    rows = []
+    for g in groups:
+        flat = comparable_config(g.config)
+        cells = [g.label + (" (diverged)" if "diverged" in g.statuses else ""), str(g.n)]
+        cells += [json.dumps(flat.get(k)) if not isinstance(flat.get(k), str) else flat[k] for k in diff or []]
+        cells += [fmt_stat(c, g.stats[c]) for c in columns]
+        if with_test:
+            cells += ["—" if g.delta is None else f"{g.delta * 100:+.2f}", fmt_p(g)]
+        rows.append(cells)
+    return header, rows
+
+
+def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str, Any]]:
+    """Machine-readable rows: numbers unformatted (accuracy as a fraction), for CSV and JSON."""
+    out = []
+    for g in groups:
+        flat = comparable_config(g.config)
+        row: dict[str, Any] = {
+            "variant": g.label, "name": g.variant, "experiments": ";".join(g.experiments), "n": g.n,
+            "seeds": ";".join(str(r.seed) for r in g.runs), "status": ";".join(g.statuses),
+        }
+        for k in diff or []:
+            row[k] = flat.get(k)
+        for key in METRICS:
+            row[f"{key}_mean"] = g.stats[key]["mean"]
+            row[f"{key}_std"] = g.stats[key]["std"]
+        if g.delta is not None:
+            row["delta_accuracy"] = g.delta
+            row["p_value"] = g.p_value
+            row["test_note"] = g.test_note
+        out.append(row)
+    return out
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,194 @@
+"""The run-folder format: the one contract between training and reporting.
+
+An experiment folder ``outputs/<name>-<YYYYmmdd-HHMMSS>/`` holds::
+
+    config.yaml        the study, every variant fully resolved
+    environment.json   versions, backend, host, CPU/GPU, command line
+    summary.csv        one row per variant (mean/std over seeds)
+    summary.md         the same as a Markdown table
+    loss.png           data loss per epoch, all variants, train solid, validation dashed
+    accuracy.png       accuracy per epoch, likewise
+    <variant>/seed-<seed>/history.csv    one row per epoch
+    <variant>/seed-<seed>/metrics.json   test/train results, epochs, time, weight statistics, resolved config
+
+Every file is written atomically (temp file + rename). ``metrics.json`` is written last in a run folder: a
+run folder without it is unfinished.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FORMAT_VERSION = 1
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a file so that readers see either the old content or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def new_experiment_dir(out: Path, name: str, now: datetime | None = None) -> Path:
+    """Create ``out/<name>-<timestamp>`` (with ``-2``, ``-3``... if taken). Never reuses an existing folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    for i in range(1, 1000):
+        path = out / (f"{name}-{stamp}" if i == 1 else f"{name}-{stamp}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{out}: could not find a free folder name for {name}-{stamp}")
+
+
+def run_dir(exp_dir: Path, variant: str, seed: int) -> Path:
+    return exp_dir / variant / f"seed-{seed}"
+
+
+def write_experiment_header(exp_dir: Path, resolved: dict[str, Any], environment: dict[str, Any]) -> None:
+    atomic_write(exp_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    write_json(exp_dir / "environment.json", environment)
+
+
+def write_run(
+    exp_dir: Path, experiment: str, variant: str, config: dict[str, Any], metrics: dict[str, Any],
+    history: list[dict[str, float]],
+) -> Path:
+    """Write one finished run: history first, metrics.json (the completion marker) last."""
+    folder = run_dir(exp_dir, variant, metrics["seed"])
+    atomic_write(folder / HISTORY, csv_text(history))
+    record = {"format": FORMAT_VERSION, "experiment": experiment, "variant": variant, **metrics, "config": config}
+    write_json(folder / METRICS, record)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass
+class Run:
+    """One finished run (variant x seed) read back from disk."""
+
+    path: Path
+    experiment: str
+    experiment_dir: Path
+    variant: str
+    seed: int
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.metrics.get("config", {})
+
+
+@dataclass
+class Skipped:
+    path: Path
+    reason: str
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+
+
+def read_run(folder: Path) -> Run:
+    """Read one run folder. Raises ValueError with a reason when it is unfinished or corrupt."""
+    metrics_path = folder / METRICS
+    if not metrics_path.is_file():
+        raise ValueError("unfinished run: no metrics.json (interrupted before it completed)")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"corrupt metrics.json: {exc}") from None
+    if not isinstance(metrics, dict) or "variant" not in metrics or "test_accuracy" not in metrics:
+        raise ValueError("metrics.json is not a regbench run record (no variant/test_accuracy)")
+    history_path = folder / HISTORY
+    try:
+        history = read_history(history_path) if history_path.is_file() else []
+    except (ValueError, csv.Error) as exc:
+        raise ValueError(f"corrupt history.csv: {exc}") from None
+    exp_dir = folder.parent.parent
+    return Run(
+        path=folder,
+        experiment=str(metrics.get("experiment") or exp_dir.name),
+        experiment_dir=exp_dir,
+        variant=str(metrics["variant"]),
+        seed=int(metrics.get("seed", 0)),
+        metrics=metrics,
+        history=history,
+    )
+
+
+def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
+    """Collect runs from experiment folders, run folders, or any folder above them.
+
+    A folder is a run folder when it holds metrics.json or history.csv (or is named ``seed-N``). Folders
+    that are not runs, unfinished runs and corrupt files are returned as skipped, with a reason.
+    """
+    runs: list[Run] = []
+    skipped: list[Skipped] = []
+    seen: set[Path] = set()
+    for root in paths:
+        if not root.exists():
+            skipped.append(Skipped(root, "no such file or folder"))
+            continue
+        if not root.is_dir():
+            skipped.append(Skipped(root, "not a folder"))
+            continue
+        candidates = sorted(
+            {p.parent for p in root.rglob(METRICS)}
+            | {p.parent for p in root.rglob(HISTORY)}
+            | {p for p in root.rglob("seed-*") if p.is_dir()}
+            | ({root} if root.name.startswith("seed-") else set())
+        )
+        if not candidates:
+            skipped.append(Skipped(root, "no run folders (no metrics.json) inside"))
+            continue
+        for folder in candidates:
+            key = folder.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                runs.append(read_run(folder))
+            except ValueError as exc:
+                skipped.append(Skipped(folder, str(exc)))
+    return runs, skipped

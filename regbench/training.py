@@ -1,0 +1,160 @@
+"""Train one variant with one seed: callbacks, timing, a single test evaluation, weight statistics."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from regbench.config import VariantConfig
+from regbench.data import Splits
+from regbench.models import build_model, compile_model
+
+EpochHook = Callable[[int, dict[str, float]], None]
+NEAR_ZERO = 1e-3
+HISTORY_KEYS = ("loss", "data_loss", "accuracy", "val_loss", "val_data_loss", "val_accuracy")
+EVAL_BATCH = 2048
+HIST_BINS = 90
+
+
+class _EpochReporter(keras.callbacks.Callback):
+    """Hands each epoch's logs to a plain function (the progress display)."""
+
+    def __init__(self, hook: EpochHook):
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+
+def monitor_of(cfg: VariantConfig) -> tuple[str, str]:
+    """The validation quantity that picks the best epoch, and whether lower ('min') or higher is better."""
+    es = cfg.regularization.early_stopping
+    monitor = es.monitor if es else "val_data_loss"
+    return monitor, ("max" if monitor.endswith("accuracy") else "min")
+
+
+def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
+    """1-based epoch with the best monitored value (the first one on ties); NaNs never win."""
+    values = [h.get(monitor, math.nan) for h in history]
+    finite = [(v if mode == "min" else -v, i) for i, v in enumerate(values) if math.isfinite(v)]
+    return min(finite)[1] + 1 if finite else len(history)
+
+
+def weight_stats(model: keras.Model) -> dict[str, dict[str, float]]:
+    """Per Dense layer: L1 and L2 norm of the kernel, its size, and the share of |w| < 1e-3."""
+    stats = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            w = np.asarray(keras.ops.convert_to_numpy(layer.kernel), dtype=np.float64)
+            stats[layer.name] = {
+                "l1_norm": float(np.abs(w).sum()),
+                "l2_norm": float(np.sqrt((w * w).sum())),
+                "near_zero_share": float((np.abs(w) < NEAR_ZERO).mean()),
+                "size": int(w.size),
+            }
+    return stats
+
+
+def magnitude_histogram(model: keras.Model) -> dict[str, list]:
+    """Counts of |w| over every Dense kernel in log-spaced bins from 1e-8 to 10 (plus a bin for |w| < 1e-8).
+
+    Stored in metrics.json so that reports can draw weight histograms without the weights themselves.
+    """
+    w = np.concatenate(
+        [np.abs(keras.ops.convert_to_numpy(l.kernel)).ravel() for l in model.layers if isinstance(l, keras.layers.Dense)]
+    )
+    edges = np.logspace(-8, 1, HIST_BINS + 1)
+    counts, _ = np.histogram(np.clip(w, edges[0], edges[-1]), bins=edges)
+    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts],
+            "below_first_edge": int((w < edges[0]).sum())}
+
+
+def train_run(
+    cfg: VariantConfig, splits: Splits, seed: int, on_epoch: EpochHook | None = None
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Train one variant with one seed and evaluate it.
+
+    The validation split picks the best epoch (and, with early stopping, the weights kept); the test set is
+    evaluated once, at the end. The training set is re-evaluated in inference mode (no dropout, batch norm
+    with moving statistics), so ``generalization_gap = train_accuracy - test_accuracy`` compares like with like.
+
+    Returns:
+        (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
+    """
+    keras.utils.set_random_seed(seed)
+    model = compile_model(build_model(cfg, splits.x_train.shape[1:]), cfg)
+    monitor, mode = monitor_of(cfg)
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    es = cfg.regularization.early_stopping
+    stopper = None
+    if es is not None:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=es.monitor,
+            mode=mode,
+            patience=es.patience,
+            min_delta=es.min_delta,
+            restore_best_weights=es.restore_best_weights,
+            start_from_epoch=es.start_from_epoch,
+        )
+        callbacks.append(stopper)
+    if on_epoch is not None:
+        callbacks.append(_EpochReporter(on_epoch))
+
+    start = time.perf_counter()
+    fit = model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=cfg.train.batch_size,
+        epochs=cfg.train.epochs,
+        validation_data=(splits.x_val, splits.y_val),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    train_time = time.perf_counter() - start
+    epochs_run = len(fit.history.get("loss", []))
+    history = [
+        {"epoch": i + 1, **{k: float(fit.history[k][i]) for k in HISTORY_KEYS if k in fit.history}}
+        for i in range(epochs_run)
+    ]
+    diverged = any(not math.isfinite(h.get("loss", math.nan)) for h in history)
+    best = best_epoch(history, monitor, mode)
+    restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
+
+    test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+    train = model.evaluate(splits.x_train, splits.y_train, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+    stats = weight_stats(model)
+    total = sum(s["size"] for s in stats.values())
+    metrics = {
+        "seed": seed,
+        "status": "diverged" if diverged else "finished",
+        "test_accuracy": float(test["accuracy"]),
+        "test_data_loss": float(test["data_loss"]),
+        "test_loss": float(test["loss"]),
+        "train_accuracy": float(train["accuracy"]),
+        "train_data_loss": float(train["data_loss"]),
+        "generalization_gap": float(train["accuracy"] - test["accuracy"]),
+        "monitor": monitor,
+        "best_epoch": best,
+        "best_monitor_value": history[best - 1].get(monitor) if history else None,
+        "epochs_run": epochs_run,
+        "stopped_epoch": epochs_run,
+        "stopped_early": epochs_run < cfg.train.epochs,
+        "restored_best_weights": restored,
+        "train_time_s": train_time,
+        "params": int(model.count_params()),
+        "weights": {
+            "layers": stats,
+            "near_zero_share": sum(s["near_zero_share"] * s["size"] for s in stats.values()) / total,
+            "l1_norm": sum(s["l1_norm"] for s in stats.values()),
+            "l2_norm": math.sqrt(sum(s["l2_norm"] ** 2 for s in stats.values())),
+            "near_zero_threshold": NEAR_ZERO,
+            "magnitude_histogram": magnitude_histogram(model),
+        },
+    }
+    return metrics, history
