@@ -28,7 +28,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console()
-err_console = Console(stderr=True)
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console = Console(width=200)  # logs and pipes: keep each table row on one line
+err_console = Console(stderr=True, width=None if console.is_terminal else 200)
 
 
 def _fail(exc: RegbenchError) -> typer.Exit:
@@ -40,7 +42,7 @@ def _fail(exc: RegbenchError) -> typer.Exit:
 def rich_table(header: list[str], rows: list[list[str]], title: str | None = None) -> Table:
     t = Table(title=title, header_style="bold")
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
     for row in rows:
         t.add_row(*row)
     return t
@@ -81,8 +83,12 @@ class RichProgress(PlainProgress):
 
         super().__init__(total_runs)
         self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
         )
         self.overall = self.bar.add_task("runs", total=total_runs, info="")
         self.current = None
@@ -104,7 +110,9 @@ class RichProgress(PlainProgress):
     def end_run(self, metrics: dict[str, Any]) -> None:
         self.done += 1
         self.bar.update(
-            self.current, completed=metrics["epochs_run"], total=metrics["epochs_run"],
+            self.current,
+            completed=metrics["epochs_run"],
+            total=metrics["epochs_run"],
             info=f"test_acc {metrics['test_accuracy']:.4f} ({metrics['status']})",
         )
         self.bar.update(self.overall, completed=self.done)
@@ -120,8 +128,12 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="Parent folder of the new experiment folder.")] = Path("outputs"),
     data_dir: Annotated[
         str | None,
-        typer.Option("--data-dir", help="Folder with mnist.npz / fashion_mnist.npz or IDX files.",
-                     envvar="REGBENCH_DATA_DIR", show_envvar=True),
+        typer.Option(
+            "--data-dir",
+            help="Folder with mnist.npz / fashion_mnist.npz or IDX files.",
+            envvar="REGBENCH_DATA_DIR",
+            show_envvar=True,
+        ),
     ] = None,
 ) -> None:
     """Train every variant x seed of a study and write a new experiment folder under --out.
@@ -151,7 +163,7 @@ def run(
         raise _fail(exc) from None
     from regbench.report import RUN_COLUMNS, table
 
-    header, rows = table(result.groups, RUN_COLUMNS)
+    header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.delta is not None for g in result.groups))
     console.print(rich_table(header, rows, title=f"{experiment.name} — test set, evaluated once"))
     console.print(f"Wrote {result.path}/ in {time.perf_counter() - start:.1f} s", highlight=False)
 
@@ -181,10 +193,82 @@ def validate(
             _fail(exc)
             continue
         runs = sum(len(v.train.seeds) for v in experiment.variants.values())
-        console.print(f"{path}: ok ({experiment.name}: {len(experiment.variants)} variant(s), {runs} run(s))",
-                      highlight=False)
+        console.print(
+            f"{path}: ok ({experiment.name}: {len(experiment.variants)} variant(s), {runs} run(s))", highlight=False
+        )
     if failed:
         raise typer.Exit(2)
+
+
+@app.command()
+def compare(
+    paths: Annotated[list[Path], typer.Argument(help="Experiment folders, run folders, or a folder above them.")],
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", "-b", help="Variant to compare against: Δ accuracy and Welch p-value.")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="Sort rows by: variant, n, test_accuracy, test_data_loss, best_epoch, "
+            "stopped_epoch, generalization_gap, sparsity, weight_l2, train_time_s, delta, p_value.",
+        ),
+    ] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Sort descending.")] = False,
+    only_changed: Annotated[
+        bool, typer.Option("--only-changed", help="Add a column per config key that differs between variants.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, md, csv or json (on stdout).")] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write summary.md/.csv/.json, the figures and report.html to this folder."),
+    ] = None,
+) -> None:
+    """Put finished runs side by side: mean ± std over seeds, Δ and p-value against a baseline.
+
+    Runs of the same variant (same name, same config apart from the seed) are pooled, also across
+    experiment folders; same-named variants with different configs stay apart, labelled with their
+    experiment. Unfinished or corrupt run folders are skipped with a reason.
+
+    Example:
+
+        regbench compare outputs/* --baseline baseline --only-changed --out reports/dropout
+    """
+    from regbench.publish import compare as compare_runs
+    from regbench.publish import json_text
+    from regbench.report import ALL_COLUMNS, markdown, records, table
+    from regbench.runs import csv_text
+
+    if fmt not in ("table", "md", "csv", "json"):
+        raise _fail(RegbenchError(f"--format {fmt}: expected one of table, md, csv, json", exit_code=2))
+    try:
+        result = compare_runs(paths, baseline=baseline, sort=sort, reverse=reverse, only_changed=only_changed)
+    except RegbenchError as exc:
+        raise _fail(exc) from None
+    for s in result.skipped:
+        err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
+    header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
+    if fmt == "table":
+        console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
+    elif fmt == "md":
+        print(markdown(header, rows), end="")
+    elif fmt == "csv":
+        print(csv_text(records(result.groups, result.diff)), end="")
+    else:
+        print(json_text(result.groups, result.diff, result.skipped), end="")
+    if out is not None:
+        from regbench.publish import write_all
+
+        write_all(
+            result.groups,
+            out,
+            ALL_COLUMNS,
+            with_test=result.with_test,
+            baseline=baseline,
+            diff=result.diff,
+            skipped=result.skipped,
+        )
+        err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
 
 
 @app.command()
@@ -202,7 +286,7 @@ def schema() -> None:
 
 def main() -> None:
     # Keep TensorFlow's C++ start-up chatter out of the user's terminal unless they asked for it.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         app()
     except KeyboardInterrupt:

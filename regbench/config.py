@@ -91,13 +91,19 @@ class RegularizationConfig(_Strict):
         None, description="null for no early stopping, or a mapping of EarlyStopping arguments."
     )
 
-    @field_validator("dropout")
+    @field_validator("dropout", mode="before")
     @classmethod
-    def _rates_in_range(cls, value: float | list[float]) -> float | list[float]:
-        rates = value if isinstance(value, list) else [value]
-        if any(not 0.0 <= r < 1.0 for r in rates):
-            raise ValueError("expected a rate in [0, 1) or a list of such rates")
-        return value
+    def _rates_in_range(cls, value: Any) -> float | list[float]:
+        def rate(v: Any) -> float:
+            try:
+                r = float(v) if not isinstance(v, bool) else None
+            except (TypeError, ValueError):
+                r = None
+            if r is None or not 0.0 <= r < 1.0:
+                raise ValueError("expected a rate in [0, 1) or a list of such rates")
+            return r
+
+        return [rate(v) for v in value] if isinstance(value, list) else rate(value)
 
 
 class TrainConfig(_Strict):
@@ -230,60 +236,63 @@ def _expected(err: dict[str, Any]) -> str:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)
     try:
         return json.dumps(value)
     except TypeError:
         return repr(value)
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str, ...]:
-    """Drop pydantic's union-branch markers (e.g. 'list[float]', 'float') from an error location."""
+def _submodel(model: type[BaseModel], path: tuple[str, ...]) -> type[BaseModel] | None:
+    """The pydantic model found by walking ``path`` down from ``model`` (None if it leads elsewhere)."""
+    for part in path:
+        if part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        found = [
+            a
+            for a in getattr(annotation, "__args__", (annotation,))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if not found:
+            return None
+        model = found[0]
+    return model
+
+
+def _error_lines(exc: ValidationError, root: type[BaseModel]) -> list[tuple[tuple[str, ...], str, str]]:
+    """(location, 'expected ...', ', got ...') for each pydantic error, one per key."""
     out = []
-    for part in loc:
-        text = str(part)
-        if text in {"float", "int", "list[float]", "EarlyStoppingConfig", "none", "str"} or "[" in text:
-            continue
-        out.append(text)
-    return tuple(out)
-
-
-def _format_errors(
-    exc: ValidationError, prefix: tuple[str, ...], lines: dict[tuple[str, ...], int], source: str,
-    fallbacks: tuple[tuple[str, ...], ...] = (),
-) -> list[str]:
-    messages = []
-    seen_union: set[tuple[str, ...]] = set()
     for err in exc.errors(include_url=False):
-        loc = _clean_loc(err["loc"])
-        if err["type"] == "value_error" and str(err.get("ctx", {}).get("error", "")).startswith(
-            "regularization.dropout:"
-        ):
-            loc = ("regularization", "dropout")
-            text = str(err["ctx"]["error"]).split(": ", 1)[1]
-        else:
-            text = _expected(err)
-        # A union (dropout: float | list) yields one error per branch: report the key once.
-        if loc in seen_union:
-            continue
-        if loc and loc[-1] == "dropout" or (len(loc) > 1 and loc[-2] == "dropout"):
-            if err["type"] in {"float_type", "list_type", "float_parsing"}:
-                loc = loc if loc[-1] == "dropout" else loc[:-1]
-                text = "expected a rate in [0, 1) or a list of such rates"
-                seen_union.add(loc)
-        line = None
-        for base in (prefix, *fallbacks):
-            probe = (*base, *loc)
-            while probe and probe not in lines:
-                probe = probe[:-1]
-            if probe and len(probe) > len(base) or (probe and not base):
-                line = lines[probe]
-                break
-        where = f"{source}:{line}" if line else source
+        # Drop union-branch markers such as 'EarlyStoppingConfig' or 'list[int]' from the location.
+        loc = tuple(str(p) for p in err["loc"] if not (isinstance(p, str) and (p[:1].isupper() or "[" in p)))
         got = "" if err["type"] == "missing" else f", got {_show(err.get('input'))}"
-        messages.append(f"{where}: {'.'.join(loc) or 'config'}: {text}{got}")
-    return messages
+        text = _expected(err)
+        if not loc and err["type"] == "value_error":  # cross-field checks name their key: "a.b: expected ..."
+            key, _, rest = str(err["ctx"]["error"]).partition(": ")
+            loc, text, got = tuple(key.split(".")), rest, ""
+        elif err["type"] == "extra_forbidden":
+            parent = _submodel(root, loc[:-1])
+            allowed = ", ".join(parent.model_fields) if parent else ""
+            text = f"unknown key; expected one of: {allowed}" if allowed else "unknown key"
+        if any(loc == seen for seen, _, _ in out):
+            continue
+        out.append((loc, text, got))
+    return out
+
+
+def _line_number(message: str) -> int:
+    """Sort key: a problem's line in the file (--set problems first)."""
+    match = re.match(r"[^\n]*?:(\d+): ", message)
+    return int(match.group(1)) if match and not message.startswith("--set") else 0
+
+
+def _line_of(lines: dict[tuple[str, ...], int], path: tuple[str, ...], floor: int = 0) -> int | None:
+    """Line of the longest prefix of ``path`` (at least ``floor + 1`` parts long) that the file spells out."""
+    while len(path) > floor:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -388,18 +397,28 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
 
     # Apply --set overrides: to the defaults, and to every variant that sets the same key itself, so that
     # `--set train.epochs=2` means two epochs everywhere.
+    overridden: set[tuple[str, ...]] = set()
     for path, value in parse_overrides(overrides or []):
+        overridden.add(tuple(path))
         _set_path(raw, path, value)
         if path[0] not in ("variants", "name", "description"):
             for spec in (raw.get("variants") or {}).values():
                 if isinstance(spec, dict) and _has_path(spec, path):
                     _set_path(spec, path, value)
 
+    def report(path: tuple[str, ...], text: str, got: str, floor: int = 0) -> None:
+        if any(path[: len(o)] == o for o in overridden):
+            problems.append(f"--set {'.'.join(path)}: {text}{got}")
+            return
+        line = _line_of(lines, path, floor)
+        problems.append(f"{source}:{line or 1}: {'.'.join(path)}: {text}{got}")
+
+    study = None
     try:
-        study = StudyFile.model_validate({k: v for k, v in raw.items() if k != "variants"} | {"variants": {}})
+        study = StudyFile.model_validate({k: v for k, v in raw.items() if k != "variants"})
     except ValidationError as exc:
-        problems += _format_errors(exc, (), lines, source)
-        study = None
+        for loc, text, got in _error_lines(exc, StudyFile):
+            report(loc, text, got)
 
     variants_raw = raw.get("variants", {"default": {}})
     if variants_raw is None or variants_raw == {}:
@@ -426,24 +445,24 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         if not isinstance(spec, dict):
             problems.append(f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a mapping, got {_show(spec)}")
             continue
-        unknown = [k for k in spec if k not in SECTIONS]
+        unknown = [str(k) for k in spec if k not in SECTIONS]
         for key in unknown:
-            problems.append(
-                f"{source}:{lines.get((*prefix, str(key)), lines.get(prefix, 1))}: variants.{vname}.{key}: "
-                f"unknown section; expected one of {', '.join(SECTIONS)}"
-            )
+            report((*prefix, key), f"unknown section; expected one of: {', '.join(SECTIONS)}", "")
         if unknown:
             continue
-        merged = _deep_merge(defaults, spec)
         try:
-            variants[vname] = VariantConfig.model_validate(merged)
+            variants[vname] = VariantConfig.model_validate(_deep_merge(defaults, spec))
         except ValidationError as exc:
-            for message in _format_errors(exc, prefix, lines, source, fallbacks=((),)):
-                if message.split(": ", 1)[0] != source or message not in problems:
-                    if message not in problems:
-                        problems.append(message)
+            for loc, text, got in _error_lines(exc, VariantConfig):
+                if _has_path(spec, list(loc)):
+                    report((*prefix, *loc), text, got, floor=2)  # the variant's own override is wrong
+                elif study is None and _has_path(defaults, list(loc)):
+                    continue  # a wrong default, already reported once above
+                else:  # e.g. a list of dropout rates that no longer matches the variant's hidden_units
+                    line = _line_of(lines, (*prefix, *loc), 2) or _line_of(lines, loc) or lines.get(prefix)
+                    problems.append(f"{source}:{line or 1}: variants.{vname}: {'.'.join(loc)}: {text}{got}")
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems, key=_line_number))
     assert study is not None
     return Experiment(name=study.name, description=study.description, source=source, variants=variants)
 

@@ -154,7 +154,9 @@ def prepare(
     order = rng.permutation(len(x))
     if train_subset is not None:
         if train_subset > len(x):
-            raise DataError(f"data.train_subset: expected at most {len(x)} (the training set's size), got {train_subset}")
+            raise DataError(
+                f"data.train_subset: expected at most {len(x)} (the training set's size), got {train_subset}"
+            )
         order = order[:train_subset]
     n_val = int(round(len(order) * validation_split))
     if n_val < 1 or n_val >= len(order):

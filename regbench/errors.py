@@ -8,7 +8,9 @@ class RegbenchError(Exception):
 
     exit_code = 1
 
-    def __init__(self, problems: str | list[str]):
+    def __init__(self, problems: str | list[str], exit_code: int | None = None):
+        if exit_code is not None:
+            self.exit_code = exit_code
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 

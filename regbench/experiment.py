@@ -112,8 +112,12 @@ def run_experiment(
                 raw_cache[raw_key] = load_arrays(*raw_key)
             arrays, source = raw_cache[raw_key]
             splits_cache[key] = prepare(
-                arrays, validation_split=cfg.data.validation_split, train_subset=cfg.data.train_subset,
-                label_noise=cfg.data.label_noise, seed=cfg.data.seed, source=source,
+                arrays,
+                validation_split=cfg.data.validation_split,
+                train_subset=cfg.data.train_subset,
+                label_noise=cfg.data.label_noise,
+                seed=cfg.data.seed,
+                source=source,
             )
     raw_cache.clear()
 
@@ -133,17 +137,22 @@ def run_experiment(
     return Result(exp_dir, groups)
 
 
-def write_summary(exp_dir: Path, columns: list[str] | None = None) -> list[Group]:
-    """Read an experiment folder's runs back and write summary.csv, summary.md, loss.png, accuracy.png."""
-    from regbench import plots
-    from regbench.report import markdown, records, table
-    from regbench.runs import atomic_write, csv_text
+def write_summary(exp_dir: Path) -> list[Group]:
+    """Read an experiment folder's runs back and write its summaries, figures and report.html."""
+    from regbench.publish import baseline_group, write_all
 
     runs, _ = find_runs([exp_dir])
     groups, _ = summarize(runs)
-    header, rows = table(groups, columns or RUN_COLUMNS)
-    atomic_write(exp_dir / "summary.md", markdown(header, rows))
-    atomic_write(exp_dir / "summary.csv", csv_text(records(groups)))
-    plots.loss_plot(groups, exp_dir / "loss.png")
-    plots.accuracy_plot(groups, exp_dir / "accuracy.png")
+    base = baseline_group(groups, None)
+    with_test = base is not None and len(groups) > 1
+    if with_test:
+        groups, _ = summarize(runs, base.variant)
+    write_all(
+        groups,
+        exp_dir,
+        RUN_COLUMNS + ["stopped_epoch", "sparsity", "weight_l2"],
+        with_test=with_test,
+        baseline=base.variant if with_test else None,
+        title=f"regbench run: {exp_dir.name}",
+    )
     return groups

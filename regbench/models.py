@@ -25,7 +25,7 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28)) -> 
         return keras.regularizers.L1L2(l1=reg.l1, l2=reg.l2) if (reg.l1 or reg.l2) else None
 
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape), keras.layers.Flatten(name="flatten")]
-    for i, (units, rate) in enumerate(zip(cfg.model.hidden_units, cfg.dropout_rates()), start=1):
+    for i, (units, rate) in enumerate(zip(cfg.model.hidden_units, cfg.dropout_rates(), strict=True), start=1):
         layers.append(
             keras.layers.Dense(
                 units,

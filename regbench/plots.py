@@ -10,11 +10,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from regbench.report import Group  # noqa: E402
-from regbench.runs import atomic_write  # noqa: E402
+from regbench.report import Group
+from regbench.runs import atomic_write
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -46,8 +46,9 @@ def _curve(group: Group, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.arange(1, length + 1), mean, std
 
 
-def curves(groups: list[Group], train_key: str, val_key: str, ylabel: str, title: str, path: Path,
-           scale: float = 1.0) -> Path:
+def curves(
+    groups: list[Group], train_key: str, val_key: str, ylabel: str, title: str, path: Path, scale: float = 1.0
+) -> Path:
     """Train (solid) and validation (dashed) curves per variant: mean over seeds with a ±std band."""
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     palette = colours(groups)
@@ -60,8 +61,9 @@ def curves(groups: list[Group], train_key: str, val_key: str, ylabel: str, title
                 continue
             ax.plot(epochs, mean * scale, style, color=colour, label=f"{g.label} {part}{n}", linewidth=1.8)
             if g.n > 1:
-                ax.fill_between(epochs, (mean - std) * scale, (mean + std) * scale, color=colour, alpha=0.15,
-                                linewidth=0)
+                ax.fill_between(
+                    epochs, (mean - std) * scale, (mean + std) * scale, color=colour, alpha=0.15, linewidth=0
+                )
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -72,13 +74,26 @@ def curves(groups: list[Group], train_key: str, val_key: str, ylabel: str, title
 
 
 def loss_plot(groups: list[Group], path: Path) -> Path:
-    return curves(groups, "data_loss", "val_data_loss", "cross-entropy (data loss, no penalty)",
-                  "Loss per epoch — train solid, validation dashed", path)
+    return curves(
+        groups,
+        "data_loss",
+        "val_data_loss",
+        "cross-entropy (data loss, no penalty)",
+        "Loss per epoch — train solid, validation dashed",
+        path,
+    )
 
 
 def accuracy_plot(groups: list[Group], path: Path) -> Path:
-    return curves(groups, "accuracy", "val_accuracy", "accuracy %",
-                  "Accuracy per epoch — train solid, validation dashed", path, scale=100.0)
+    return curves(
+        groups,
+        "accuracy",
+        "val_accuracy",
+        "accuracy %",
+        "Accuracy per epoch — train solid, validation dashed",
+        path,
+        scale=100.0,
+    )
 
 
 def weight_histogram(groups: list[Group], path: Path) -> Path:
@@ -94,8 +109,7 @@ def weight_histogram(groups: list[Group], path: Path) -> Path:
         counts = np.sum([h["counts"] for h in hists], axis=0).astype(float)
         share = counts / counts.sum() * 100
         sparsity = g.stats.get("sparsity", {}).get("mean", math.nan) * 100
-        ax.stairs(share, edges, color=palette[g.label], linewidth=1.8,
-                  label=f"{g.label} ({sparsity:.1f}% below 1e-3)")
+        ax.stairs(share, edges, color=palette[g.label], linewidth=1.8, label=f"{g.label} ({sparsity:.1f}% below 1e-3)")
     ax.axvline(1e-3, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("|w| of Dense kernels (log scale; leftmost bin holds everything below 1e-8)")
@@ -112,8 +126,10 @@ def accuracy_bars(groups: list[Group], path: Path) -> Path:
     palette = colours(groups)
     labels = [g.label for g in groups]
     x = np.arange(len(groups))
-    for ax, key, title in ((left, "test_accuracy", "test accuracy %"),
-                           (right, "generalization_gap", "generalization gap (train − test acc), pp")):
+    for ax, key, title in (
+        (left, "test_accuracy", "test accuracy %"),
+        (right, "generalization_gap", "generalization gap (train − test acc), pp"),
+    ):
         means = np.array([g.stats[key]["mean"] * 100 for g in groups])
         stds = np.nan_to_num(np.array([g.stats[key]["std"] * 100 for g in groups]))
         ax.bar(x, means, yerr=stds, capsize=4, color=[palette[lbl] for lbl in labels])

@@ -122,9 +122,10 @@ def summarize(runs: list[Run], baseline: str | None = None) -> tuple[list[Group]
                     values.append(math.nan)
             g.stats[key] = _stats(values)
     if baseline is not None:
-        base = next((g for g in groups if baseline in (g.label, g.variant)), None)
-        if base is None:
+        matches = [g for g in groups if g.label == baseline] or [g for g in groups if g.variant == baseline]
+        if len(matches) != 1:
             raise KeyError(baseline)
+        base = matches[0]
         from scipy import stats as sps
 
         b = [r.metrics["test_accuracy"] for r in base.runs]
@@ -153,7 +154,8 @@ def fmt_stat(key: str, s: dict[str, float]) -> str:
     _, _, spec, scale = METRICS[key]
     if not s or s["n"] == 0:
         return "—"
-    text = spec.format(s["mean"] * scale)
+    mean = s["mean"] * scale
+    text = str(int(mean)) if s["n"] == 1 and float(mean).is_integer() else spec.format(mean)
     if s["n"] > 1 and math.isfinite(s["std"]):
         text += " ± " + spec.format(s["std"] * scale)
     return text
@@ -188,8 +190,12 @@ def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str
     for g in groups:
         flat = comparable_config(g.config)
         row: dict[str, Any] = {
-            "variant": g.label, "name": g.variant, "experiments": ";".join(g.experiments), "n": g.n,
-            "seeds": ";".join(str(r.seed) for r in g.runs), "status": ";".join(g.statuses),
+            "variant": g.label,
+            "name": g.variant,
+            "experiments": ";".join(g.experiments),
+            "n": g.n,
+            "seeds": ";".join(str(r.seed) for r in g.runs),
+            "status": ";".join(g.statuses),
         }
         for k in diff or []:
             row[k] = flat.get(k)

@@ -58,7 +58,8 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> st
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows:  # NaN (e.g. the std of a single seed) becomes an empty cell, which every CSV reader takes
+        writer.writerow({k: "" if isinstance(v, float) and v != v else v for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -86,7 +87,11 @@ def write_experiment_header(exp_dir: Path, resolved: dict[str, Any], environment
 
 
 def write_run(
-    exp_dir: Path, experiment: str, variant: str, config: dict[str, Any], metrics: dict[str, Any],
+    exp_dir: Path,
+    experiment: str,
+    variant: str,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
     history: list[dict[str, float]],
 ) -> Path:
     """Write one finished run: history first, metrics.json (the completion marker) last."""

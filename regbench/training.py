@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -13,6 +14,9 @@ import numpy as np
 from regbench.config import VariantConfig
 from regbench.data import Splits
 from regbench.models import build_model, compile_model
+
+# Each variant compiles its own training function; TensorFlow's "retracing" warning about that is noise here.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 EpochHook = Callable[[int, dict[str, float]], None]
 NEAR_ZERO = 1e-3
@@ -67,12 +71,19 @@ def magnitude_histogram(model: keras.Model) -> dict[str, list]:
     Stored in metrics.json so that reports can draw weight histograms without the weights themselves.
     """
     w = np.concatenate(
-        [np.abs(keras.ops.convert_to_numpy(l.kernel)).ravel() for l in model.layers if isinstance(l, keras.layers.Dense)]
+        [
+            np.abs(keras.ops.convert_to_numpy(layer.kernel)).ravel()
+            for layer in model.layers
+            if isinstance(layer, keras.layers.Dense)
+        ]
     )
     edges = np.logspace(-8, 1, HIST_BINS + 1)
     counts, _ = np.histogram(np.clip(w, edges[0], edges[-1]), bins=edges)
-    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts],
-            "below_first_edge": int((w < edges[0]).sum())}
+    return {
+        "edges": [float(e) for e in edges],
+        "counts": [int(c) for c in counts],
+        "below_first_edge": int((w < edges[0]).sum()),
+    }
 
 
 def train_run(

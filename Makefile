@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv and install into it first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Real MNIST offline: use ../shared/data when it exists and REGBENCH_DATA_DIR is not set already.
+export REGBENCH_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
+
+.PHONY: install run test smoke lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## the seed study: baseline vs Dropout(0.3), 3 seeds, on MNIST
+	$(BIN)/regbench run configs/dropout.yaml
+
+test: install
+	$(BIN)/python -m pytest -q
+
+smoke: install  ## seconds: a tiny subset, 2 epochs
+	$(BIN)/regbench run configs/smoke.yaml
+
+lint: install
+	$(BIN)/ruff check regbench tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

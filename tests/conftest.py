@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny synthetic MNIST-shaped datasets, so unit and CLI tests train in seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def synthetic_arrays(n_train: int = 256, n_test: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
+    """28x28 uint8 images whose class is a bright 7x7 block at one of ten places, plus noise: learnable."""
+    rng = np.random.default_rng(seed)
+
+    def make(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, 10, size=n).astype(np.uint8)
+        x = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(y):
+            r, c = divmod(int(label), 5)
+            x[i, 3 + r * 12 : 10 + r * 12, 1 + c * 5 : 6 + c * 5] = 250
+        return x, y
+
+    x_train, y_train = make(n_train)
+    x_test, y_test = make(n_test)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory holding a synthetic mnist.npz, exported as REGBENCH_DATA_DIR."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    np.savez_compressed(folder / "mnist.npz", **synthetic_arrays())
+    monkeypatch.setenv("REGBENCH_DATA_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def tiny_study(tmp_path: Path) -> Path:
+    """A two-variant, two-epoch study on the synthetic data."""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        """\
+name: tiny
+model:
+  hidden_units: [16, 8]
+train:
+  epochs: 2
+  batch_size: 32
+variants:
+  baseline: {}
+  dropout:
+    regularization:
+      dropout: [0.3, 0.0]
+"""
+    )
+    return path

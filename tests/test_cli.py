@@ -1,0 +1,162 @@
+"""The CLI as a user drives it: help, validate, run on tiny synthetic data, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from regbench.cli import app
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_help_lists_commands_with_examples():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("run", "validate", "compare", "schema"):
+        assert command in result.output
+    for command in ("run", "validate", "compare", "schema"):
+        sub = runner.invoke(app, [command, "--help"])
+        assert sub.exit_code == 0 and "regbench " + command in sub.output, command
+
+
+def test_help_and_validate_do_not_import_the_framework():
+    code = (
+        "import sys\n"
+        "from regbench.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        "r = CliRunner()\n"
+        "assert r.invoke(app, ['--help']).exit_code == 0\n"
+        f"assert r.invoke(app, ['validate', r'{ROOT / 'configs' / 'dropout.yaml'}']).exit_code == 0\n"
+        "bad = [m for m in ('tensorflow', 'keras', 'jax', 'torch', 'matplotlib') if m in sys.modules]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validate_ok_and_bad(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nregularization:\n  dropout: 1.5\n  l2: -1\n")
+    ok = runner.invoke(app, ["validate", str(ROOT / "configs" / "smoke.yaml")])
+    assert ok.exit_code == 0 and "ok" in ok.output
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    assert f"Error: {bad}:3: regularization.dropout: expected a rate in [0, 1)" in result.output
+    assert f"Error: {bad}:4: regularization.l2: expected a number >= 0.0, got -1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_run_writes_a_complete_experiment_folder(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    out = tmp_path / "outputs"
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--set", "train.seeds=[0, 1]"])
+    assert result.exit_code == 0, result.output
+    [exp] = list(out.iterdir())
+    assert exp.name.startswith("tiny-")
+    expected = {
+        "config.yaml",
+        "environment.json",
+        "summary.csv",
+        "summary.md",
+        "summary.json",
+        "report.html",
+        "loss.png",
+        "accuracy.png",
+        "accuracy_bars.png",
+        "weights.png",
+    }
+    for variant in ("baseline", "dropout"):
+        for seed in (0, 1):
+            expected |= {f"{variant}/seed-{seed}/history.csv", f"{variant}/seed-{seed}/metrics.json"}
+    assert files_under(exp) == expected
+
+    resolved = yaml.safe_load((exp / "config.yaml").read_text())
+    assert resolved["variants"]["dropout"]["regularization"]["dropout"] == [0.3, 0.0]
+    assert resolved["variants"]["baseline"]["train"]["seeds"] == [0, 1]
+    env = json.loads((exp / "environment.json").read_text())
+    assert {"regbench", "keras", "backend", "python", "host"} <= set(env)
+
+    metrics = json.loads((exp / "dropout" / "seed-1" / "metrics.json").read_text())
+    assert metrics["variant"] == "dropout" and metrics["seed"] == 1 and metrics["status"] == "finished"
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["epochs_run"] == 2 and 1 <= metrics["best_epoch"] <= 2
+    assert metrics["generalization_gap"] == metrics["train_accuracy"] - metrics["test_accuracy"]
+    assert set(metrics["weights"]["layers"]) == {"dense_1", "dense_2", "output"}
+    history = (exp / "baseline" / "seed-0" / "history.csv").read_text().splitlines()
+    assert history[0] == "epoch,loss,data_loss,accuracy,val_loss,val_data_loss,val_accuracy"
+    assert len(history) == 3
+
+    md = (exp / "summary.md").read_text().splitlines()
+    assert md[0].startswith("| variant | n | test acc %")
+    assert [line.split("|")[1].strip() for line in md[2:]] == ["baseline", "dropout"]
+    assert [line.split("|")[2].strip() for line in md[2:]] == ["2", "2"]
+    # The terminal table has the same rows.
+    table_rows = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert [row.split("│")[1].strip() for row in table_rows] == ["baseline", "dropout"]
+    assert (exp / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_second_run_gets_a_new_folder(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    out = tmp_path / "outputs"
+    args = [
+        "run",
+        str(tiny_study),
+        "--out",
+        str(out),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "variants.dropout.train.seeds=[5]",
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0
+    assert len(list(out.iterdir())) == 2
+
+
+def test_malformed_config_exits_2_and_writes_nothing(tmp_path: Path, data_dir: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nmodel:\n  hidden_units: []\ndata:\n  validation_split: 1.0\n")
+    out = tmp_path / "outputs"
+    result = runner.invoke(app, ["run", str(bad), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        f"Error: {bad}:3: model.hidden_units: expected at least 1 item(s), got []",
+        f"Error: {bad}:5: data.validation_split: expected a number < 1.0, got 1.0",
+    ]
+    assert not out.exists()
+
+
+def test_bad_override_exits_2_and_writes_nothing(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    out = tmp_path / "outputs"
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--set", "train.epoch=1"])
+    assert result.exit_code == 2 and "Error: --set train.epoch: unknown key" in result.output
+    assert not out.exists()
+
+
+def test_missing_data_exits_2_with_the_sources_tried(tmp_path: Path, tiny_study: Path, monkeypatch):
+    from regbench import data
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(data, "_from_keras", lambda name: (_ for _ in ()).throw(OSError("offline")))
+    out = tmp_path / "outputs"
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--data-dir", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    assert "Error: cannot load dataset 'mnist'" in result.output and "--data-dir" in result.output
+    assert not any(out.glob("*")) if out.exists() else True
+
+
+def test_schema_is_json():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["title"] == "regbench study"

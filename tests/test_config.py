@@ -1,0 +1,203 @@
+"""Config loading, defaults, overrides, and every validation error path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regbench.config import VariantConfig, json_schema, load, load_text
+from regbench.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def problems(text: str, overrides: list[str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_text(text, source="study.yaml", overrides=overrides)
+    return info.value.problems
+
+
+def test_configs_folder_is_not_empty():
+    names = {p.stem for p in CONFIGS}
+    assert {"dropout", "l1_l2", "batchnorm", "early_stopping", "all", "smoke"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_validates(path: Path):
+    experiment = load(path)
+    assert experiment.variants, f"{path.name} defines no variants"
+    for cfg in experiment.variants.values():
+        assert isinstance(cfg, VariantConfig)
+        assert len(cfg.dropout_rates()) == len(cfg.model.hidden_units)
+
+
+def test_dropout_study_is_the_seed_study():
+    exp = load(ROOT / "configs" / "dropout.yaml")
+    assert list(exp.variants) == ["baseline", "dropout"]
+    base, drop = exp.variants["baseline"], exp.variants["dropout"]
+    for cfg in (base, drop):
+        assert cfg.model.hidden_units == [128, 64]
+        assert (cfg.train.optimizer, cfg.train.epochs, cfg.train.batch_size) == ("adam", 10, 32)
+        assert cfg.train.learning_rate == pytest.approx(1e-3)
+        assert cfg.data.validation_split > 0
+    assert base.dropout_rates() == [0.0, 0.0]
+    assert drop.dropout_rates() == [0.3, 0.0]
+
+
+def test_defaults_fill_everything_and_variants_override_sections():
+    exp = load_text(
+        "name: s\nregularization: {l2: 1.0e-4}\nvariants:\n  a: {}\n  b:\n    regularization: {dropout: 0.5}\n"
+    )
+    a, b = exp.variants["a"], exp.variants["b"]
+    assert a.regularization.l2 == b.regularization.l2 == pytest.approx(1e-4)
+    assert a.dropout_rates() == [0.0, 0.0] and b.dropout_rates() == [0.5, 0.5]
+    assert a.data.validation_split == 0.1 and a.regularization.early_stopping is None
+
+
+def test_no_variants_means_one_default_variant():
+    exp = load_text("name: s\n")
+    assert list(exp.variants) == ["default"]
+
+
+def test_early_stopping_defaults_monitor_validation_data_loss():
+    exp = load_text("name: s\nregularization:\n  early_stopping: {patience: 2}\n")
+    es = exp.variants["default"].regularization.early_stopping
+    assert (es.monitor, es.patience, es.restore_best_weights) == ("val_data_loss", 2, True)
+
+
+def test_all_problems_reported_at_once_with_file_line_key_expected_got():
+    text = """\
+name: bad
+data:
+  validation_split: 1.0
+model:
+  hidden_units: []
+regularization:
+  dropout: 1.5
+  l2: -1.0e-4
+train:
+  epochs: ten
+"""
+    assert problems(text) == [
+        "study.yaml:3: data.validation_split: expected a number < 1.0, got 1.0",
+        "study.yaml:5: model.hidden_units: expected at least 1 item(s), got []",
+        "study.yaml:7: regularization.dropout: expected a rate in [0, 1) or a list of such rates, got 1.5",
+        "study.yaml:8: regularization.l2: expected a number >= 0.0, got -0.0001",
+        'study.yaml:10: train.epochs: expected a whole number, got "ten"',
+    ]
+
+
+def test_unknown_key_lists_the_known_ones():
+    [message] = problems("name: s\nregularization:\n  l3: 0.1\n")
+    assert message.startswith("study.yaml:3: regularization.l3: unknown key; expected one of: dropout, l1, l2")
+
+
+def test_errors_in_a_variant_name_the_variant_and_its_line():
+    text = """\
+name: s
+variants:
+  base: {}
+  drop:
+    regularization:
+      dropout: [0.3, 0.2, 0.1]
+  es:
+    regularization:
+      early_stopping: {patience: -1, monitor: val_acc}
+  typo:
+    regularisation: {l1: 0.1}
+"""
+    assert problems(text) == [
+        "study.yaml:6: variants.drop.regularization.dropout: expected 2 rates (one per hidden layer in "
+        "model.hidden_units), got 3",
+        "study.yaml:9: variants.es.regularization.early_stopping.patience: expected a number >= 0, got -1",
+        "study.yaml:9: variants.es.regularization.early_stopping.monitor: expected one of 'val_data_loss', "
+        "'val_accuracy' or 'val_loss', got \"val_acc\"",
+        "study.yaml:11: variants.typo.regularisation: unknown section; expected one of: data, model, "
+        "regularization, train",
+    ]
+
+
+def test_wrong_default_is_reported_once_not_per_variant():
+    found = problems("name: s\ntrain: {batch_size: 0}\nvariants: {a: {}, b: {}, c: {}}\n")
+    assert found == ["study.yaml:2: train.batch_size: expected a number >= 1, got 0"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("name: s\ndata: {dataset: cifar}\n", "data.dataset: expected one of 'mnist' or 'fashion_mnist'"),
+        ("name: s\ndata: {label_noise: 2}\n", "data.label_noise: expected a number <= 1.0, got 2"),
+        ("name: s\nmodel: {hidden_units: [128, 0]}\n", "model.hidden_units: expected a list of layer widths >= 1"),
+        (
+            "name: s\nregularization: {batchnorm: maybe}\n",
+            'regularization.batchnorm: expected true or false, got "maybe"',
+        ),
+        ("name: s\nregularization: {early_stopping: 5}\n", "regularization.early_stopping: expected a mapping, got 5"),
+        ("name: s\ntrain: {seeds: []}\n", "train.seeds: expected at least 1 item(s), got []"),
+        ("name: s\ntrain: {optimizer: adagrad}\n", "train.optimizer: expected one of"),
+        ("data: {}\n", "name: expected a value (this key is required)"),
+        ("name: 'a b'\n", "name: expected letters, digits"),
+        ("name: s\nvariants: [a, b]\n", "variants: expected a mapping of variant name -> overrides"),
+        ("name: s\nvariants:\n  'a/b': {}\n", "variants.a/b: expected a name of letters"),
+    ],
+)
+def test_each_bad_value_has_a_clear_error(text: str, expected: str):
+    found = problems(text)
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_invalid_yaml_reports_its_line():
+    [message] = problems("name: s\nmodel: {hidden_units: [1, 2\n")
+    assert message.startswith("study.yaml:") and "invalid YAML" in message
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load(tmp_path / "nope.yaml")
+
+
+def test_set_overrides_defaults_and_every_variant_that_sets_the_key():
+    text = "name: s\ntrain: {epochs: 10}\nvariants:\n  a: {}\n  b:\n    train: {epochs: 30}\n"
+    exp = load_text(text, overrides=["train.epochs=2", "regularization.dropout=[0.5, 0.0]"])
+    assert exp.variants["a"].train.epochs == exp.variants["b"].train.epochs == 2
+    assert exp.variants["b"].dropout_rates() == [0.5, 0.0]
+
+
+def test_set_can_target_one_variant():
+    text = "name: s\nvariants:\n  a: {}\n  b: {}\n"
+    exp = load_text(text, overrides=["variants.b.regularization.l2=0.001"])
+    assert exp.variants["a"].regularization.l2 == 0 and exp.variants["b"].regularization.l2 == 0.001
+
+
+def test_set_early_stopping_field_creates_the_section():
+    exp = load_text("name: s\n", overrides=["regularization.early_stopping.patience=4"])
+    assert exp.variants["default"].regularization.early_stopping.patience == 4
+
+
+@pytest.mark.parametrize(
+    "item, expected",
+    [
+        ("train.epoch=2", "--set train.epoch: unknown key"),
+        ("train=2", "--set train: expected a mapping, got 2"),
+        ("epochs", "--set epochs: expected dotted.key=value"),
+        ("variants.a.train.nope=1", "--set variants.a.train.nope: unknown key"),
+    ],
+)
+def test_bad_set_is_an_error(item: str, expected: str):
+    [message] = problems("name: s\n", overrides=[item])
+    assert message.startswith(expected)
+
+
+def test_set_with_wrong_type_is_a_validation_error():
+    [message] = problems("name: s\n", overrides=["train.epochs=many"])
+    assert message == '--set train.epochs: expected a whole number, got "many"'
+
+
+def test_json_schema_comes_from_the_same_models():
+    schema = json_schema()
+    assert schema["additionalProperties"] is False
+    assert "regularization" in schema["properties"]
+    reg = schema["$defs"]["RegularizationConfig"]["properties"]
+    assert reg["l2"]["minimum"] == 0

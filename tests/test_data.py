@@ -1,0 +1,132 @@
+"""Dataset sources and the train/validation/test preparation."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_arrays
+
+from regbench import data
+from regbench.errors import DataError
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if gz:
+        with gzip.open(str(path) + ".gz", "wb") as fh:
+            fh.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+@pytest.fixture
+def no_other_sources(monkeypatch, tmp_path):
+    """Point Debian's folder somewhere empty and make the Keras download fail, as on an offline machine."""
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.delenv("REGBENCH_DATA_DIR", raising=False)
+
+    def offline(dataset):
+        raise OSError("no internet")
+
+    monkeypatch.setattr(data, "_from_keras", offline)
+
+
+def test_npz_in_data_dir(tmp_path, no_other_sources):
+    arrays = synthetic_arrays()
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    loaded, source = data.load_arrays("mnist", tmp_path)
+    assert source == str(tmp_path)
+    for key in data.KEYS:
+        np.testing.assert_array_equal(loaded[key], arrays[key])
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_idx_files_in_a_dataset_subfolder(tmp_path, no_other_sources, gz):
+    arrays = synthetic_arrays()
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    for key, stem in data.IDX_FILES.items():
+        write_idx(folder / stem, arrays[key], gz)
+    loaded, _ = data.load_arrays("fashion_mnist", tmp_path)
+    np.testing.assert_array_equal(loaded["x_train"], arrays["x_train"])
+    np.testing.assert_array_equal(loaded["y_test"], arrays["y_test"])
+
+
+def test_env_var_is_used_when_no_dir_given(tmp_path, no_other_sources, monkeypatch):
+    np.savez(tmp_path / "mnist.npz", **synthetic_arrays())
+    monkeypatch.setenv("REGBENCH_DATA_DIR", str(tmp_path))
+    _, source = data.load_arrays("mnist")
+    assert source == str(tmp_path)
+
+
+def test_debian_folder_is_the_second_source(tmp_path, no_other_sources, monkeypatch):
+    debian = tmp_path / "datasets"
+    (debian / "fashion-mnist").mkdir(parents=True)
+    for key, stem in data.IDX_FILES.items():
+        write_idx(debian / "fashion-mnist" / stem, synthetic_arrays()[key], gz=True)
+    monkeypatch.setattr(data, "DEBIAN_DIR", debian)
+    _, source = data.load_arrays("fashion_mnist", tmp_path / "empty")
+    assert source == str(debian / "fashion-mnist")
+
+
+def test_missing_data_lists_every_source_tried_and_how_to_fix(tmp_path, no_other_sources):
+    with pytest.raises(DataError) as info:
+        data.load_arrays("fashion_mnist", tmp_path / "empty")
+    text = str(info.value)
+    assert "cannot load dataset 'fashion_mnist'" in text
+    assert str(tmp_path / "empty") in text
+    assert "no-debian" in text and "Keras download: OSError: no internet" in text
+    assert "--data-dir" in text and "REGBENCH_DATA_DIR" in text
+    assert "apt-get install dataset-fashion-mnist" in text
+
+
+def test_npz_without_keras_keys_is_rejected(tmp_path, no_other_sources):
+    np.savez(tmp_path / "mnist.npz", images=np.zeros(3))
+    with pytest.raises(DataError, match="missing arrays"):
+        data.load_arrays("mnist", tmp_path)
+
+
+def test_prepare_scales_and_splits_without_overlap():
+    arrays = synthetic_arrays(n_train=200)
+    s = data.prepare(arrays, validation_split=0.1, seed=0)
+    assert s.x_train.dtype == np.float32 and 0.0 <= s.x_train.min() and s.x_train.max() <= 1.0
+    assert (len(s.x_train), len(s.x_val), len(s.x_test)) == (180, 20, 64)
+    rows = {r.tobytes() for r in s.x_train} & {r.tobytes() for r in s.x_val}
+    assert not rows, "validation examples leaked into the training set"
+    np.testing.assert_allclose(s.x_test, arrays["x_test"] / 255.0)
+
+
+def test_subset_and_split_are_seeded():
+    arrays = synthetic_arrays(n_train=200)
+    a = data.prepare(arrays, train_subset=50, validation_split=0.2, seed=1)
+    b = data.prepare(arrays, train_subset=50, validation_split=0.2, seed=1)
+    c = data.prepare(arrays, train_subset=50, validation_split=0.2, seed=2)
+    assert (len(a.x_train), len(a.x_val)) == (40, 10)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert not np.array_equal(a.x_train, c.x_train)
+
+
+def test_label_noise_changes_that_share_of_training_labels_only():
+    arrays = synthetic_arrays(n_train=4000)
+    clean = data.prepare(arrays, seed=3)
+    noisy = data.prepare(arrays, label_noise=0.25, seed=3)
+    changed = np.mean(clean.y_train != noisy.y_train)
+    assert 0.22 < changed < 0.28
+    np.testing.assert_array_equal(clean.y_val, noisy.y_val)
+    assert noisy.y_train.min() >= 0 and noisy.y_train.max() <= 9
+
+
+def test_too_large_subset_is_an_error():
+    with pytest.raises(DataError, match="train_subset"):
+        data.prepare(synthetic_arrays(n_train=100), train_subset=500)
+
+
+def test_truncated_idx_file_is_an_error(tmp_path):
+    write_idx(tmp_path / "x", np.zeros((4, 2, 2)), gz=False)
+    (tmp_path / "x").write_bytes((tmp_path / "x").read_bytes()[:-3])
+    with pytest.raises(DataError, match="truncated"):
+        data.read_idx(tmp_path / "x")

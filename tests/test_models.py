@@ -1,0 +1,76 @@
+"""The model builder: layer types and order, regularizers, dropout placement, batch norm."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from regbench.config import load_text
+from regbench.models import build_model, compile_model
+
+
+def variant(yaml_body: str):
+    return load_text("name: t\n" + yaml_body).variants["default"]
+
+
+def kinds(model: keras.Model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_seed_study_baseline_is_784_128_64_10():
+    model = build_model(variant("model: {hidden_units: [128, 64]}\n"))
+    assert kinds(model) == ["Flatten", "Dense", "Dense", "Dense"]
+    assert [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)] == [128, 64, 10]
+    assert model.count_params() == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert model.layers[-1].activation is keras.activations.softmax
+    assert all(layer.kernel_regularizer is None for layer in model.layers if isinstance(layer, keras.layers.Dense))
+
+
+def test_dropout_only_after_the_first_hidden_layer():
+    model = build_model(variant("regularization: {dropout: [0.3, 0.0]}\n"))
+    assert kinds(model) == ["Flatten", "Dense", "Dropout", "Dense", "Dense"]
+    assert model.layers[2].rate == pytest.approx(0.3)
+
+
+def test_one_dropout_rate_applies_to_every_hidden_layer():
+    model = build_model(variant("model: {hidden_units: [32, 16, 8]}\nregularization: {dropout: 0.5}\n"))
+    assert kinds(model) == ["Flatten", "Dense", "Dropout", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert {layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)} == {0.5}
+
+
+def test_l1_l2_penalty_on_every_dense_kernel():
+    model = build_model(variant("regularization: {l1: 1.0e-4, l2: 2.0e-4}\n"))
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for layer in dense:
+        cfg = layer.kernel_regularizer.get_config()
+        assert cfg["l1"] == pytest.approx(1e-4) and cfg["l2"] == pytest.approx(2e-4)
+        assert layer.bias_regularizer is None
+
+
+def test_batchnorm_sits_between_dense_and_activation():
+    model = build_model(variant("regularization: {batchnorm: true, dropout: [0.3, 0.0]}\n"))
+    assert kinds(model) == [
+        "Flatten",
+        "Dense",
+        "BatchNormalization",
+        "Activation",
+        "Dropout",
+        "Dense",
+        "BatchNormalization",
+        "Activation",
+        "Dense",
+    ]
+    assert model.layers[1].use_bias is False and model.layers[1].activation is keras.activations.linear
+
+
+def test_compiled_model_tracks_data_loss_apart_from_penalised_loss():
+    import numpy as np
+
+    model = compile_model(
+        build_model(variant("model: {hidden_units: [8]}\nregularization: {l2: 1.0}\n")),
+        variant("model: {hidden_units: [8]}\n"),
+    )
+    x = np.random.default_rng(0).random((16, 28, 28)).astype("float32")
+    y = np.arange(16) % 10
+    result = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert result["loss"] > result["data_loss"] + 0.1, "the L2 penalty must show in loss but not in data_loss"

@@ -1,0 +1,32 @@
+"""The smoke config through the CLI on real MNIST, when the data are available."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from regbench.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = os.environ.get("REGBENCH_DATA_DIR", "")
+
+pytestmark = pytest.mark.skipif(
+    not (DATA and (Path(DATA) / "mnist.npz").is_file()),
+    reason="real MNIST not found: set REGBENCH_DATA_DIR to a folder holding mnist.npz",
+)
+
+
+def test_smoke_config_on_real_mnist(tmp_path: Path):
+    result = CliRunner().invoke(app, ["run", str(ROOT / "configs" / "smoke.yaml"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    [exp] = list(tmp_path.iterdir())
+    for metrics_file in exp.glob("*/seed-*/metrics.json"):
+        metrics = json.loads(metrics_file.read_text())
+        # 3,000 real training images, 2 epochs: far above chance (10%), far below the full study.
+        assert 0.80 < metrics["test_accuracy"] < 0.99, (metrics_file, metrics["test_accuracy"])
+    env = json.loads((exp / "environment.json").read_text())
+    assert env["data_sources"] == [DATA]
