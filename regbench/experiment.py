@@ -99,6 +99,9 @@ def run_experiment(
         The experiment folder and its summarized variants.
     """
     from regbench.data import load_arrays, prepare
+    from regbench.framework import import_keras
+
+    import_keras()
     from regbench.training import train_run
 
     progress = progress or _Silent()

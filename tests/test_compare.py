@@ -1,0 +1,163 @@
+"""compare: grouping over seeds and experiments, statistics, formats, skipped folders, report.html."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scipy import stats
+from typer.testing import CliRunner
+
+from regbench.cli import app
+from regbench.config import VariantConfig
+from regbench.runs import write_run
+
+runner = CliRunner()
+
+
+def fake_run(exp: Path, variant: str, seed: int, acc: float, l2: float = 0.0, sparsity: float = 0.01) -> None:
+    """A finished run as `regbench run` writes it, with chosen numbers (no training)."""
+    cfg = VariantConfig.model_validate({"regularization": {"l2": l2}, "train": {"seeds": [seed]}})
+    metrics = {
+        "seed": seed, "status": "finished", "test_accuracy": acc, "test_data_loss": 0.1, "test_loss": 0.1,
+        "train_accuracy": acc + 0.02, "train_data_loss": 0.05, "generalization_gap": 0.02, "monitor": "val_data_loss",
+        "best_epoch": 3, "best_monitor_value": 0.1, "epochs_run": 5, "stopped_epoch": 5, "stopped_early": False,
+        "restored_best_weights": False, "train_time_s": 1.5, "params": 100,
+        "weights": {"layers": {}, "near_zero_share": sparsity, "l1_norm": 1.0, "l2_norm": 2.0,
+                    "magnitude_histogram": {"edges": [1e-8, 1e-3, 1.0], "counts": [int(sparsity * 100), 100]}},
+    }
+    history = [{"epoch": e, "loss": 1 / e, "data_loss": 1 / e, "accuracy": 0.9, "val_loss": 1.1 / e,
+                "val_data_loss": 1.1 / e, "val_accuracy": 0.88} for e in range(1, 6)]
+    write_run(exp, exp.name.rsplit("-", 2)[0], variant, cfg.model_dump(mode="json"), metrics, history)
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> Path:
+    """Three experiments of one study on three days (one seed each), plus an unrelated study."""
+    out = tmp_path / "outputs"
+    base_acc = [0.970, 0.972, 0.971]
+    l2_acc = [0.976, 0.978, 0.977]
+    for day, seed in zip((1, 2, 3), (0, 1, 2), strict=True):
+        exp = out / f"l2-2026110{day}-120000"
+        fake_run(exp, "baseline", seed, base_acc[seed])
+        fake_run(exp, "l2", seed, l2_acc[seed], l2=1e-4, sparsity=0.02)
+    other = out / "other-20261104-120000"
+    fake_run(other, "baseline", 0, 0.9, l2=0.5)
+    return out
+
+
+def cli(*args: str):
+    return runner.invoke(app, ["compare", *args])
+
+
+def test_pools_seeds_across_experiments_with_mean_std_delta_and_welch_p(outputs: Path):
+    result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
+    assert set(rows) == {"baseline", "l2"}
+    assert rows["l2"]["n"] == 3 and rows["l2"]["seeds"] == "0;1;2"
+    assert rows["l2"]["test_accuracy_mean"] == pytest.approx(0.977)
+    assert rows["l2"]["test_accuracy_std"] == pytest.approx(0.001)
+    assert rows["l2"]["delta_accuracy"] == pytest.approx(0.006)
+    expected = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False).pvalue
+    assert rows["l2"]["p_value"] == pytest.approx(expected)
+    assert rows["baseline"]["test_note"] == "baseline"
+
+
+def test_table_shows_mean_std_and_p(outputs: Path):
+    result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline")
+    assert result.exit_code == 0
+    [l2_row] = [line for line in result.output.splitlines() if line.startswith("│ l2 ")]
+    cells = [c.strip() for c in l2_row.strip("│").split("│")]
+    assert cells[:3] == ["l2", "3", "97.70 ± 0.10"]
+    p = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False).pvalue
+    assert cells[-2:] == ["+0.60", f"{p:.3f}"]
+
+
+def test_same_name_different_config_stays_apart_labelled_by_experiment(outputs: Path):
+    result = cli(str(outputs), "--format", "csv")
+    assert result.exit_code == 0
+    labels = [row["variant"] for row in csv.DictReader(io.StringIO(result.output))]
+    assert sorted(labels) == [
+        "baseline @ l2-20261101-120000, l2-20261102-120000, l2-20261103-120000",
+        "baseline @ other-20261104-120000",
+        "l2",
+    ]
+
+
+def test_ambiguous_or_unknown_baseline_is_an_error(outputs: Path):
+    result = cli(str(outputs), "--baseline", "baseline")
+    assert result.exit_code == 2 and "matches 2 variants" in result.output
+    result = cli(str(outputs), "--baseline", "nope")
+    assert result.exit_code == 2 and "--baseline nope: no such variant" in result.output
+
+
+def test_n_below_two_is_marked(outputs: Path):
+    result = cli(str(outputs / "l2-20261101-120000"), "--baseline", "baseline", "--format", "md")
+    assert result.exit_code == 0
+    l2_line = next(line for line in result.output.splitlines() if line.startswith("| l2 "))
+    assert l2_line.rstrip().endswith("| n < 2 |")
+
+
+def test_markdown_has_a_header_separator_and_one_row_per_variant(outputs: Path):
+    result = cli(*map(str, outputs.glob("l2-*")), "--format", "md", "--only-changed", "--sort", "test_accuracy")
+    lines = result.output.splitlines()
+    assert lines[0].startswith("| variant | n | regularization.l2 |")
+    assert set(lines[1]) <= set("|-:")
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["baseline", "l2"]
+    assert lines[2].split("|")[3].strip() == "0.0" and lines[3].split("|")[3].strip() == "0.0001"
+
+
+def test_sort_reverse(outputs: Path):
+    result = cli(*map(str, outputs.glob("l2-*")), "--format", "csv", "--sort", "test_accuracy", "--reverse")
+    assert [r["variant"] for r in csv.DictReader(io.StringIO(result.output))] == ["l2", "baseline"]
+    assert cli(str(outputs), "--sort", "colour").exit_code == 2
+
+
+def test_corrupt_and_interrupted_runs_are_skipped_with_a_reason(outputs: Path):
+    exp = outputs / "l2-20261101-120000"
+    (exp / "l2" / "seed-0" / "metrics.json").write_text('{"variant": "l2", "test_acc')
+    interrupted = exp / "baseline" / "seed-9"
+    interrupted.mkdir()
+    (interrupted / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    (outputs / "notes").mkdir()
+    result = cli(str(exp), str(outputs / "notes"), "--format", "json")
+    assert result.exit_code == 0
+    assert f"skipped {exp / 'l2' / 'seed-0'}: corrupt metrics.json" in result.output
+    assert f"skipped {interrupted}: unfinished run: no metrics.json" in result.output
+    assert f"skipped {outputs / 'notes'}: no run folders" in result.output
+    rows = json.loads(result.output[result.output.index("{") :])["variants"]
+    assert [r["variant"] for r in rows] == ["baseline"]
+
+
+def test_no_runs_at_all_exits_2(tmp_path: Path):
+    result = cli(str(tmp_path))
+    assert result.exit_code == 2
+    assert "Error: no finished run folders found" in result.output
+
+
+def test_out_writes_summaries_figures_and_a_self_contained_report(outputs: Path, tmp_path: Path):
+    dest = tmp_path / "report"
+    result = cli(*map(str, outputs.glob("l2-*")), "--baseline", "baseline", "--out", str(dest))
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in dest.iterdir()}
+    assert names == {"summary.md", "summary.csv", "summary.json", "loss.png", "accuracy.png",
+                     "accuracy_bars.png", "weights.png", "report.html"}
+    page = (dest / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 4
+    assert "<td><code>regularization.l2</code></td><td>0.0</td><td>0.0001</td>" in page
+    assert "http://" not in page and "https://" not in page
+
+
+def test_compare_does_not_import_the_framework(outputs: Path):
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom regbench.cli import app\n"
+        f"r = CliRunner().invoke(app, ['compare', r'{outputs}'])\nassert r.exit_code == 0, r.output\n"
+        "sys.exit(1 if {'tensorflow', 'keras'} & set(sys.modules) else 0)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
