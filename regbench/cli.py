@@ -39,10 +39,12 @@ def _fail(exc: RegbenchError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
-def rich_table(header: list[str], rows: list[list[str]], title: str | None = None) -> Table:
+def rich_table(
+    header: list[str], rows: list[list[str]], title: str | None = None, left: tuple[str, ...] = ("variant",)
+) -> Table:
     t = Table(title=title, header_style="bold")
-    for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+    for h in header:
+        t.add_column(h, justify="left" if h in left else "right", no_wrap=True)
     for row in rows:
         t.add_row(*row)
     return t
@@ -52,31 +54,40 @@ class PlainProgress:
     """One line per epoch and per finished run: for logs and pipes."""
 
     def __init__(self, total_runs: int):
-        self.total, self.done = total_runs, 0
+        self.total, self.done, self.epochs = total_runs, 0, {}
 
-    def start_run(self, variant: str, seed: int, epochs: int) -> None:
-        self.variant, self.seed, self.epochs = variant, seed, epochs
+    def start_run(self, key: str, epochs: int) -> None:
+        self.epochs[key] = epochs
 
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+    def skip_run(self, key: str) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {key}: already finished, skipped", flush=True)
+
+    def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None:
         print(
-            f"[{self.done + 1}/{self.total}] {self.variant} seed={self.seed} epoch {epoch}/{self.epochs} "
+            f"[{self.done + 1}/{self.total}] {key} epoch {epoch}/{self.epochs.get(key, '?')} "
             f"loss={logs.get('data_loss', float('nan')):.4f} val_loss={logs.get('val_data_loss', float('nan')):.4f} "
             f"val_acc={logs.get('val_accuracy', float('nan')):.4f}",
             flush=True,
         )
 
-    def end_run(self, metrics: dict[str, Any]) -> None:
+    def end_run(self, key: str, outcome: dict[str, Any]) -> None:
         self.done += 1
-        print(
-            f"[{self.done}/{self.total}] {self.variant} seed={self.seed} done: "
-            f"test_acc={metrics['test_accuracy']:.4f} best_epoch={metrics['best_epoch']} "
-            f"time={metrics['train_time_s']:.1f}s {metrics['status']}",
-            flush=True,
-        )
+        print(f"[{self.done}/{self.total}] {key} {_outcome_text(outcome)}", flush=True)
+
+
+def _outcome_text(outcome: dict[str, Any]) -> str:
+    if not outcome["ok"]:
+        return f"FAILED: {outcome['error']}"
+    m = outcome["metrics"]
+    return (
+        f"{m['status']}: test_acc={m['test_accuracy']:.4f} best_epoch={m['best_epoch']} "
+        f"epochs={m['epochs_run']} time={m['train_time_s']:.1f}s"
+    )
 
 
 class RichProgress(PlainProgress):
-    """A live display: overall runs, and the current run's epochs with its validation accuracy."""
+    """A live display: all runs so far, each with its epochs and validation accuracy, and the overall count."""
 
     def __init__(self, total_runs: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -90,8 +101,8 @@ class RichProgress(PlainProgress):
             TimeElapsedColumn(),
             console=console,
         )
-        self.overall = self.bar.add_task("runs", total=total_runs, info="")
-        self.current = None
+        self.overall = self.bar.add_task("all runs", total=total_runs, info="")
+        self.tasks: dict[str, Any] = {}
 
     def __enter__(self):
         self.bar.start()
@@ -100,21 +111,26 @@ class RichProgress(PlainProgress):
     def __exit__(self, *exc):
         self.bar.stop()
 
-    def start_run(self, variant: str, seed: int, epochs: int) -> None:
-        super().start_run(variant, seed, epochs)
-        self.current = self.bar.add_task(f"{variant} seed={seed} epoch", total=epochs, info="")
-
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
-        self.bar.update(self.current, completed=epoch, info=f"val_acc {logs.get('val_accuracy', float('nan')):.4f}")
-
-    def end_run(self, metrics: dict[str, Any]) -> None:
+    def skip_run(self, key: str) -> None:
         self.done += 1
-        self.bar.update(
-            self.current,
-            completed=metrics["epochs_run"],
-            total=metrics["epochs_run"],
-            info=f"test_acc {metrics['test_accuracy']:.4f} ({metrics['status']})",
-        )
+        self.bar.update(self.overall, completed=self.done, info=f"{self.done} done")
+
+    def start_run(self, key: str, epochs: int) -> None:
+        super().start_run(key, epochs)
+        self.tasks[key] = self.bar.add_task(f"{key} epoch", total=epochs, info="")
+
+    def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None:
+        if key in self.tasks:
+            info = f"val_acc {logs.get('val_accuracy', float('nan')):.4f}"
+            self.bar.update(self.tasks[key], completed=epoch, info=info)
+
+    def end_run(self, key: str, outcome: dict[str, Any]) -> None:
+        self.done += 1
+        task = self.tasks.get(key)
+        if task is None:
+            task = self.tasks[key] = self.bar.add_task(f"{key} epoch", total=1, info="")
+        epochs = outcome["metrics"]["epochs_run"] if outcome["ok"] else None
+        self.bar.update(task, completed=epochs or 0, total=epochs or 1, info=_outcome_text(outcome))
         self.bar.update(self.overall, completed=self.done)
 
 
@@ -124,6 +140,9 @@ def run(
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a config key: dotted.key=value (YAML value). Repeatable."),
+    ] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Comma-separated seeds for every variant, e.g. 0,1,2.")
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Parent folder of the new experiment folder.")] = Path("outputs"),
     data_dir: Annotated[
@@ -135,37 +154,113 @@ def run(
             show_envvar=True,
         ),
     ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs at a time, in separate processes.")] = 1,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local, or ray (needs pip install 'regbench[ray]').")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster address; default: start a local Ray.")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue this experiment folder: skip finished runs, redo the rest."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned runs and exit.")] = False,
 ) -> None:
     """Train every variant x seed of a study and write a new experiment folder under --out.
 
     The folder holds the resolved config, environment, per-run history.csv and metrics.json, summary.csv,
-    summary.md, loss.png and accuracy.png. Existing folders are never overwritten.
+    summary.md, figures and report.html. Existing folders are never overwritten; --resume continues one.
+    Exit code: 0 when every run finished, 1 when any failed, 2 for bad input, 130 when interrupted.
 
     Example:
 
-        regbench run configs/dropout.yaml --set train.epochs=2 --data-dir ../shared/data
+        regbench run configs/dropout.yaml --set train.epochs=2 --seeds 0,1,2 --jobs 2
     """
     from regbench.config import load
 
+    overrides = list(set_ or [])
+    if seeds is not None:
+        overrides.append(f"train.seeds=[{seeds}]")
+    if executor not in ("local", "ray"):
+        raise _fail(RegbenchError(f"--executor {executor}: expected local or ray", exit_code=2))
     try:
-        experiment = load(config, overrides=set_ or [])
+        experiment = load(config, overrides=overrides)
+        from regbench.experiment import mark_done, plan
+
+        planned = plan(experiment)
+        if resume is not None and (resume / "config.yaml").is_file():
+            mark_done(planned, resume)
+        if dry_run:
+            _print_plan(experiment, planned)
+            return
         from regbench.experiment import run_experiment
 
-        total = sum(len(v.train.seeds) for v in experiment.variants.values())
+        total = len(planned)
         console.print(f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {total} run(s)")
         start = time.perf_counter()
+        kwargs = dict(out=out, data_dir=data_dir, jobs=jobs, executor=executor, ray_address=ray_address, resume=resume)
         if console.is_terminal:
             with RichProgress(total) as progress:
-                result = run_experiment(experiment, out=out, data_dir=data_dir, progress=progress)
+                result = run_experiment(experiment, progress=progress, **kwargs)
         else:
-            result = run_experiment(experiment, out=out, data_dir=data_dir, progress=PlainProgress(total))
+            result = run_experiment(experiment, progress=PlainProgress(total), **kwargs)
     except RegbenchError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        err_console.print(
+            f"Interrupted. Finished runs are saved; continue with: regbench run {config} --resume <experiment folder>",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
     from regbench.report import RUN_COLUMNS, table
 
-    header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.delta is not None for g in result.groups))
-    console.print(rich_table(header, rows, title=f"{experiment.name} — test set, evaluated once"))
-    console.print(f"Wrote {result.path}/ in {time.perf_counter() - start:.1f} s", highlight=False)
+    if result.groups:
+        header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.delta is not None for g in result.groups))
+        console.print(rich_table(header, rows, title=f"{experiment.name} — test set, evaluated once"))
+    if result.skipped:
+        console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)
+    for key in result.diverged:
+        console.print(f"[yellow]Diverged[/]: {key} (loss became NaN or exploded; training stopped)", highlight=False)
+    for key, error in result.failed.items():
+        err_console.print(f"Failed: {key}: {error}", markup=False, highlight=False)
+    console.print(
+        f"Wrote {result.path}/ in {time.perf_counter() - start:.1f} s: {len(result.ran)} run(s) trained, "
+        f"{len(result.skipped)} skipped, {len(result.failed)} failed",
+        highlight=False,
+    )
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _print_plan(experiment, planned) -> None:
+    from regbench.report import changed_keys_of
+
+    configs = [p.config.model_dump(mode="json") for p in planned]
+    keys = changed_keys_of(configs)
+    header = ["#", "variant", "seed", "run id", *keys, "epochs", "state"]
+    rows = []
+    for i, (p, cfg) in enumerate(zip(planned, configs, strict=True), start=1):
+        flat = _flat(cfg)
+        rows.append(
+            [
+                str(i),
+                p.variant,
+                str(p.seed),
+                p.run_id,
+                *(json.dumps(flat.get(k)) for k in keys),
+                str(p.config.train.epochs),
+                p.state,
+            ]
+        )
+    title = f"{experiment.name}: {len(planned)} planned run(s)"
+    console.print(rich_table(header, rows, title=title, left=("variant", "run id", "state")))
+
+
+def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
+    from regbench.report import comparable_config
+
+    return comparable_config(cfg)
 
 
 @app.command()

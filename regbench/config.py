@@ -10,6 +10,7 @@ Every problem in a file is reported at once, each as ``FILE:LINE: dotted.key: ex
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from pathlib import Path
@@ -142,6 +143,18 @@ class VariantConfig(_Strict):
         return list(rates) if isinstance(rates, list) else [rates] * len(self.model.hidden_units)
 
 
+class VariantOverrides(_Strict):
+    """A variant as written: any subset of the sections, each any subset of its keys (the rest inherited).
+
+    Only used for the JSON Schema: variants are validated after merging with the defaults, as VariantConfig.
+    """
+
+    data: DataConfig | None = None
+    model: ModelConfig | None = None
+    regularization: RegularizationConfig | None = None
+    train: TrainConfig | None = None
+
+
 class StudyFile(_Strict):
     """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
 
@@ -151,9 +164,15 @@ class StudyFile(_Strict):
     model: ModelConfig = ModelConfig()
     regularization: RegularizationConfig = RegularizationConfig()
     train: TrainConfig = TrainConfig()
-    variants: dict[str, dict[str, dict[str, Any]] | None] = Field(
-        default_factory=lambda: {"default": {}},
+    variants: dict[str, VariantOverrides | None] = Field(
+        default_factory=lambda: {"default": None},
         description="Variant name -> overrides of data/model/regularization/train. Empty means the defaults.",
+    )
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Grid: dotted key -> list of values, e.g. regularization.l2: [0, 1.0e-4]. The cartesian "
+        "product of all lists (times the hand-written variants, if any) becomes the variants. "
+        "train.seeds: [...] here sets the seeds.",
     )
 
 
@@ -164,6 +183,7 @@ class Experiment(BaseModel):
     description: str = ""
     source: str = "<config>"
     variants: dict[str, VariantConfig]
+    sweep_keys: list[str] = []
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -377,6 +397,64 @@ def _has_path(tree: Any, path: list[str]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Sweeps
+
+VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+=,-]*"
+
+
+def _sweep_axes(sweep: Any) -> tuple[dict[str, list[Any]], list[tuple[str, str]]]:
+    """Check a sweep section: known dotted keys mapped to non-empty lists. Returns (axes, problems)."""
+    if not isinstance(sweep, dict):
+        return {}, []  # absent, or a wrong type that StudyFile validation reports
+    axes, problems = {}, []
+    for key, values in sweep.items():
+        key = str(key)
+        if not _known_key(key.split(".")):
+            problems.append((key, "unknown key; expected a dotted config key such as regularization.l2"))
+        elif not isinstance(values, list):
+            continue  # StudyFile's validation reports it
+        elif not values:
+            problems.append((key, "expected a non-empty list of values, got []"))
+        else:
+            axes[key] = values
+    return axes, problems
+
+
+def _value_label(value: Any) -> str:
+    if isinstance(value, list):
+        return "+".join(_value_label(v) for v in value)
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", str(value))
+
+
+def _expand(variants: dict[str, Any], sweep: dict[str, list[Any]]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """Hand-written variants x the sweep grid. Grid variants are named from their values: ``l2=0.0001``
+    (``dropout,l2=0.0001`` when crossed with a hand-written variant ``dropout``). Leaf names are used unless
+    two swept keys share one. Returns the variant specs and, per grid variant, the keys the grid set.
+    """
+    if not sweep:
+        return (variants or {"default": {}}), {}
+    leaves = [k.split(".")[-1] for k in sweep]
+    labels = [leaf if leaves.count(leaf) == 1 else key for leaf, key in zip(leaves, sweep, strict=True)]
+    bases = variants or {"": {}}
+    out: dict[str, Any] = {}
+    swept: dict[str, tuple[str, ...]] = {}
+    for base_name, spec in bases.items():
+        for values in itertools.product(*sweep.values()):
+            name = ",".join(f"{lbl}={_value_label(v)}" for lbl, v in zip(labels, values, strict=True))
+            name = f"{base_name},{name}" if base_name else name
+            tree = copy.deepcopy(spec) if isinstance(spec, dict) else {}
+            for key, value in zip(sweep, values, strict=True):
+                _set_path(tree, key.split("."), value)
+            out[name] = tree
+            swept[name] = tuple(sweep)
+    return out, swept
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Loading
 
 
@@ -420,25 +498,31 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         for loc, text, got in _error_lines(exc, StudyFile):
             report(loc, text, got)
 
-    variants_raw = raw.get("variants", {"default": {}})
-    if variants_raw is None or variants_raw == {}:
-        variants_raw = {"default": {}}
-    if not isinstance(variants_raw, dict):
+    variants_raw = raw.get("variants")
+    if not isinstance(variants_raw, (dict, type(None))):
         problems.append(
             f"{source}:{lines.get(('variants',), 1)}: variants: expected a mapping of variant name -> "
             f"overrides, got {_show(variants_raw)}"
         )
         variants_raw = {}
+    sweep, sweep_problems = _sweep_axes(raw.get("sweep"))
+    for key, text in sweep_problems:
+        report(("sweep", key), text, "")
+    if "train.seeds" in sweep:
+        raw.setdefault("train", {})
+        if isinstance(raw["train"], dict):
+            raw["train"]["seeds"] = sweep.pop("train.seeds")
+    variants_raw, swept = _expand(variants_raw or {}, sweep)
 
     defaults = {k: raw[k] for k in SECTIONS if k in raw}
     variants: dict[str, VariantConfig] = {}
     for vname, spec in variants_raw.items():
         vname = str(vname)
         prefix = ("variants", vname)
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", vname):
+        if not re.fullmatch(VARIANT_NAME, vname):
             problems.append(
                 f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a name of letters, digits, "
-                f"'_', '.', '+' or '-' (it names a folder), got {_show(vname)}"
+                f"'_', '.', '+', '-', '=' or ',' (it names a folder), got {_show(vname)}"
             )
             continue
         spec = spec or {}
@@ -454,7 +538,13 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
             variants[vname] = VariantConfig.model_validate(_deep_merge(defaults, spec))
         except ValidationError as exc:
             for loc, text, got in _error_lines(exc, VariantConfig):
-                if _has_path(spec, list(loc)):
+                key = next((k for k in swept.get(vname, ()) if ".".join(loc).startswith(k)), None)
+                if key is not None:  # a value from the sweep grid
+                    line = lines.get(("sweep", key), 1)
+                    message = f"{source}:{line}: sweep.{key}: {text}{got}"
+                    if message not in problems:
+                        problems.append(message)
+                elif _has_path(spec, list(loc)):
                     report((*prefix, *loc), text, got, floor=2)  # the variant's own override is wrong
                 elif study is None and _has_path(defaults, list(loc)):
                     continue  # a wrong default, already reported once above
@@ -464,7 +554,9 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
     if problems:
         raise ConfigError(sorted(problems, key=_line_number))
     assert study is not None
-    return Experiment(name=study.name, description=study.description, source=source, variants=variants)
+    return Experiment(
+        name=study.name, description=study.description, source=source, variants=variants, sweep_keys=list(sweep)
+    )
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:

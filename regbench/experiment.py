@@ -1,46 +1,125 @@
-"""Run a whole study: every variant x seed, written to a new experiment folder, then summarized."""
+"""Run a whole study: plan every variant x seed, skip what a resumed folder already holds, execute the rest
+(here, in N processes, or on Ray), write each run as it ends, then summarize the experiment folder."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from regbench import __version__
 from regbench.config import Experiment, VariantConfig, resolved_dict
-from regbench.report import RUN_COLUMNS, Group, summarize
-from regbench.runs import find_runs, new_experiment_dir, write_experiment_header, write_run
+from regbench.errors import ConfigError, RegbenchError
+from regbench.executors import Task
+from regbench.report import Group, comparable_config, summarize
+from regbench.runs import (
+    METRICS,
+    atomic_write,
+    find_runs,
+    new_experiment_dir,
+    run_dir,
+    write_experiment_header,
+    write_json,
+    write_run,
+)
 
 
 class Progress(Protocol):
-    """What the training loop tells the display. The CLI provides a rich and a plain implementation."""
+    """What the driver tells the display. Runs are named by key, ``<variant>/seed-<seed>``."""
 
-    def start_run(self, variant: str, seed: int, epochs: int) -> None: ...
+    def start_run(self, key: str, epochs: int) -> None: ...
 
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None: ...
+    def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None: ...
 
-    def end_run(self, metrics: dict[str, Any]) -> None: ...
+    def end_run(self, key: str, outcome: dict[str, Any]) -> None: ...
+
+    def skip_run(self, key: str) -> None: ...
 
 
 class _Silent:
-    def start_run(self, variant: str, seed: int, epochs: int) -> None:
+    def start_run(self, key, epochs):
         pass
 
-    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+    def epoch(self, key, epoch, logs):
         pass
 
-    def end_run(self, metrics: dict[str, Any]) -> None:
+    def end_run(self, key, outcome):
         pass
+
+    def skip_run(self, key):
+        pass
+
+
+@dataclass
+class PlannedRun:
+    variant: str
+    seed: int
+    config: VariantConfig
+    run_id: str
+    state: str = "planned"  # planned | finished (already on disk) | stale (unfinished/failed: runs again)
+
+    @property
+    def key(self) -> str:
+        return f"{self.variant}/seed-{self.seed}"
 
 
 @dataclass
 class Result:
     path: Path
     groups: list[Group]
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    diverged: list[str] = field(default_factory=list)
+
+
+def run_id(config: VariantConfig, seed: int) -> str:
+    """A run's identity: a hash of its resolved config (seed list and steps_per_execution aside) and its seed."""
+    text = json.dumps({"config": comparable_config(config.model_dump(mode="json")), "seed": seed}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plan(experiment: Experiment, seeds: list[int] | None = None) -> list[PlannedRun]:
+    """Every (variant, seed) of the experiment, in file order."""
+    return [
+        PlannedRun(name, seed, cfg, run_id(cfg, seed))
+        for name, cfg in experiment.variants.items()
+        for seed in (seeds if seeds is not None else cfg.train.seeds)
+    ]
+
+
+def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
+    """Mark runs whose folder in ``exp_dir`` holds a complete metrics.json of the same run id as finished.
+
+    Raises:
+        ConfigError: when a folder holds a finished run of a *different* config (the study file changed).
+    """
+    conflicts = []
+    for run in runs:
+        folder = run_dir(exp_dir, run.variant, run.seed)
+        try:
+            record = json.loads((folder / METRICS).read_text())
+        except FileNotFoundError:
+            run.state = "stale" if folder.exists() else "planned"
+            continue
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+            run.state = "stale"
+            continue
+        if record.get("run_id") == run.run_id:
+            run.state = "finished"
+        else:
+            conflicts.append(
+                f"{folder}: holds run {record.get('run_id')} of another config than this study's "
+                f"{run.run_id}; resume with the config the experiment was started with, or start a new one"
+            )
+    if conflicts:
+        raise ConfigError(conflicts)
 
 
 def environment() -> dict[str, Any]:
@@ -59,7 +138,6 @@ def environment() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "command": " ".join(sys.argv),
-        "threads": {k: os.environ[k] for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS") if k in os.environ},
     }
     if env["backend"] == "tensorflow":
         import tensorflow as tf
@@ -74,88 +152,125 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def _data_key(cfg: VariantConfig, data_dir: str | None) -> tuple:
-    d = cfg.data
-    return (d.dataset, d.dir or data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
-
-
 def run_experiment(
     experiment: Experiment,
     out: Path = Path("outputs"),
     data_dir: str | None = None,
     progress: Progress | None = None,
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    resume: Path | None = None,
 ) -> Result:
-    """Train every variant x seed of ``experiment`` and write its experiment folder.
+    """Train every planned run of ``experiment`` and write its experiment folder.
 
-    Data are loaded before any folder is created, so a missing dataset leaves nothing behind.
+    A new folder ``out/<name>-<timestamp>`` is created, unless ``resume`` names an existing one: then runs
+    whose complete metrics.json is there (same run id) are skipped, and unfinished or failed ones run again.
+    Data are loaded before any folder is created, so a missing dataset leaves nothing behind. A run that
+    raises is recorded in its folder's error.json and the others go on.
 
     Args:
         experiment: The loaded study.
-        out: Parent folder of the new experiment folder. Defaults to ``outputs``.
+        out: Parent folder of a new experiment folder. Defaults to ``outputs``.
         data_dir: Data directory for variants whose config sets no ``data.dir``.
-        progress: Receives per-run and per-epoch updates.
-
-    Returns:
-        The experiment folder and its summarized variants.
+        progress: Receives run and epoch updates.
+        jobs: Runs at a time, each in its own process with its share of the CPU cores (local executor).
+        executor: ``local`` or ``ray``.
+        ray_address: Ray cluster address; None starts a local Ray instance.
+        resume: An experiment folder to continue.
     """
-    from regbench.data import load_arrays, prepare
-    from regbench.framework import import_keras
-
-    import_keras()
-    from regbench.training import train_run
+    from regbench import executors
 
     progress = progress or _Silent()
-    raw_cache: dict[tuple, tuple[dict, str]] = {}
-    splits_cache: dict[tuple, Any] = {}
-    for cfg in experiment.variants.values():
-        key = _data_key(cfg, data_dir)
-        if key not in splits_cache:
-            raw_key = (cfg.data.dataset, cfg.data.dir or data_dir)
-            if raw_key not in raw_cache:
-                raw_cache[raw_key] = load_arrays(*raw_key)
-            arrays, source = raw_cache[raw_key]
-            splits_cache[key] = prepare(
-                arrays,
-                validation_split=cfg.data.validation_split,
-                train_subset=cfg.data.train_subset,
-                label_noise=cfg.data.label_noise,
-                seed=cfg.data.seed,
-                source=source,
-            )
-    raw_cache.clear()
+    runs = plan(experiment)
+    if resume is not None:
+        if not (resume / "config.yaml").is_file():
+            raise RegbenchError(f"--resume {resume}: not an experiment folder (no config.yaml)", exit_code=2)
+        mark_done(runs, resume)
+    todo = [r for r in runs if r.state != "finished"]
+    tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), data_dir) for r in todo]
 
-    exp_dir = new_experiment_dir(Path(out), experiment.name)
+    if executor == "local" and jobs <= 1:
+        from regbench.framework import import_keras
+
+        import_keras()
+    for cfg in {id(r.config): r.config for r in todo}.values():  # fail on missing data before writing anything
+        executors.splits_for(cfg, data_dir)
+    if executor != "local" or jobs > 1:
+        executors._SPLITS.clear()  # workers load their own copy; don't hold one here
+
+    exp_dir = resume if resume is not None else new_experiment_dir(Path(out), experiment.name)
+    write_experiment_header(exp_dir, resolved_dict(experiment), _environment_or_keep(exp_dir, executor, jobs))
+    result = Result(exp_dir, [])
+    by_key = {r.key: r for r in runs}
+    for r in runs:
+        if r.state == "finished":
+            result.skipped.append(r.key)
+            progress.skip_run(r.key)
+
+    def on_start(task: Task) -> None:
+        progress.start_run(task.key, by_key[task.key].config.train.epochs)
+
+    if executor == "ray":
+        stream = executors.run_ray(tasks, ray_address, on_start, progress.epoch)
+    elif jobs > 1:
+        stream = executors.run_processes(tasks, jobs, on_start, progress.epoch)
+    else:
+        stream = executors.run_serial(tasks, on_start, progress.epoch)
+    for task, outcome in stream:
+        planned = by_key[task.key]
+        folder = run_dir(exp_dir, planned.variant, planned.seed)
+        if outcome["ok"]:
+            (folder / "error.json").unlink(missing_ok=True)
+            metrics = {**outcome["metrics"], "run_id": planned.run_id}
+            write_run(exp_dir, experiment.name, planned.variant, task.config, metrics, outcome["history"])
+            result.ran.append(task.key)
+            if metrics["status"] == "diverged":
+                result.diverged.append(task.key)
+        else:
+            write_json(folder / "error.json", {"run_id": planned.run_id, "seed": planned.seed, **outcome})
+            result.failed[task.key] = outcome["error"]
+        progress.end_run(task.key, outcome)
+    result.groups = write_summary(exp_dir, experiment.sweep_keys)
+    return result
+
+
+def _environment_or_keep(exp_dir: Path, executor: str, jobs: int) -> dict[str, Any]:
+    """The environment record; a resumed folder keeps its first one and lists later sessions under 'resumed'."""
     env = environment()
-    env["data_sources"] = sorted({s.source for s in splits_cache.values()})
-    write_experiment_header(exp_dir, resolved_dict(experiment), env)
-    for variant, cfg in experiment.variants.items():
-        splits = splits_cache[_data_key(cfg, data_dir)]
-        config = cfg.model_dump(mode="json")
-        for seed in cfg.train.seeds:
-            progress.start_run(variant, seed, cfg.train.epochs)
-            metrics, history = train_run(cfg, splits, seed, on_epoch=progress.epoch)
-            write_run(exp_dir, experiment.name, variant, config, metrics, history)
-            progress.end_run(metrics)
-    groups = write_summary(exp_dir)
-    return Result(exp_dir, groups)
+    env.update(executor=executor, jobs=jobs)
+    path = exp_dir / "environment.json"
+    if path.is_file():
+        try:
+            first = json.loads(path.read_text())
+            first.setdefault("resumed", []).append(env)
+            return first
+        except json.JSONDecodeError:
+            pass
+    return env
 
 
-def write_summary(exp_dir: Path) -> list[Group]:
+def write_summary(exp_dir: Path, sweep_keys: list[str] | None = None) -> list[Group]:
     """Read an experiment folder's runs back and write its summaries, figures and report.html."""
     from regbench.publish import baseline_group, write_all
+    from regbench.report import RUN_COLUMNS
 
     runs, _ = find_runs([exp_dir])
+    if not runs:
+        atomic_write(exp_dir / "summary.md", "No finished runs.\n")
+        return []
     groups, _ = summarize(runs)
     base = baseline_group(groups, None)
     with_test = base is not None and len(groups) > 1
     if with_test:
-        groups, _ = summarize(runs, base.variant)
+        groups, _ = summarize(runs, base.label)
     write_all(
         groups,
         exp_dir,
         RUN_COLUMNS + ["stopped_epoch", "sparsity", "weight_l2"],
         with_test=with_test,
-        baseline=base.variant if with_test else None,
+        baseline=base.label if with_test else None,
         title=f"regbench run: {exp_dir.name}",
     )
     return groups

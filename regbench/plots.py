@@ -142,3 +142,32 @@ def accuracy_bars(groups: list[Group], path: Path) -> Path:
             pad = max(0.2, (high - low) * 0.3)
             ax.set_ylim(max(0, low - pad), min(100, high + pad))
     return _save(fig, path)
+
+
+def learning_curve(groups: list[Group], path: Path) -> Path:
+    """Test accuracy against training-set size (data.train_subset), one line per variant name without its
+    ``train_subset=...`` part: one line per regularizer."""
+    from regbench.report import comparable_config
+
+    lines: dict[str, list[tuple[float, float, float]]] = {}
+    for g in groups:
+        flat = comparable_config(g.config)
+        size = flat.get("data.train_subset")
+        if size is None:
+            continue
+        label = ",".join(p for p in g.variant.split(",") if not p.startswith("train_subset=")) or "all"
+        stats = g.stats["test_accuracy"]
+        lines.setdefault(label, []).append((size, stats["mean"] * 100, np.nan_to_num(stats["std"] * 100)))
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    cmap = plt.get_cmap("tab10" if len(lines) <= 10 else "tab20")
+    for i, (label, points) in enumerate(lines.items()):
+        points.sort()
+        x, y, err = (np.array(v) for v in zip(*points, strict=True))
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=cmap(i % cmap.N), label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training examples used (data.train_subset, before the validation split)")
+    ax.set_ylabel("test accuracy %")
+    ax.set_title("Learning curve — regularization matters most when data are scarce")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -23,7 +23,7 @@ from regbench.report import (
     summarize,
     table,
 )
-from regbench.runs import Skipped, atomic_write, csv_text, find_runs
+from regbench.runs import Skipped, atomic_write, csv_text, find_runs, json_safe
 
 FIGURES = {
     "loss.png": "Data loss (cross-entropy without penalties) per epoch: mean over seeds, ±std band",
@@ -45,20 +45,10 @@ def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
     return {k: (a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)}
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def json_text(groups: list[Group], diff: list[str], skipped: list[Skipped]) -> str:
     return (
         json.dumps(
-            _json_safe(
+            json_safe(
                 {
                     "variants": records(groups, diff),
                     "skipped": [{"path": str(s.path), "reason": s.reason} for s in skipped],
@@ -94,6 +84,8 @@ def write_all(
     plots.accuracy_plot(groups, folder / "accuracy.png")
     plots.accuracy_bars(groups, folder / "accuracy_bars.png")
     plots.weight_histogram(groups, folder / "weights.png")
+    if "data.train_subset" in changed_keys(groups):
+        plots.learning_curve(groups, folder / "learning_curve.png")
     atomic_write(folder / "report.html", report_html(groups, folder, header, rows, baseline, skipped or [], title))
     return [folder / n for n in ("summary.md", "summary.csv", "summary.json", *FIGURES, "report.html")]
 
@@ -113,7 +105,10 @@ def report_html(
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     figures = []
-    for name, caption in FIGURES.items():
+    captions = dict(FIGURES)
+    if "data.train_subset" in changed_keys(groups):
+        captions["learning_curve.png"] = "Test accuracy against training-set size"
+    for name, caption in captions.items():
         data = base64.b64encode((folder / name).read_bytes()).decode()
         figures.append(
             f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'

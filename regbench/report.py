@@ -78,7 +78,7 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
     """Group runs by (variant name, config). A seed seen twice in one group keeps the newest run only."""
     buckets: dict[tuple[str, str], dict[int, Run]] = {}
     dropped: list[Skipped] = []
-    for run in sorted(runs, key=lambda r: (r.experiment_dir.name, str(r.path))):
+    for run in sorted(runs, key=lambda r: (r.experiment_dir.name, r.order, r.variant, r.seed)):
         key = (run.variant, config_hash(run.config))
         seeds = buckets.setdefault(key, {})
         if run.seed in seeds:
@@ -145,7 +145,12 @@ def summarize(runs: list[Run], baseline: str | None = None) -> tuple[list[Group]
 
 def changed_keys(groups: list[Group]) -> list[str]:
     """Dotted config keys whose value differs between the groups (the parameter diff)."""
-    flats = [comparable_config(g.config) for g in groups]
+    return changed_keys_of([g.config for g in groups])
+
+
+def changed_keys_of(configs: list[dict[str, Any]]) -> list[str]:
+    """Dotted config keys whose value differs between resolved configs."""
+    flats = [comparable_config(c) for c in configs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -49,8 +50,19 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+def json_safe(obj: Any) -> Any:
+    """NaN and infinities become null, so the file is strict JSON that every tool parses."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
+    atomic_write(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
 
 
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -117,6 +129,7 @@ class Run:
     seed: int
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
+    order: int = 0  # the variant's position in its experiment's config.yaml (file order)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -162,6 +175,14 @@ def read_run(folder: Path) -> Run:
     )
 
 
+def _variant_order(exp_dir: Path) -> list[str]:
+    try:
+        resolved = yaml.safe_load((exp_dir / "config.yaml").read_text())
+        return [str(v) for v in resolved.get("variants", {})]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+
+
 def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     """Collect runs from experiment folders, run folders, or any folder above them.
 
@@ -171,6 +192,7 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     runs: list[Run] = []
     skipped: list[Skipped] = []
     seen: set[Path] = set()
+    orders: dict[Path, list[str]] = {}
     for root in paths:
         if not root.exists():
             skipped.append(Skipped(root, "no such file or folder"))
@@ -193,7 +215,13 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
                 continue
             seen.add(key)
             try:
-                runs.append(read_run(folder))
+                run = read_run(folder)
             except ValueError as exc:
                 skipped.append(Skipped(folder, str(exc)))
+                continue
+            if run.experiment_dir not in orders:
+                orders[run.experiment_dir] = _variant_order(run.experiment_dir)
+            names = orders[run.experiment_dir]
+            run.order = names.index(run.variant) if run.variant in names else len(names)
+            runs.append(run)
     return runs, skipped

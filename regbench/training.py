@@ -36,6 +36,23 @@ class _EpochReporter(keras.callbacks.Callback):
         self.hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
 
+DIVERGED_LOSS = 100 * math.log(10)  # 100x the cross-entropy of a uniform guess over 10 classes
+
+
+class _DivergenceGuard(keras.callbacks.Callback):
+    """Stops training when the epoch's training loss is NaN/inf or beyond DIVERGED_LOSS (e.g. a learning rate
+    of 10 sends Adam's loss to 1e6 before the ReLUs die and it settles at chance). TerminateOnNaN catches NaN
+    within an epoch; this catches losses that explode without becoming NaN."""
+
+    diverged = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = float((logs or {}).get("loss", math.nan))
+        if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+            self.diverged = True
+            self.model.stop_training = True
+
+
 def monitor_of(cfg: VariantConfig) -> tuple[str, str]:
     """The validation quantity that picks the best epoch, and whether lower ('min') or higher is better."""
     es = cfg.regularization.early_stopping
@@ -101,7 +118,8 @@ def train_run(
     keras.utils.set_random_seed(seed)
     model = compile_model(build_model(cfg, splits.x_train.shape[1:]), cfg)
     monitor, mode = monitor_of(cfg)
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    guard = _DivergenceGuard()
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), guard]
     es = cfg.regularization.early_stopping
     stopper = None
     if es is not None:
@@ -133,7 +151,7 @@ def train_run(
         {"epoch": i + 1, **{k: float(fit.history[k][i]) for k in HISTORY_KEYS if k in fit.history}}
         for i in range(epochs_run)
     ]
-    diverged = any(not math.isfinite(h.get("loss", math.nan)) for h in history)
+    diverged = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
     best = best_epoch(history, monitor, mode)
     restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
 

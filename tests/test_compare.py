@@ -24,15 +24,43 @@ def fake_run(exp: Path, variant: str, seed: int, acc: float, l2: float = 0.0, sp
     """A finished run as `regbench run` writes it, with chosen numbers (no training)."""
     cfg = VariantConfig.model_validate({"regularization": {"l2": l2}, "train": {"seeds": [seed]}})
     metrics = {
-        "seed": seed, "status": "finished", "test_accuracy": acc, "test_data_loss": 0.1, "test_loss": 0.1,
-        "train_accuracy": acc + 0.02, "train_data_loss": 0.05, "generalization_gap": 0.02, "monitor": "val_data_loss",
-        "best_epoch": 3, "best_monitor_value": 0.1, "epochs_run": 5, "stopped_epoch": 5, "stopped_early": False,
-        "restored_best_weights": False, "train_time_s": 1.5, "params": 100,
-        "weights": {"layers": {}, "near_zero_share": sparsity, "l1_norm": 1.0, "l2_norm": 2.0,
-                    "magnitude_histogram": {"edges": [1e-8, 1e-3, 1.0], "counts": [int(sparsity * 100), 100]}},
+        "seed": seed,
+        "status": "finished",
+        "test_accuracy": acc,
+        "test_data_loss": 0.1,
+        "test_loss": 0.1,
+        "train_accuracy": acc + 0.02,
+        "train_data_loss": 0.05,
+        "generalization_gap": 0.02,
+        "monitor": "val_data_loss",
+        "best_epoch": 3,
+        "best_monitor_value": 0.1,
+        "epochs_run": 5,
+        "stopped_epoch": 5,
+        "stopped_early": False,
+        "restored_best_weights": False,
+        "train_time_s": 1.5,
+        "params": 100,
+        "weights": {
+            "layers": {},
+            "near_zero_share": sparsity,
+            "l1_norm": 1.0,
+            "l2_norm": 2.0,
+            "magnitude_histogram": {"edges": [1e-8, 1e-3, 1.0], "counts": [int(sparsity * 100), 100]},
+        },
     }
-    history = [{"epoch": e, "loss": 1 / e, "data_loss": 1 / e, "accuracy": 0.9, "val_loss": 1.1 / e,
-                "val_data_loss": 1.1 / e, "val_accuracy": 0.88} for e in range(1, 6)]
+    history = [
+        {
+            "epoch": e,
+            "loss": 1 / e,
+            "data_loss": 1 / e,
+            "accuracy": 0.9,
+            "val_loss": 1.1 / e,
+            "val_data_loss": 1.1 / e,
+            "val_accuracy": 0.88,
+        }
+        for e in range(1, 6)
+    ]
     write_run(exp, exp.name.rsplit("-", 2)[0], variant, cfg.model_dump(mode="json"), metrics, history)
 
 
@@ -146,8 +174,16 @@ def test_out_writes_summaries_figures_and_a_self_contained_report(outputs: Path,
     result = cli(*map(str, outputs.glob("l2-*")), "--baseline", "baseline", "--out", str(dest))
     assert result.exit_code == 0, result.output
     names = {p.name for p in dest.iterdir()}
-    assert names == {"summary.md", "summary.csv", "summary.json", "loss.png", "accuracy.png",
-                     "accuracy_bars.png", "weights.png", "report.html"}
+    assert names == {
+        "summary.md",
+        "summary.csv",
+        "summary.json",
+        "loss.png",
+        "accuracy.png",
+        "accuracy_bars.png",
+        "weights.png",
+        "report.html",
+    }
     page = (dest / "report.html").read_text()
     assert page.count('src="data:image/png;base64,') == 4
     assert "<td><code>regularization.l2</code></td><td>0.0</td><td>0.0001</td>" in page
