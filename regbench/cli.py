@@ -166,6 +166,14 @@ def run(
         typer.Option("--resume", help="Continue this experiment folder: skip finished runs, redo the rest."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned runs and exit.")] = False,
+    fuse: Annotated[
+        bool,
+        typer.Option(
+            "--fuse",
+            help="Train runs of the same MLP shape as branches of one model: several runs for "
+            "little more than the price of one. Branches share one batch order.",
+        ),
+    ] = False,
 ) -> None:
     """Train every variant x seed of a study and write a new experiment folder under --out.
 

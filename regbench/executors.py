@@ -66,30 +66,71 @@ def splits_for(config: Any, data_dir: str | None):
 
 def execute(task: Task, on_epoch: Callable[[int, dict[str, float]], None] | None = None, splits: Any = None) -> Outcome:
     """Train one run and return its outcome. Errors become a failed outcome, never an exception."""
+    return execute_job([task], lambda key, e, logs: on_epoch(e, logs) if on_epoch else None, splits)[0]
+
+
+def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any = None) -> list[Outcome]:
+    """Train a job: one run, or several fused into one model (see fused.py). One outcome per task.
+
+    Errors become failed outcomes, never exceptions: the sweep goes on.
+    """
     try:
         from regbench.config import VariantConfig
         from regbench.framework import import_keras
 
         import_keras()
-        from regbench.training import train_run
+        cfgs = [VariantConfig.model_validate(t.config) for t in job]
+        data = splits or splits_for(cfgs[0], job[0].data_dir)
+        hooks = [(lambda e, logs, k=t.key: on_epoch(k, e, logs)) if on_epoch else None for t in job]
+        if len(job) == 1:
+            from regbench.training import train_run
 
-        cfg = VariantConfig.model_validate(task.config)
-        metrics, history = train_run(cfg, splits or splits_for(cfg, task.data_dir), task.seed, on_epoch=on_epoch)
-        return {"ok": True, "metrics": metrics, "history": history}
+            metrics, history = train_run(cfgs[0], data, job[0].seed, on_epoch=hooks[0])
+            return [{"ok": True, "metrics": metrics, "history": history}]
+        from regbench.fused import train_fused
+
+        results = train_fused(cfgs, [t.seed for t in job], data, on_epoch=hooks)
+        return [{"ok": True, "metrics": m, "history": h} for m, h, _ in results]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        failed = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        return [dict(failed) for _ in job]
+
+
+def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int = 16) -> list[list[Task]]:
+    """Group tasks into jobs. Without ``fuse`` every task is its own job. With it, tasks that can share one
+    model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
+    ``max_branches`` wide; a task that cannot be fused (batch normalization) stays alone."""
+    if not fuse:
+        return [[t] for t in tasks]
+    from regbench.config import VariantConfig
+    from regbench.fused import fusion_key
+
+    groups: dict[Any, list[Task]] = {}
+    alone: list[list[Task]] = []
+    for t in tasks:
+        key = fusion_key(VariantConfig.model_validate(t.config))
+        if key is None:
+            alone.append([t])
+        else:
+            groups.setdefault(key, []).append(t)
+    jobs = []
+    for group in groups.values():
+        size = min(max_branches, max(1, -(-len(group) // max(1, workers))))
+        jobs += [group[i : i + size] for i in range(0, len(group), size)]
+    return jobs + alone
 
 
 # ---------------------------------------------------------------------------------------------------------
 
 
-def run_serial(tasks: list[Task], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-    """In this process, one run after another."""
-    for task in tasks:
-        on_start(task)
-        yield task, execute(task, on_epoch=lambda e, logs, k=task.key: on_epoch(k, e, logs))
+def run_serial(jobs: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+    """In this process, one job after another."""
+    for job in jobs:
+        for task in job:
+            on_start(task)
+        yield from zip(job, execute_job(job, on_epoch), strict=True)
 
 
 _QUEUE = None
@@ -104,20 +145,23 @@ def _init_worker(events, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
 
 
-def _execute_in_worker(task: Task) -> Outcome:
-    _QUEUE.put(("start", task.key, 0, {}))
-    return execute(task, on_epoch=lambda e, logs: _QUEUE.put(("epoch", task.key, e, logs)))
+def _execute_in_worker(job: list[Task]) -> list[Outcome]:
+    for task in job:
+        _QUEUE.put(("start", task.key, 0, {}))
+    return execute_job(job, on_epoch=lambda key, e, logs: _QUEUE.put(("epoch", key, e, logs)))
 
 
-def run_processes(tasks: list[Task], jobs: int, on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-    """``jobs`` worker processes, each limited to its share of the cores."""
+def run_processes(
+    jobs: list[list[Task]], workers: int, on_start, on_epoch: EpochHook
+) -> Iterator[tuple[Task, Outcome]]:
+    """``workers`` processes, each limited to its share of the cores."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")  # no fork after a framework may have started threads
     events = ctx.Queue()
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    by_key = {t.key: t for t in tasks}
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    by_key = {t.key: t for job in jobs for t in job}
     stop = threading.Event()
 
     def pump() -> None:  # worker progress messages -> the display, on a thread of the driver
@@ -135,18 +179,20 @@ def run_processes(tasks: list[Task], jobs: int, on_start, on_epoch: EpochHook) -
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(events, threads))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(events, threads)
+    )
     try:
-        pending = {pool.submit(_execute_in_worker, t): t for t in tasks}
+        pending = {pool.submit(_execute_in_worker, job): job for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                task = pending.pop(future)
+                job = pending.pop(future)
                 try:
-                    outcome = future.result()
+                    outcomes = future.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": ""}
-                yield task, outcome
+                    outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": ""}] * len(job)
+                yield from zip(job, outcomes, strict=True)
     finally:
         for process in list(getattr(pool, "_processes", {}).values()):
             process.terminate()  # Ctrl-C or an error in the driver: stop the runs in flight now
@@ -155,8 +201,10 @@ def run_processes(tasks: list[Task], jobs: int, on_start, on_epoch: EpochHook) -
         reader.join(timeout=1)
 
 
-def run_ray(tasks: list[Task], address: str | None, on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-    """Each run as a Ray task (one CPU each). Data are loaded once here and shared through Ray's object store,
+def run_ray(
+    jobs: list[list[Task]], address: str | None, on_start, on_epoch: EpochHook
+) -> Iterator[tuple[Task, Outcome]]:
+    """Each job as a Ray task (one CPU each). Data are loaded once here and shared through Ray's object store,
     so workers on other machines need no copy of the dataset."""
     try:
         import ray
@@ -173,28 +221,29 @@ def run_ray(tasks: list[Task], address: str | None, on_start, on_epoch: EpochHoo
         refs: dict[tuple, Any] = {}
         remote = ray.remote(num_cpus=1)(_execute_ray)
         pending = {}
-        for task in tasks:
-            cfg = VariantConfig.model_validate(task.config)
+        for job in jobs:
+            cfg = VariantConfig.model_validate(job[0].config)
             d = cfg.data
-            key = (d.dataset, d.dir or task.data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
+            key = (d.dataset, d.dir or job[0].data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
             if key not in refs:
-                refs[key] = ray.put(splits_for(cfg, task.data_dir))
-            pending[remote.remote(task, refs[key])] = task
+                refs[key] = ray.put(splits_for(cfg, job[0].data_dir))
+            pending[remote.remote(job, refs[key])] = job
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                task = pending.pop(ref)
+                job = pending.pop(ref)
                 try:
-                    outcome = ray.get(ref)
+                    outcomes = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a lost worker or node
-                    outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": ""}
-                on_start(task)  # Ray streams no epochs back: the display shows each run as it returns
-                yield task, outcome
+                    outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": ""}] * len(job)
+                for task in job:
+                    on_start(task)  # Ray streams no epochs back: the display shows each run as it returns
+                yield from zip(job, outcomes, strict=True)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _execute_ray(task: Task, splits: Any) -> Outcome:
+def _execute_ray(job: list[Task], splits: Any) -> list[Outcome]:
     set_thread_env(1)
-    return execute(task, splits=splits)
+    return execute_job(job, splits=splits)

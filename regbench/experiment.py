@@ -162,6 +162,7 @@ def run_experiment(
     executor: str = "local",
     ray_address: str | None = None,
     resume: Path | None = None,
+    fuse: bool = False,
 ) -> Result:
     """Train every planned run of ``experiment`` and write its experiment folder.
 
@@ -179,6 +180,7 @@ def run_experiment(
         executor: ``local`` or ``ray``.
         ray_address: Ray cluster address; None starts a local Ray instance.
         resume: An experiment folder to continue.
+        fuse: Train runs of the same shape and schedule as branches of one model (see fused.py).
     """
     from regbench import executors
 
@@ -212,12 +214,13 @@ def run_experiment(
     def on_start(task: Task) -> None:
         progress.start_run(task.key, by_key[task.key].config.train.epochs)
 
+    work = executors.make_jobs(tasks, fuse, workers=jobs)
     if executor == "ray":
-        stream = executors.run_ray(tasks, ray_address, on_start, progress.epoch)
+        stream = executors.run_ray(work, ray_address, on_start, progress.epoch)
     elif jobs > 1:
-        stream = executors.run_processes(tasks, jobs, on_start, progress.epoch)
+        stream = executors.run_processes(work, jobs, on_start, progress.epoch)
     else:
-        stream = executors.run_serial(tasks, on_start, progress.epoch)
+        stream = executors.run_serial(work, on_start, progress.epoch)
     for task, outcome in stream:
         planned = by_key[task.key]
         folder = run_dir(exp_dir, planned.variant, planned.seed)

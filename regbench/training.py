@@ -67,33 +67,41 @@ def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
     return min(finite)[1] + 1 if finite else len(history)
 
 
-def weight_stats(model: keras.Model) -> dict[str, dict[str, float]]:
-    """Per Dense layer: L1 and L2 norm of the kernel, its size, and the share of |w| < 1e-3."""
-    stats = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dense):
-            w = np.asarray(keras.ops.convert_to_numpy(layer.kernel), dtype=np.float64)
-            stats[layer.name] = {
-                "l1_norm": float(np.abs(w).sum()),
-                "l2_norm": float(np.sqrt((w * w).sum())),
-                "near_zero_share": float((np.abs(w) < NEAR_ZERO).mean()),
-                "size": int(w.size),
-            }
-    return stats
+def dense_kernels(model: keras.Model) -> dict[str, np.ndarray]:
+    """Every Dense layer's kernel as a numpy array, by layer name."""
+    return {
+        layer.name: np.asarray(keras.ops.convert_to_numpy(layer.kernel))
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Dense)
+    }
 
 
-def magnitude_histogram(model: keras.Model) -> dict[str, list]:
-    """Counts of |w| over every Dense kernel in log-spaced bins from 1e-8 to 10 (plus a bin for |w| < 1e-8).
+def weight_stats(kernels: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Per layer: L1 and L2 norm of the kernel, its size, the share of |w| < 1e-3; totals; a histogram."""
+    layers = {}
+    for name, kernel in kernels.items():
+        w = kernel.astype(np.float64)
+        layers[name] = {
+            "l1_norm": float(np.abs(w).sum()),
+            "l2_norm": float(np.sqrt((w * w).sum())),
+            "near_zero_share": float((np.abs(w) < NEAR_ZERO).mean()),
+            "size": int(w.size),
+        }
+    total = sum(s["size"] for s in layers.values())
+    return {
+        "layers": layers,
+        "near_zero_share": sum(s["near_zero_share"] * s["size"] for s in layers.values()) / total,
+        "l1_norm": sum(s["l1_norm"] for s in layers.values()),
+        "l2_norm": math.sqrt(sum(s["l2_norm"] ** 2 for s in layers.values())),
+        "near_zero_threshold": NEAR_ZERO,
+        "magnitude_histogram": magnitude_histogram(kernels),
+    }
 
-    Stored in metrics.json so that reports can draw weight histograms without the weights themselves.
-    """
-    w = np.concatenate(
-        [
-            np.abs(keras.ops.convert_to_numpy(layer.kernel)).ravel()
-            for layer in model.layers
-            if isinstance(layer, keras.layers.Dense)
-        ]
-    )
+
+def magnitude_histogram(kernels: dict[str, np.ndarray]) -> dict[str, list]:
+    """Counts of |w| over every kernel in log-spaced bins from 1e-8 to 10; values below 1e-8 fall in the first
+    bin (and are counted apart too). Stored in metrics.json so that reports need no weights."""
+    w = np.concatenate([np.abs(k).ravel() for k in kernels.values()])
     edges = np.logspace(-8, 1, HIST_BINS + 1)
     counts, _ = np.histogram(np.clip(w, edges[0], edges[-1]), bins=edges)
     return {
@@ -103,14 +111,66 @@ def magnitude_histogram(model: keras.Model) -> dict[str, list]:
     }
 
 
+def assemble_metrics(
+    cfg: VariantConfig,
+    seed: int,
+    history: list[dict[str, float]],
+    *,
+    test: dict[str, float],
+    train: dict[str, float],
+    kernels: dict[str, np.ndarray],
+    diverged: bool,
+    best: int,
+    restored: bool,
+    train_time: float,
+    params: int,
+) -> dict[str, Any]:
+    """The metrics.json record of one run (the same for plain and fused training)."""
+    monitor, _ = monitor_of(cfg)
+    epochs_run = len(history)
+    return {
+        "seed": seed,
+        "status": "diverged" if diverged else "finished",
+        "test_accuracy": float(test["accuracy"]),
+        "test_data_loss": float(test["data_loss"]),
+        "test_loss": float(test["loss"]),
+        "train_accuracy": float(train["accuracy"]),
+        "train_data_loss": float(train["data_loss"]),
+        "generalization_gap": float(train["accuracy"] - test["accuracy"]),
+        "monitor": monitor,
+        "best_epoch": best,
+        "best_monitor_value": history[best - 1].get(monitor) if history else None,
+        "epochs_run": epochs_run,
+        "stopped_epoch": epochs_run,
+        "stopped_early": epochs_run < cfg.train.epochs,
+        "restored_best_weights": restored,
+        "train_time_s": train_time,
+        "params": params,
+        "weights": weight_stats(kernels),
+    }
+
+
 def train_run(
-    cfg: VariantConfig, splits: Splits, seed: int, on_epoch: EpochHook | None = None
+    cfg: VariantConfig,
+    splits: Splits,
+    seed: int,
+    on_epoch: EpochHook | None = None,
+    shuffle: bool = True,
+    kernels_out: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Train one variant with one seed and evaluate it.
 
     The validation split picks the best epoch (and, with early stopping, the weights kept); the test set is
     evaluated once, at the end. The training set is re-evaluated in inference mode (no dropout, batch norm
     with moving statistics), so ``generalization_gap = train_accuracy - test_accuracy`` compares like with like.
+
+    Args:
+        cfg: The resolved variant.
+        splits: Training, validation and test data.
+        seed: Seeds weights, shuffling and dropout masks.
+        on_epoch: Called after each epoch with (epoch, logs).
+        shuffle: Shuffle the training set each epoch. Defaults to True.
+        kernels_out: If given, filled with the final Dense kernels by layer name.
 
     Returns:
         (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
@@ -143,6 +203,7 @@ def train_run(
         epochs=cfg.train.epochs,
         validation_data=(splits.x_val, splits.y_val),
         callbacks=callbacks,
+        shuffle=shuffle,
         verbose=0,
     )
     train_time = time.perf_counter() - start
@@ -152,38 +213,28 @@ def train_run(
         for i in range(epochs_run)
     ]
     diverged = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
-    best = best_epoch(history, monitor, mode)
+    if stopper is not None and stopper.best_weights is not None:
+        best = stopper.best_epoch + 1  # the epoch whose weights were restored (min_delta and start_from_epoch count)
+    else:
+        best = best_epoch(history, monitor, mode)
     restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
 
     test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
     train = model.evaluate(splits.x_train, splits.y_train, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
-    stats = weight_stats(model)
-    total = sum(s["size"] for s in stats.values())
-    metrics = {
-        "seed": seed,
-        "status": "diverged" if diverged else "finished",
-        "test_accuracy": float(test["accuracy"]),
-        "test_data_loss": float(test["data_loss"]),
-        "test_loss": float(test["loss"]),
-        "train_accuracy": float(train["accuracy"]),
-        "train_data_loss": float(train["data_loss"]),
-        "generalization_gap": float(train["accuracy"] - test["accuracy"]),
-        "monitor": monitor,
-        "best_epoch": best,
-        "best_monitor_value": history[best - 1].get(monitor) if history else None,
-        "epochs_run": epochs_run,
-        "stopped_epoch": epochs_run,
-        "stopped_early": epochs_run < cfg.train.epochs,
-        "restored_best_weights": restored,
-        "train_time_s": train_time,
-        "params": int(model.count_params()),
-        "weights": {
-            "layers": stats,
-            "near_zero_share": sum(s["near_zero_share"] * s["size"] for s in stats.values()) / total,
-            "l1_norm": sum(s["l1_norm"] for s in stats.values()),
-            "l2_norm": math.sqrt(sum(s["l2_norm"] ** 2 for s in stats.values())),
-            "near_zero_threshold": NEAR_ZERO,
-            "magnitude_histogram": magnitude_histogram(model),
-        },
-    }
+    kernels = dense_kernels(model)
+    if kernels_out is not None:
+        kernels_out.update(kernels)
+    metrics = assemble_metrics(
+        cfg,
+        seed,
+        history,
+        test=test,
+        train=train,
+        kernels=kernels,
+        diverged=diverged,
+        best=best,
+        restored=restored,
+        train_time=train_time,
+        params=int(model.count_params()),
+    )
     return metrics, history

@@ -1,0 +1,353 @@
+"""Train several runs of the same MLP shape as branches of one Keras model, on the same batches.
+
+Small MLPs on MNIST are bound by per-step framework overhead, not arithmetic. K runs fused into one model
+pay that overhead once per step instead of K times. Each branch has its own weights (a leading axis of size
+K on every kernel and bias), its own L1/L2 penalty, dropout rate, seed (initial weights, dropout masks) and
+early stopping. The loss is the sum of the branch losses, so each branch's gradient is exactly its own, and
+Adam's update of a weight depends only on that weight's gradient: every branch trains as it would alone.
+
+What differs from training the runs one by one: all branches see the same batches in the same order (the
+first branch's seed shuffles them), and a branch that stops early keeps training with the others while its
+weights at the stopping point are kept aside; its history ends where it stopped. ``loss`` per branch is the
+running data loss plus the penalty at the end of the epoch. Fusion needs the same data, hidden_units,
+activation, batch size, epochs, optimizer and learning rate, and no batch normalization.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from regbench.config import VariantConfig
+from regbench.data import NUM_CLASSES, Splits
+from regbench.models import build_model, make_optimizer
+from regbench.training import DIVERGED_LOSS, EVAL_BATCH, assemble_metrics, monitor_of
+
+
+def fusion_key(cfg: VariantConfig) -> tuple | None:
+    """Runs with equal keys can be fused; None for a config that must train alone (batch normalization)."""
+    if cfg.regularization.batchnorm:
+        return None
+    t, m = cfg.train, cfg.model
+    return (
+        cfg.data.model_dump_json(),
+        tuple(m.hidden_units),
+        m.activation,
+        t.batch_size,
+        t.epochs,
+        t.optimizer,
+        t.learning_rate,
+        t.steps_per_execution,
+    )
+
+
+class BranchDense(keras.layers.Layer):
+    """K Dense layers side by side: kernel [K, in, units], bias [K, units], per-branch L1/L2 penalties.
+
+    Input is [batch, in] (shared by all branches: the first layer) or [batch, K, in].
+    """
+
+    def __init__(self, units: int, l1: list[float], l2: list[float], activation: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.l1, self.l2 = units, list(l1), list(l2)
+        self.branches = len(self.l1)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        k, n_in = self.branches, input_shape[-1]
+        penalty = None
+        if any(self.l1) or any(self.l2):
+            l1 = np.asarray(self.l1, dtype="float32")[:, None, None]
+            l2 = np.asarray(self.l2, dtype="float32")[:, None, None]
+
+            def penalty(w):
+                return keras.ops.sum(l1 * keras.ops.abs(w)) + keras.ops.sum(l2 * keras.ops.square(w))
+
+        self.kernel = self.add_weight(
+            shape=(k, n_in, self.units), initializer="glorot_uniform", name="kernel", regularizer=penalty
+        )
+        self.bias = self.add_weight(shape=(k, self.units), initializer="zeros", name="bias")
+
+    def call(self, x):
+        if len(x.shape) == 2:
+            y = keras.ops.einsum("bi,kio->bko", x, self.kernel)
+        else:
+            y = keras.ops.einsum("bki,kio->bko", x, self.kernel)
+        return self.activation(y + self.bias)
+
+
+class BranchDropout(keras.layers.Layer):
+    """Dropout with one rate per branch on [batch, K, units]. A rate of 0 leaves its branch untouched."""
+
+    def __init__(self, rates: list[float], seed: int, **kwargs):
+        super().__init__(**kwargs)
+        self.keep = np.asarray([1.0 - r for r in rates], dtype="float32")[None, :, None]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=False):
+        if not training:
+            return x
+        noise = keras.random.uniform(keras.ops.shape(x), seed=self.seed_generator)
+        return keras.ops.where(noise < self.keep, x / self.keep, keras.ops.zeros_like(x))
+
+
+def build_fused(cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28)) -> tuple[keras.Model, list[int]]:
+    """The fused model, with each branch initialised exactly as the plain model of its (config, seed) would be.
+
+    Returns the model and the plain model's parameter count.
+    """
+    k = len(cfgs)
+    hidden = cfgs[0].model.hidden_units
+    l1 = [c.regularization.l1 for c in cfgs]
+    l2 = [c.regularization.l2 for c in cfgs]
+    rates = np.array([c.dropout_rates() for c in cfgs])  # [K, layers]
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    for i, units in enumerate(hidden, start=1):
+        x = BranchDense(units, l1, l2, activation=cfgs[0].model.activation, name=f"dense_{i}")(x)
+        if rates[:, i - 1].any():
+            x = BranchDropout(list(rates[:, i - 1]), seed=seeds[0] + 7919 * i, name=f"dropout_{i}")(x)
+    outputs = BranchDense(NUM_CLASSES, l1, l2, activation="softmax", name="output")(x)
+    model = keras.Model(inputs, outputs, name=f"fused_{k}")
+
+    params = 0
+    for b, (cfg, seed) in enumerate(zip(cfgs, seeds, strict=True)):
+        keras.utils.set_random_seed(seed)
+        plain = build_model(cfg, input_shape)
+        params = plain.count_params()
+        for layer in plain.layers:
+            if isinstance(layer, keras.layers.Dense):
+                fused = model.get_layer(layer.name)
+                kernel = keras.ops.convert_to_numpy(fused.kernel).copy()
+                bias = keras.ops.convert_to_numpy(fused.bias).copy()
+                kernel[b] = keras.ops.convert_to_numpy(layer.kernel)
+                bias[b] = keras.ops.convert_to_numpy(layer.bias)
+                fused.kernel.assign(kernel)
+                fused.bias.assign(bias)
+    keras.utils.set_random_seed(seeds[0])
+    return model, params
+
+
+def _branch_loss(branches: int):
+    def loss(y_true, y_pred):
+        y = keras.ops.repeat(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1, 1)), branches, axis=1)
+        return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y, y_pred), axis=1)
+
+    return loss
+
+
+def _branch_metrics(branches: int) -> list[keras.metrics.Metric]:
+    metrics = []
+    for b in range(branches):
+
+        def acc(y_true, y_pred, b=b):
+            return keras.metrics.sparse_categorical_accuracy(keras.ops.reshape(y_true, (-1,)), y_pred[:, b])
+
+        def ce(y_true, y_pred, b=b):
+            return keras.losses.sparse_categorical_crossentropy(keras.ops.reshape(y_true, (-1,)), y_pred[:, b])
+
+        metrics += [
+            keras.metrics.MeanMetricWrapper(acc, name=f"b{b}_accuracy"),
+            keras.metrics.MeanMetricWrapper(ce, name=f"b{b}_data_loss"),
+        ]
+    return metrics
+
+
+def _penalties(model: keras.Model, cfgs: list[VariantConfig], weights: dict[str, np.ndarray]) -> list[float]:
+    out = []
+    for b, cfg in enumerate(cfgs):
+        r = cfg.regularization
+        total = 0.0
+        for name in _dense_names(model):
+            w = weights[name][b].astype(np.float64)
+            total += r.l1 * np.abs(w).sum() + r.l2 * (w * w).sum()
+        out.append(float(total))
+    return out
+
+
+def _dense_names(model: keras.Model) -> list[str]:
+    return [layer.name for layer in model.layers if isinstance(layer, BranchDense)]
+
+
+def _kernels(model: keras.Model) -> dict[str, np.ndarray]:
+    return {n: keras.ops.convert_to_numpy(model.get_layer(n).kernel).copy() for n in _dense_names(model)}
+
+
+def _biases(model: keras.Model) -> dict[str, np.ndarray]:
+    return {n: keras.ops.convert_to_numpy(model.get_layer(n).bias).copy() for n in _dense_names(model)}
+
+
+class _Branches(keras.callbacks.Callback):
+    """Per-branch history, early stopping (Keras' EarlyStopping rules), divergence, and weight snapshots."""
+
+    def __init__(self, cfgs: list[VariantConfig], on_epoch: list[Callable | None]):
+        super().__init__()
+        self.cfgs, self.on_epoch = cfgs, on_epoch
+        k = len(cfgs)
+        self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
+        self.active = [True] * k
+        self.diverged = [False] * k
+        self.final: list[tuple[dict, dict] | None] = [None] * k  # (kernels, biases) kept for a stopped branch
+        self.best: list[tuple[dict, dict] | None] = [None] * k
+        self.best_value = [None] * k
+        self.best_epoch = [None] * k
+        self.wait = [0] * k
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        kernels, biases = _kernels(self.model), _biases(self.model)
+        penalties = _penalties(self.model, self.cfgs, kernels)
+        for b, cfg in enumerate(self.cfgs):
+            if not self.active[b]:
+                continue
+            row = {"epoch": epoch + 1}
+            for part in ("data_loss", "accuracy"):
+                row[part] = float(logs.get(f"b{b}_{part}", math.nan))
+                row[f"val_{part}"] = float(logs.get(f"val_b{b}_{part}", math.nan))
+            row["loss"] = row["data_loss"] + penalties[b]
+            row["val_loss"] = row["val_data_loss"] + penalties[b]
+            self.history[b].append(
+                {
+                    k: row[k]
+                    for k in ("epoch", "loss", "data_loss", "accuracy", "val_loss", "val_data_loss", "val_accuracy")
+                }
+            )
+            if self.on_epoch[b] is not None:
+                self.on_epoch[b](epoch + 1, row)
+            if not math.isfinite(row["loss"]) or row["loss"] > DIVERGED_LOSS:
+                self.diverged[b], self.active[b] = True, False
+                self.final[b] = (kernels, biases)
+                continue
+            self._early_stopping(b, cfg, epoch, row, kernels, biases)
+        if not any(self.active):
+            self.model.stop_training = True
+
+    def _early_stopping(self, b, cfg, epoch, row, kernels, biases) -> None:
+        es = cfg.regularization.early_stopping
+        if es is None:
+            return
+        monitor, mode = monitor_of(cfg)
+        current = row.get(monitor)
+        if current is None or epoch < es.start_from_epoch:
+            return
+        if es.restore_best_weights and self.best[b] is None:
+            self.best[b], self.best_epoch[b] = (kernels, biases), epoch
+        self.wait[b] += 1
+        ref = self.best_value[b]
+        # Keras' rule: an improvement beats the best by more than min_delta.
+        improved = ref is None or (current + es.min_delta < ref if mode == "min" else current - es.min_delta > ref)
+        if improved:
+            self.best_value[b], self.best_epoch[b] = current, epoch
+            if es.restore_best_weights:
+                self.best[b] = (kernels, biases)
+            self.wait[b] = 0
+            return
+        if self.wait[b] >= es.patience and epoch > 0:
+            self.active[b] = False
+            self.final[b] = (kernels, biases)
+
+    def weights_of(self, b: int) -> tuple[dict, dict]:
+        """The weights a plain run would end with: best (restore_best_weights), at the stop, or the last."""
+        es = self.cfgs[b].regularization.early_stopping
+        if es is not None and es.restore_best_weights and self.best[b] is not None and not self.diverged[b]:
+            return self.best[b]
+        if self.final[b] is not None:
+            return self.final[b]
+        return _kernels(self.model), _biases(self.model)
+
+
+def train_fused(
+    cfgs: list[VariantConfig],
+    seeds: list[int],
+    splits: Splits,
+    on_epoch: list[Callable | None] | None = None,
+    shuffle: bool = True,
+) -> list[tuple[dict[str, Any], list[dict[str, float]], dict[str, np.ndarray]]]:
+    """Train K (config, seed) runs fused; return per branch (metrics, history, final kernels).
+
+    Args:
+        cfgs: One resolved config per branch; all must share :func:`fusion_key`.
+        seeds: One seed per branch (initial weights as a plain run with that seed; dropout masks).
+        splits: The data all branches share.
+        on_epoch: Per-branch epoch hooks, or None.
+        shuffle: Shuffle the training set each epoch (seeded by the first branch's seed).
+    """
+    keys = {fusion_key(c) for c in cfgs}
+    if len(keys) != 1 or None in keys:
+        raise ValueError("train_fused: branches differ in data, shape, schedule or optimizer, or use batchnorm")
+    k = len(cfgs)
+    model, params = build_fused(cfgs, seeds, splits.x_train.shape[1:])
+    cfg0 = cfgs[0]
+    model.compile(
+        optimizer=make_optimizer(cfg0),
+        loss=_branch_loss(k),
+        metrics=_branch_metrics(k),
+        steps_per_execution=cfg0.train.steps_per_execution,
+    )
+    branches = _Branches(cfgs, on_epoch or [None] * k)
+    start = time.perf_counter()
+    model.fit(
+        splits.x_train,
+        splits.y_train,
+        batch_size=cfg0.train.batch_size,
+        epochs=cfg0.train.epochs,
+        validation_data=(splits.x_val, splits.y_val),
+        callbacks=[branches],
+        shuffle=shuffle,
+        verbose=0,
+    )
+    wall = time.perf_counter() - start
+
+    # Put every branch's final weights in place, then evaluate all branches in one pass per set.
+    finals = [branches.weights_of(b) for b in range(k)]
+    for name in _dense_names(model):
+        layer = model.get_layer(name)
+        layer.kernel.assign(np.stack([finals[b][0][name][b] for b in range(k)]))
+        layer.bias.assign(np.stack([finals[b][1][name][b] for b in range(k)]))
+    test_p = model.predict(splits.x_test, batch_size=EVAL_BATCH, verbose=0)
+    train_p = model.predict(splits.x_train, batch_size=EVAL_BATCH, verbose=0)
+    kernels = _kernels(model)
+    penalties = _penalties(model, cfgs, kernels)
+
+    results = []
+    for b, (cfg, seed) in enumerate(zip(cfgs, seeds, strict=True)):
+        test = _scores(test_p[:, b], splits.y_test)
+        train = _scores(train_p[:, b], splits.y_train)
+        test["loss"] = test["data_loss"] + penalties[b]
+        history = branches.history[b]
+        es = cfg.regularization.early_stopping
+        restored = bool(es and es.restore_best_weights and branches.best[b] is not None and not branches.diverged[b])
+        if restored:
+            best = branches.best_epoch[b] + 1
+        else:
+            from regbench.training import best_epoch
+
+            best = best_epoch(history, *monitor_of(cfg))
+        branch_kernels = {name: kernels[name][b] for name in kernels}
+        metrics = assemble_metrics(
+            cfg,
+            seed,
+            history,
+            test=test,
+            train=train,
+            kernels=branch_kernels,
+            diverged=branches.diverged[b],
+            best=best,
+            restored=restored,
+            train_time=wall / k,
+            params=params,
+        )
+        metrics["fused"] = {"branches": k, "wall_time_s": wall}
+        results.append((metrics, history, branch_kernels))
+    return results
+
+
+def _scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy and mean cross-entropy, clipped as Keras clips (epsilon 1e-7)."""
+    p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), 1e-7, 1 - 1e-7)
+    return {"accuracy": float((probs.argmax(axis=1) == labels).mean()), "data_loss": float(-np.log(p).mean())}
