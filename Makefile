@@ -30,3 +30,7 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+bench: install  ## regbench vs the plain Keras script on the seed study, then 8 fused variants vs 1 alone
+	$(BIN)/python bench/bench.py --out bench/results.md
+	$(BIN)/python bench/fused.py

@@ -155,6 +155,15 @@ def run(
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs at a time, in separate processes.")] = 1,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            help="CPU threads per training process; 0: the framework's default. "
+            "One thread trained these small MLPs fastest; add --jobs to use more cores.",
+        ),
+    ] = 1,
     executor: Annotated[
         str, typer.Option("--executor", help="local, or ray (needs pip install 'regbench[ray]').")
     ] = "local",

@@ -152,15 +152,15 @@ def _execute_in_worker(job: list[Task]) -> list[Outcome]:
 
 
 def run_processes(
-    jobs: list[list[Task]], workers: int, on_start, on_epoch: EpochHook
+    jobs: list[list[Task]], workers: int, on_start, on_epoch: EpochHook, threads: int = 1
 ) -> Iterator[tuple[Task, Outcome]]:
-    """``workers`` processes, each limited to its share of the cores."""
+    """``workers`` processes, each limited to ``threads`` CPU threads (0: its share of the cores)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")  # no fork after a framework may have started threads
     events = ctx.Queue()
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     by_key = {t.key: t for job in jobs for t in job}
     stop = threading.Event()
 

@@ -1,0 +1,67 @@
+"""The seed study as a plain Keras script: the baseline that `make bench` times regbench against.
+
+Same model (784-128-64-10, ReLU, softmax), Adam 1e-3, 10 epochs, batch 32, `fit` with default settings.
+Like regbench it holds out a 10 % validation split of the training set (the same examples: a permutation
+seeded with 0, the last 10 % held out) and evaluates the test set once, so both do the same work.
+
+    python bench/baseline.py --seeds 0,1,2 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_mnist(data_dir: str):
+    with np.load(Path(data_dir) / "mnist.npz") as f:
+        return f["x_train"], f["y_train"], f["x_test"], f["y_test"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--data-dir", default=os.environ.get("REGBENCH_DATA_DIR", "../shared/data"))
+    parser.add_argument("--json", help="write results here")
+    args = parser.parse_args()
+    start = time.perf_counter()
+
+    import keras
+
+    x_train, y_train, x_test, y_test = load_mnist(args.data_dir)
+    order = np.random.default_rng(0).permutation(len(x_train))
+    n_val = int(round(len(order) * 0.1))
+    train_idx, val_idx = order[:-n_val], order[-n_val:]
+    x_tr, y_tr = x_train[train_idx] / 255.0, y_train[train_idx]
+    x_val, y_val = x_train[val_idx] / 255.0, y_train[val_idx]
+    x_te = x_test / 255.0
+
+    results = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for variant in ("baseline", "dropout"):
+            keras.utils.set_random_seed(seed)
+            layers = [keras.Input(shape=(28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation="relu")]
+            if variant == "dropout":
+                layers.append(keras.layers.Dropout(0.3))
+            layers += [keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+            model = keras.Sequential(layers)
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            t = time.perf_counter()
+            model.fit(x_tr, y_tr, epochs=args.epochs, batch_size=32, validation_data=(x_val, y_val), verbose=0)
+            fit_s = time.perf_counter() - t
+            _, acc = model.evaluate(x_te, y_test, verbose=0)
+            results.append({"variant": variant, "seed": seed, "test_accuracy": float(acc), "fit_s": fit_s})
+            print(f"baseline script: {variant} seed={seed} test_acc={acc:.4f} fit={fit_s:.1f}s", flush=True)
+    out = {"wall_s": time.perf_counter() - start, "backend": keras.backend.backend(), "runs": results}
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Time regbench against the plain-Keras seed script on the seed study, alternating, in one run.
+
+For each repetition the baseline script (bench/baseline.py) runs first, then every regbench mode, each as a
+fresh process, so every ratio compares runs made minutes apart on the same machine. Prints one table
+(Markdown) with: wall time (median over repetitions), the ratio to the baseline of the same repetition
+(median), each variant's test accuracy (mean over seeds) and its difference from the baseline script's,
+and the peak resident memory of the process.
+
+    python bench/bench.py                       # all modes this machine can run, 2 repetitions, seeds 0,1,2
+    python bench/bench.py --reps 1 --modes tf,jax-fuse
+    KERAS_BACKEND=jax python bench/bench.py     # e.g. on a GPU machine without TensorFlow
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDY = ROOT / "configs" / "dropout.yaml"
+MODES = {
+    # name: (backend, extra regbench arguments)
+    "tf": ("tensorflow", []),
+    "tf-jobs2": ("tensorflow", ["--jobs", "2"]),
+    "tf-fuse": ("tensorflow", ["--fuse"]),
+    "jax": ("jax", []),
+    "jax-jobs2": ("jax", ["--jobs", "2"]),
+    "jax-fuse": ("jax", ["--fuse"]),
+}
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Run a command; return (wall seconds, peak RSS in MB of the largest process, exit code)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.stderr.write(proc.stderr.read().decode(errors="replace")[-3000:])
+    return wall, usage.ru_maxrss / 1024, code
+
+
+def regbench_accuracy(out: Path) -> dict[str, float]:
+    [exp] = list(out.iterdir())
+    accs: dict[str, list[float]] = {}
+    for path in exp.glob("*/seed-*/metrics.json"):
+        m = json.loads(path.read_text())
+        accs.setdefault(m["variant"], []).append(m["test_accuracy"])
+    return {v: statistics.fmean(a) for v, a in accs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--modes", help="comma-separated, from: " + ", ".join(MODES))
+    parser.add_argument("--out", help="also write the table (Markdown) to this file")
+    args = parser.parse_args()
+    have = {b: importlib.util.find_spec(m) is not None for b, m in (("tensorflow", "tensorflow"), ("jax", "jax"))}
+    modes = args.modes.split(",") if args.modes else [m for m, (b, _) in MODES.items() if have[b]]
+    base_backend = os.environ.get("KERAS_BACKEND") or ("tensorflow" if have["tensorflow"] else "jax")
+    data_dir = os.environ.get("REGBENCH_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
+    env = {**os.environ, "REGBENCH_DATA_DIR": data_dir, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    print(
+        f"# bench: seed study ({STUDY.name}), seeds {args.seeds}, {args.reps} repetition(s), "
+        f"baseline backend {base_backend}, modes {', '.join(modes)}",
+        flush=True,
+    )
+
+    rows: dict[str, dict[str, list]] = {
+        m: {"wall": [], "ratio": [], "rss": [], "acc": []} for m in ["baseline", *modes]
+    }
+    for rep in range(1, args.reps + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Path(tmp) / "baseline.json"
+            wall, rss, code = timed(
+                [sys.executable, "bench/baseline.py", "--seeds", args.seeds, "--json", str(result)],
+                {**env, "KERAS_BACKEND": base_backend},
+            )
+            if code != 0:
+                raise SystemExit(f"baseline script failed (exit {code})")
+            runs = json.loads(result.read_text())["runs"]
+            base_acc = {
+                v: statistics.fmean(r["test_accuracy"] for r in runs if r["variant"] == v)
+                for v in ("baseline", "dropout")
+            }
+            for key, value in (("wall", wall), ("ratio", 1.0), ("rss", rss), ("acc", base_acc)):
+                rows["baseline"][key].append(value)
+            print(f"rep {rep}: baseline script {wall:.1f} s, {rss:.0f} MB", flush=True)
+            for mode in modes:
+                backend, extra = MODES[mode]
+                out = Path(tmp) / mode
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "regbench",
+                    "run",
+                    str(STUDY),
+                    "--seeds",
+                    args.seeds,
+                    "--out",
+                    str(out),
+                    *extra,
+                ]
+                wall_m, rss_m, code = timed(cmd, {**env, "KERAS_BACKEND": backend})
+                if code != 0:
+                    print(f"rep {rep}: {mode} failed (exit {code})", flush=True)
+                    continue
+                for key, value in (
+                    ("wall", wall_m),
+                    ("ratio", wall_m / wall),
+                    ("rss", rss_m),
+                    ("acc", regbench_accuracy(out)),
+                ):
+                    rows[mode][key].append(value)
+                print(f"rep {rep}: {mode} {wall_m:.1f} s = {wall_m / wall:.3f} x baseline, {rss_m:.0f} MB", flush=True)
+
+    base = {v: statistics.fmean(a[v] for a in rows["baseline"]["acc"]) for v in ("baseline", "dropout")}
+    lines = [
+        f"Seed study, seeds {args.seeds}, median of {args.reps} repetition(s); {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPU(s). Accuracy: test set, mean over seeds; Δ against the baseline script.",
+        "",
+        "| mode | wall s | × baseline | baseline acc % (Δ pp) | dropout acc % (Δ pp) | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for mode, r in rows.items():
+        if not r["wall"]:
+            continue
+        acc = {v: statistics.fmean(a[v] for a in r["acc"]) for v in ("baseline", "dropout")}
+        cells = [f"{acc[v] * 100:.2f} ({(acc[v] - base[v]) * 100:+.2f})" for v in ("baseline", "dropout")]
+        name = f"plain Keras script ({base_backend})" if mode == "baseline" else f"regbench {mode}"
+        lines.append(
+            f"| {name} | {statistics.median(r['wall']):.1f} | {statistics.median(r['ratio']):.3f} | "
+            f"{cells[0]} | {cells[1]} | {max(r['rss']):.0f} |"
+        )
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
