@@ -327,6 +327,13 @@ def compare(
         ),
     ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="Sort descending.")] = False,
+    test: Annotated[
+        str,
+        typer.Option(
+            "--test",
+            help="Metric that Δ and the Welch p-value are about, e.g. generalization_gap, sparsity, best_epoch.",
+        ),
+    ] = "test_accuracy",
     only_changed: Annotated[
         bool, typer.Option("--only-changed", help="Add a column per config key that differs between variants.")
     ] = False,
@@ -354,7 +361,9 @@ def compare(
     if fmt not in ("table", "md", "csv", "json"):
         raise _fail(RegbenchError(f"--format {fmt}: expected one of table, md, csv, json", exit_code=2))
     try:
-        result = compare_runs(paths, baseline=baseline, sort=sort, reverse=reverse, only_changed=only_changed)
+        result = compare_runs(
+            paths, baseline=baseline, sort=sort, reverse=reverse, only_changed=only_changed, metric=test
+        )
     except RegbenchError as exc:
         raise _fail(exc) from None
     for s in result.skipped:

@@ -138,13 +138,14 @@ def report_html(
             + "</ul>"
         )
     experiments = sorted({e for g in groups for e in g.experiments})
-    against = f" Δ and p (Welch's t-test) are against {esc(base.label)}." if baseline and base else ""
+    tested = groups[0].tested.replace("_", " ") if groups else ""
+    against = f" Δ and p (Welch's t-test, on {tested}) are against {esc(base.label)}." if baseline and base else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; white-space: nowrap; }}
 th:first-child, td:first-child {{ text-align: left; }}
 th {{ background: #f3f3f3; }}
 table.diff td, table.diff th {{ text-align: left; }}
@@ -184,6 +185,7 @@ def compare(
     sort: str | None = None,
     reverse: bool = False,
     only_changed: bool = False,
+    metric: str = "test_accuracy",
 ) -> Comparison:
     """Read runs under ``paths``, group them by variant and compute the statistics.
 
@@ -201,8 +203,10 @@ def compare(
             ],
             exit_code=2,
         )
+    if metric not in METRICS:
+        raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
     try:
-        groups, dropped = summarize(runs, baseline)
+        groups, dropped = summarize(runs, baseline, metric)
     except KeyError:
         labels = [g.label for g in group_runs(runs)[0]]
         hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]

@@ -43,6 +43,7 @@ class Group:
     delta: float | None = None
     p_value: float | None = None
     test_note: str = ""
+    tested: str = "test_accuracy"  # the metric that delta and p_value are about
 
     @property
     def n(self) -> int:
@@ -105,22 +106,31 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def summarize(runs: list[Run], baseline: str | None = None) -> tuple[list[Group], list[Skipped]]:
-    """Group runs and compute mean/std of every metric; with ``baseline``, Δ accuracy and Welch's t-test.
+def _values(group: Group, key: str) -> list[float]:
+    read = METRICS[key][1]
+    values = []
+    for r in group.runs:
+        try:
+            values.append(float(read(r.metrics)))
+        except (KeyError, TypeError, ValueError):
+            values.append(math.nan)
+    return values
+
+
+def summarize(
+    runs: list[Run], baseline: str | None = None, metric: str = "test_accuracy"
+) -> tuple[list[Group], list[Skipped]]:
+    """Group runs and compute mean/std of every metric; with ``baseline``, the difference in ``metric``
+    (default test accuracy) against it and Welch's t-test p-value (scipy's ``ttest_ind(equal_var=False)``).
 
     Raises:
         KeyError: when ``baseline`` names no variant among the runs.
     """
     groups, dropped = group_runs(runs)
     for g in groups:
-        for key, (_, read, _, _) in METRICS.items():
-            values = []
-            for r in g.runs:
-                try:
-                    values.append(float(read(r.metrics)))
-                except (KeyError, TypeError, ValueError):
-                    values.append(math.nan)
-            g.stats[key] = _stats(values)
+        g.tested = metric
+        for key in METRICS:
+            g.stats[key] = _stats(_values(g, key))
     if baseline is not None:
         matches = [g for g in groups if g.label == baseline] or [g for g in groups if g.variant == baseline]
         if len(matches) != 1:
@@ -128,14 +138,16 @@ def summarize(runs: list[Run], baseline: str | None = None) -> tuple[list[Group]
         base = matches[0]
         from scipy import stats as sps
 
-        b = [r.metrics["test_accuracy"] for r in base.runs]
+        b = [v for v in _values(base, metric) if math.isfinite(v)]
         for g in groups:
-            a = [r.metrics["test_accuracy"] for r in g.runs]
-            g.delta = statistics.fmean(a) - statistics.fmean(b)
+            a = [v for v in _values(g, metric) if math.isfinite(v)]
+            g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
             if g is base:
                 g.test_note = "baseline"
             elif len(a) < 2 or len(b) < 2:
                 g.test_note = "n < 2"
+            elif max(a) == min(a) and max(b) == min(b):
+                g.test_note = "no variance"  # a t-test is undefined when neither sample varies
             else:
                 p = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
                 g.p_value = p if math.isfinite(p) else None
@@ -175,8 +187,10 @@ def fmt_p(g: Group) -> str:
 def table(groups: list[Group], columns: list[str], with_test: bool = False, diff: list[str] | None = None):
     """Header and text cells of the comparison table (shared by the terminal, Markdown and CSV views)."""
     header = ["variant", "n"] + [k for k in diff or []] + [METRICS[c][0] for c in columns]
+    tested = groups[0].tested if groups else "test_accuracy"
+    name, _, spec, scale = METRICS[tested]
     if with_test:
-        header += ["Δ acc pp", "p (Welch)"]
+        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "p (Welch)"]
     rows = []
     for g in groups:
         flat = comparable_config(g.config)
@@ -184,7 +198,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
         cells += [json.dumps(flat.get(k)) if not isinstance(flat.get(k), str) else flat[k] for k in diff or []]
         cells += [fmt_stat(c, g.stats[c]) for c in columns]
         if with_test:
-            cells += ["—" if g.delta is None else f"{g.delta * 100:+.2f}", fmt_p(g)]
+            cells += ["—" if g.delta is None else ("+" + spec).format(g.delta * scale), fmt_p(g)]
         rows.append(cells)
     return header, rows
 
@@ -207,8 +221,8 @@ def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str
         for key in METRICS:
             row[f"{key}_mean"] = g.stats[key]["mean"]
             row[f"{key}_std"] = g.stats[key]["std"]
-        if g.delta is not None:
-            row["delta_accuracy"] = g.delta
+        if g.test_note or g.p_value is not None:
+            row[f"delta_{g.tested}"] = g.delta
             row["p_value"] = g.p_value
             row["test_note"] = g.test_note
         out.append(row)

@@ -91,7 +91,7 @@ def test_pools_seeds_across_experiments_with_mean_std_delta_and_welch_p(outputs:
     assert rows["l2"]["n"] == 3 and rows["l2"]["seeds"] == "0;1;2"
     assert rows["l2"]["test_accuracy_mean"] == pytest.approx(0.977)
     assert rows["l2"]["test_accuracy_std"] == pytest.approx(0.001)
-    assert rows["l2"]["delta_accuracy"] == pytest.approx(0.006)
+    assert rows["l2"]["delta_test_accuracy"] == pytest.approx(0.006)
     expected = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False).pvalue
     assert rows["l2"]["p_value"] == pytest.approx(expected)
     assert rows["baseline"]["test_note"] == "baseline"
@@ -123,6 +123,16 @@ def test_ambiguous_or_unknown_baseline_is_an_error(outputs: Path):
     assert result.exit_code == 2 and "matches 2 variants" in result.output
     result = cli(str(outputs), "--baseline", "nope")
     assert result.exit_code == 2 and "--baseline nope: no such variant" in result.output
+
+
+def test_test_option_compares_another_metric(outputs: Path):
+    result = cli(*map(str, outputs.glob("l2-*")), "-b", "baseline", "--test", "sparsity", "--format", "md")
+    assert result.exit_code == 0
+    header = result.output.splitlines()[0]
+    assert header.endswith("| Δ \\|w\\|<1e-3 % | p (Welch) |")
+    l2_line = next(line for line in result.output.splitlines() if line.startswith("| l2 "))
+    assert "| +1.0 | no variance |" in l2_line  # every l2 run has sparsity 0.02 against 0.01
+    assert cli(str(outputs), "--test", "colour").exit_code == 2
 
 
 def test_n_below_two_is_marked(outputs: Path):
