@@ -126,9 +126,10 @@ def main() -> None:
                 print(f"rep {rep}: {mode} {wall_m:.1f} s = {wall_m / wall:.3f} x baseline, {rss_m:.0f} MB", flush=True)
 
     base = {v: statistics.fmean(a[v] for a in rows["baseline"]["acc"]) for v in ("baseline", "dropout")}
+    cpu = platform.processor() or platform.machine()
     lines = [
-        f"Seed study, seeds {args.seeds}, median of {args.reps} repetition(s); {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPU(s). Accuracy: test set, mean over seeds; Δ against the baseline script.",
+        f"Seed study, seeds {args.seeds}, median of {args.reps} repetition(s); {cpu}, {os.cpu_count()} CPU(s). "
+        "Accuracy: test set, mean over seeds; Δ against the baseline script.",
         "",
         "| mode | wall s | × baseline | baseline acc % (Δ pp) | dropout acc % (Δ pp) | peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|",
