@@ -216,7 +216,16 @@ def run(
         total = len(planned)
         console.print(f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {total} run(s)")
         start = time.perf_counter()
-        kwargs = dict(out=out, data_dir=data_dir, jobs=jobs, executor=executor, ray_address=ray_address, resume=resume)
+        kwargs = dict(
+            out=out,
+            data_dir=data_dir,
+            jobs=jobs,
+            executor=executor,
+            ray_address=ray_address,
+            resume=resume,
+            fuse=fuse,
+            threads=threads,
+        )
         if console.is_terminal:
             with RichProgress(total) as progress:
                 result = run_experiment(experiment, progress=progress, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import synthetic_arrays
@@ -89,4 +91,8 @@ def test_run_with_fuse_writes_the_usual_folder(tmp_path, data_dir, tiny_study):
     [exp] = list(out.iterdir())
     runs = sorted(p.parent.relative_to(exp).as_posix() for p in exp.glob("*/seed-*/metrics.json"))
     assert runs == ["baseline/seed-0", "baseline/seed-1", "dropout/seed-0", "dropout/seed-1"]
+    for path in exp.glob("*/seed-*/metrics.json"):
+        assert json.loads(path.read_text())["fused"]["branches"] == 4, "the four runs were not trained fused"
+    env = json.loads((exp / "environment.json").read_text())
+    assert env["fuse"] is True and env["threads"] == 1
     assert "4 run(s) trained" in result.output
