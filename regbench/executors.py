@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -143,6 +144,22 @@ def _init_worker(events, threads: int) -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the driver dies (even by SIGKILL), so that no orphan
+    keeps training, holding memory and cores, after the driver is gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except OSError:
+            pass
+        if os.getppid() == 1:  # the driver died before prctl took effect
+            os._exit(1)
 
 
 def _execute_in_worker(job: list[Task]) -> list[Outcome]:
