@@ -53,8 +53,20 @@ def rich_table(
 class PlainProgress:
     """One line per epoch and per finished run: for logs and pipes."""
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
     def __init__(self, total_runs: int):
         self.total, self.done, self.epochs = total_runs, 0, {}
+        self.path: Path | None = None
+        self.finished = 0
+
+    def begin(self, path: Path) -> None:
+        self.path = path
+        console.print(f"Writing {path}/", highlight=False)
 
     def start_run(self, key: str, epochs: int) -> None:
         self.epochs[key] = epochs
@@ -73,6 +85,7 @@ class PlainProgress:
 
     def end_run(self, key: str, outcome: dict[str, Any]) -> None:
         self.done += 1
+        self.finished += outcome["ok"]
         print(f"[{self.done}/{self.total}] {key} {_outcome_text(outcome)}", flush=True)
 
 
@@ -126,6 +139,7 @@ class RichProgress(PlainProgress):
 
     def end_run(self, key: str, outcome: dict[str, Any]) -> None:
         self.done += 1
+        self.finished += outcome["ok"]
         task = self.tasks.get(key)
         if task is None:
             task = self.tasks[key] = self.bar.add_task(f"{key} epoch", total=1, info="")
@@ -197,6 +211,7 @@ def run(
     from regbench.config import load
 
     overrides = list(set_ or [])
+    progress: PlainProgress | None = None
     if seeds is not None:
         overrides.append(f"train.seeds=[{seeds}]")
     if executor not in ("local", "ray"):
@@ -226,16 +241,17 @@ def run(
             fuse=fuse,
             threads=threads,
         )
-        if console.is_terminal:
-            with RichProgress(total) as progress:
-                result = run_experiment(experiment, progress=progress, **kwargs)
-        else:
-            result = run_experiment(experiment, progress=PlainProgress(total), **kwargs)
+        progress = RichProgress(total) if console.is_terminal else PlainProgress(total)
+        with progress:
+            result = run_experiment(experiment, progress=progress, **kwargs)
     except RegbenchError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
+        where = progress.path if progress is not None and progress.path else "<experiment folder>"
+        done = progress.finished if progress is not None else 0
         err_console.print(
-            f"Interrupted. Finished runs are saved; continue with: regbench run {config} --resume <experiment folder>",
+            f"Interrupted: {done} run(s) finished in this session and are saved. Continue with:\n"
+            f"  regbench run {config} --resume {where}",
             highlight=False,
         )
         raise typer.Exit(130) from None

@@ -33,6 +33,8 @@ from regbench.runs import (
 class Progress(Protocol):
     """What the driver tells the display. Runs are named by key, ``<variant>/seed-<seed>``."""
 
+    def begin(self, path: Path) -> None: ...
+
     def start_run(self, key: str, epochs: int) -> None: ...
 
     def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None: ...
@@ -43,6 +45,9 @@ class Progress(Protocol):
 
 
 class _Silent:
+    def begin(self, path):
+        pass
+
     def start_run(self, key, epochs):
         pass
 
@@ -209,6 +214,7 @@ def run_experiment(
     exp_dir = resume if resume is not None else new_experiment_dir(Path(out), experiment.name)
     env = _environment_or_keep(exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse)
     write_experiment_header(exp_dir, resolved_dict(experiment), env)
+    progress.begin(exp_dir)
     result = Result(exp_dir, [])
     by_key = {r.key: r for r in runs}
     for r in runs:

@@ -227,3 +227,28 @@ def test_ray_executor_runs_a_tiny_sweep_and_compare_reads_it(tmp_path: Path, dat
     compared = runner.invoke(app, ["compare", str(exp), "--format", "json"])
     assert compared.exit_code == 0
     assert [r["variant"] for r in json.loads(compared.output)["variants"]] == ["baseline", "dropout"]
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, data_dir: Path):
+    study = tmp_path / "grid.yaml"
+    study.write_text(GRID.replace("epochs: 1", "epochs: 3").replace("[0, 1, 2]", "[0]"))
+    out = tmp_path / "out"
+    env = {**os.environ, "REGBENCH_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "regbench", "run", str(study), "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("*/*/seed-*/metrics.json")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
+    [exp] = list(out.iterdir())
+    assert f"--resume {exp}" in stderr and "Interrupted:" in stderr
+    assert "Traceback" not in stderr
+    for path in exp.rglob("*.json"):
+        json.loads(path.read_text())
