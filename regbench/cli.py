@@ -391,8 +391,18 @@ def compare(
         )
     except RegbenchError as exc:
         raise _fail(exc) from None
+    superseded = [s for s in result.skipped if s.superseded]
     for s in result.skipped:
-        err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
+        if not s.superseded or len(superseded) <= 3:
+            err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
+    if len(superseded) > 3:
+        err_console.print(
+            f"note: {len(superseded)} runs repeat a variant and seed found again in a newer folder, which is used "
+            f"instead (e.g. {superseded[0].path}); --format json lists them all",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
     if fmt == "table":
         console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))

@@ -83,7 +83,8 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
         key = (run.variant, config_hash(run.config))
         seeds = buckets.setdefault(key, {})
         if run.seed in seeds:
-            dropped.append(Skipped(seeds[run.seed].path, f"seed {run.seed} again in newer {run.path}; using that"))
+            reason = f"seed {run.seed} again in newer {run.path}; using that"
+            dropped.append(Skipped(seeds[run.seed].path, reason, superseded=True))
         seeds[run.seed] = run
     names = [variant for variant, _ in buckets]
     groups = []
@@ -198,7 +199,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
         cells += [json.dumps(flat.get(k)) if not isinstance(flat.get(k), str) else flat[k] for k in diff or []]
         cells += [fmt_stat(c, g.stats[c]) for c in columns]
         if with_test:
-            cells += ["—" if g.delta is None else ("+" + spec).format(g.delta * scale), fmt_p(g)]
+            cells += ["—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale), fmt_p(g)]
         rows.append(cells)
     return header, rows
 

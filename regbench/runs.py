@@ -140,6 +140,7 @@ class Run:
 class Skipped:
     path: Path
     reason: str
+    superseded: bool = False  # the same variant and seed again in a newer folder, which is used instead
 
 
 def read_history(path: Path) -> list[dict[str, float]]:

@@ -105,6 +105,11 @@ def test_table_shows_mean_std_and_p(outputs: Path):
     assert cells[:3] == ["l2", "3", "97.70 ± 0.10"]
     p = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False).pvalue
     assert cells[-2:] == ["+0.60", f"{p:.3f}"]
+    [base_row] = [line for line in result.output.splitlines() if line.startswith("│ baseline ")]
+    assert [c.strip() for c in base_row.strip("│").split("│")][-2:] == ["+0.00", "baseline"]
+    reverse = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "l2", "--format", "md")
+    base_line = next(line for line in reverse.output.splitlines() if line.startswith("| baseline "))
+    assert "| -0.60 |" in base_line
 
 
 def test_same_name_different_config_stays_apart_labelled_by_experiment(outputs: Path):
