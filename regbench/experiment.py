@@ -206,13 +206,14 @@ def run_experiment(
 
         executors.set_thread_env(threads)  # only takes effect if the framework has not started yet
         import_keras()
-    for cfg in {id(r.config): r.config for r in todo}.values():  # fail on missing data before writing anything
-        executors.splits_for(cfg, data_dir)
+    sources = sorted(  # loading every dataset now fails on missing data before anything is written
+        {executors.splits_for(cfg, data_dir).source for cfg in {id(r.config): r.config for r in todo}.values()}
+    )
     if executor != "local" or jobs > 1:
         executors._SPLITS.clear()  # workers load their own copy; don't hold one here
 
     exp_dir = resume if resume is not None else new_experiment_dir(Path(out), experiment.name)
-    env = _environment_or_keep(exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse)
+    env = _environment_or_keep(exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse, data_sources=sources)
     write_experiment_header(exp_dir, resolved_dict(experiment), env)
     progress.begin(exp_dir)
     result = Result(exp_dir, [])
