@@ -36,4 +36,18 @@ def import_keras():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+    _skip_tensorflow_on_other_backends(keras)
     return keras
+
+
+def _skip_tensorflow_on_other_backends(keras) -> None:
+    """On the JAX or torch backend, keep Keras from importing TensorFlow (≈3 s and 300 MB) just to seed it in
+    keras.utils.set_random_seed. regbench feeds numpy arrays, so nothing else needs TensorFlow there."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        return
+    try:
+        from keras.src.utils import module_utils
+
+        module_utils.tensorflow._available = False
+    except (ImportError, AttributeError):  # a Keras without this internal: it just imports TensorFlow
+        pass
