@@ -46,12 +46,18 @@ def set_thread_env(threads: int) -> None:
 _SPLITS: dict[tuple, Any] = {}
 
 
+def data_key(config: Any, data_dir: str | None) -> tuple:
+    """Runs with equal keys train on the same data."""
+    d = config.data
+    return (d.dataset, d.dir or data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
+
+
 def splits_for(config: Any, data_dir: str | None):
     """Load and prepare a variant's data once per process."""
     from regbench.data import load_arrays, prepare
 
     d = config.data
-    key = (d.dataset, d.dir or data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
+    key = data_key(config, data_dir)
     if key not in _SPLITS:
         arrays, source = load_arrays(d.dataset, d.dir or data_dir)
         _SPLITS[key] = prepare(
@@ -63,11 +69,6 @@ def splits_for(config: Any, data_dir: str | None):
             source=source,
         )
     return _SPLITS[key]
-
-
-def execute(task: Task, on_epoch: Callable[[int, dict[str, float]], None] | None = None, splits: Any = None) -> Outcome:
-    """Train one run and return its outcome. Errors become a failed outcome, never an exception."""
-    return execute_job([task], lambda key, e, logs: on_epoch(e, logs) if on_epoch else None, splits)[0]
 
 
 def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any = None) -> list[Outcome]:
@@ -240,8 +241,7 @@ def run_ray(
         pending = {}
         for job in jobs:
             cfg = VariantConfig.model_validate(job[0].config)
-            d = cfg.data
-            key = (d.dataset, d.dir or job[0].data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
+            key = data_key(cfg, job[0].data_dir)
             if key not in refs:
                 refs[key] = ray.put(splits_for(cfg, job[0].data_dir))
             pending[remote.remote(job, refs[key])] = job
