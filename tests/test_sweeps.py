@@ -110,20 +110,28 @@ def finished(exp: Path) -> dict[str, float]:
     return {str(p.parent.relative_to(exp)): p.stat().st_mtime_ns for p in exp.glob("*/seed-*/metrics.json")}
 
 
-def test_sigkill_then_resume_loses_and_recomputes_nothing(tmp_path: Path, data_dir: Path):
+def start_sweep(tmp_path: Path, data_dir: Path, epochs: int, wait_for: int) -> tuple[subprocess.Popen, Path, Path]:
+    """Start the 9-run grid (one seed) as a user would, in its own process; return once ``wait_for`` runs
+    have finished. Returns (process, study file, output folder)."""
     study = tmp_path / "grid.yaml"
-    study.write_text(GRID.replace("epochs: 1", "epochs: 2").replace("[0, 1, 2]", "[0]"))
+    study.write_text(GRID.replace("epochs: 1", f"epochs: {epochs}").replace("[0, 1, 2]", "[0]"))
     out = tmp_path / "out"
     env = {**os.environ, "REGBENCH_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "regbench", "run", str(study), "--out", str(out)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(out.glob("*/*/seed-*/metrics.json"))) < 3:
+    while time.time() < deadline and len(list(out.glob("*/*/seed-*/metrics.json"))) < wait_for:
         time.sleep(0.05)
+    return proc, study, out
+
+
+def test_sigkill_then_resume_loses_and_recomputes_nothing(tmp_path: Path, data_dir: Path):
+    proc, study, out = start_sweep(tmp_path, data_dir, epochs=2, wait_for=3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     [exp] = list(out.iterdir())
@@ -230,20 +238,7 @@ def test_ray_executor_runs_a_tiny_sweep_and_compare_reads_it(tmp_path: Path, dat
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, data_dir: Path):
-    study = tmp_path / "grid.yaml"
-    study.write_text(GRID.replace("epochs: 1", "epochs: 3").replace("[0, 1, 2]", "[0]"))
-    out = tmp_path / "out"
-    env = {**os.environ, "REGBENCH_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "regbench", "run", str(study), "--out", str(out)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob("*/*/seed-*/metrics.json")):
-        time.sleep(0.05)
+    proc, _, out = start_sweep(tmp_path, data_dir, epochs=3, wait_for=1)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stdout + stderr
