@@ -221,9 +221,9 @@ def run(
         from regbench.experiment import mark_done, plan
 
         planned = plan(experiment)
-        if resume is not None and (resume / "config.yaml").is_file():
-            mark_done(planned, resume)
         if dry_run:
+            if resume is not None and (resume / "config.yaml").is_file():
+                mark_done(planned, resume)  # show which runs a resume would skip
             _print_plan(experiment, planned)
             return
         from regbench.experiment import run_experiment
@@ -276,14 +276,14 @@ def run(
 
 
 def _print_plan(experiment, planned) -> None:
-    from regbench.report import changed_keys_of
+    from regbench.report import changed_keys_of, comparable_config
 
     configs = [p.config.model_dump(mode="json") for p in planned]
     keys = changed_keys_of(configs)
     header = ["#", "variant", "seed", "run id", *keys, "epochs", "state"]
     rows = []
     for i, (p, cfg) in enumerate(zip(planned, configs, strict=True), start=1):
-        flat = _flat(cfg)
+        flat = comparable_config(cfg)
         rows.append(
             [
                 str(i),
@@ -297,12 +297,6 @@ def _print_plan(experiment, planned) -> None:
         )
     title = f"{experiment.name}: {len(planned)} planned run(s)"
     console.print(rich_table(header, rows, title=title, left=("variant", "run id", "state")))
-
-
-def _flat(cfg: dict[str, Any]) -> dict[str, Any]:
-    from regbench.report import comparable_config
-
-    return comparable_config(cfg)
 
 
 @app.command()

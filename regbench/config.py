@@ -331,18 +331,8 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _known_key(path: list[str]) -> bool:
     """True when a dotted path names a field of VariantConfig (early_stopping's fields included)."""
-    model: type[BaseModel] | None = VariantConfig
-    for i, part in enumerate(path):
-        if model is None or part not in model.model_fields:
-            return False
-        annotation = model.model_fields[part].annotation
-        model = None
-        for candidate in getattr(annotation, "__args__", (annotation,)):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                model = candidate
-        if model is None and i != len(path) - 1:
-            return False
-    return True
+    parent = _submodel(VariantConfig, tuple(path[:-1]))
+    return bool(path) and parent is not None and path[-1] in parent.model_fields
 
 
 def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
