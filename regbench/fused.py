@@ -136,19 +136,20 @@ def build_fused(cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28
     model = keras.Model(inputs, outputs, name=f"fused_{k}")
 
     params = 0
-    for b, (cfg, seed) in enumerate(zip(cfgs, seeds, strict=True)):
+    kernels: dict[str, list[np.ndarray]] = {}
+    biases: dict[str, list[np.ndarray]] = {}
+    for cfg, seed in zip(cfgs, seeds, strict=True):
         keras.utils.set_random_seed(seed)
         plain = build_model(cfg, input_shape)
         params = plain.count_params()
         for layer in plain.layers:
             if isinstance(layer, keras.layers.Dense):
-                fused = model.get_layer(layer.name)
-                kernel = fused.branch_kernels()
-                bias = keras.ops.convert_to_numpy(fused.bias).copy()
-                kernel[b] = keras.ops.convert_to_numpy(layer.kernel)
-                bias[b] = keras.ops.convert_to_numpy(layer.bias)
-                fused.assign_branch_kernels(kernel)
-                fused.bias.assign(bias)
+                kernels.setdefault(layer.name, []).append(keras.ops.convert_to_numpy(layer.kernel))
+                biases.setdefault(layer.name, []).append(keras.ops.convert_to_numpy(layer.bias))
+    for name, branch_kernels in kernels.items():
+        fused = model.get_layer(name)
+        fused.assign_branch_kernels(np.stack(branch_kernels))
+        fused.bias.assign(np.stack(biases[name]))
     keras.utils.set_random_seed(seeds[0])
     return model, params
 
@@ -161,21 +162,33 @@ def _branch_loss(branches: int):
     return loss
 
 
-def _branch_metrics(branches: int) -> list[keras.metrics.Metric]:
-    metrics = []
-    for b in range(branches):
+class BranchMetrics(keras.metrics.Metric):
+    """Every branch's accuracy and data loss (cross-entropy), averaged over the epoch's samples, reported as
+    ``b<i>_accuracy`` and ``b<i>_data_loss``. One metric with [K] state rather than 2K metrics: the same
+    sums, but a step with far fewer ops (measured with JAX, K=6: about 3 s less compiling per run)."""
 
-        def acc(y_true, y_pred, b=b):
-            return keras.metrics.sparse_categorical_accuracy(keras.ops.reshape(y_true, (-1,)), y_pred[:, b])
+    def __init__(self, branches: int, name: str = "branches", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.branches = branches
+        self.correct = self.add_variable(shape=(branches,), initializer="zeros", name="correct")
+        self.cross_entropy = self.add_variable(shape=(branches,), initializer="zeros", name="cross_entropy")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-        def ce(y_true, y_pred, b=b):
-            return keras.losses.sparse_categorical_crossentropy(keras.ops.reshape(y_true, (-1,)), y_pred[:, b])
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y = keras.ops.repeat(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1, 1)), self.branches, axis=1)
+        hits = keras.ops.cast(keras.ops.equal(keras.ops.argmax(y_pred, axis=-1), y), "float32")
+        ce = keras.losses.sparse_categorical_crossentropy(y, y_pred)  # [batch, K]
+        self.correct.assign_add(keras.ops.sum(hits, axis=0))
+        self.cross_entropy.assign_add(keras.ops.sum(ce, axis=0))
+        self.count.assign_add(keras.ops.cast(keras.ops.shape(y)[0], "float32"))
 
-        metrics += [
-            keras.metrics.MeanMetricWrapper(acc, name=f"b{b}_accuracy"),
-            keras.metrics.MeanMetricWrapper(ce, name=f"b{b}_data_loss"),
-        ]
-    return metrics
+    def result(self):
+        n = keras.ops.maximum(self.count, 1.0)
+        acc, ce = self.correct / n, self.cross_entropy / n
+        out = {}
+        for b in range(self.branches):
+            out[f"b{b}_accuracy"], out[f"b{b}_data_loss"] = acc[b], ce[b]
+        return out
 
 
 def _penalties(model: keras.Model, cfgs: list[VariantConfig], weights: dict[str, np.ndarray]) -> list[float]:
@@ -307,7 +320,7 @@ def train_fused(
     model.compile(
         optimizer=make_optimizer(cfg0),
         loss=_branch_loss(k),
-        metrics=_branch_metrics(k),
+        metrics=[BranchMetrics(k)],
         steps_per_execution=cfg0.train.steps_per_execution,
     )
     branches = _Branches(cfgs, on_epoch or [None] * k)
@@ -318,6 +331,7 @@ def train_fused(
         batch_size=cfg0.train.batch_size,
         epochs=cfg0.train.epochs,
         validation_data=(splits.x_val, splits.y_val),
+        validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
         callbacks=[branches],
         shuffle=shuffle,
         verbose=0,

@@ -202,6 +202,7 @@ def train_run(
         batch_size=cfg.train.batch_size,
         epochs=cfg.train.epochs,
         validation_data=(splits.x_val, splits.y_val),
+        validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
         callbacks=callbacks,
         shuffle=shuffle,
         verbose=0,
