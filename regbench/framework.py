@@ -51,3 +51,70 @@ def _skip_tensorflow_on_other_backends(keras) -> None:
         module_utils.tensorflow._available = False
     except (ImportError, AttributeError):  # a Keras without this internal: it just imports TensorFlow
         pass
+
+
+def loop_steps_in_xla(model) -> None:
+    """On the JAX backend, run each group of ``steps_per_execution`` training steps as one compiled loop.
+
+    Keras' TensorFlow trainer compiles ``steps_per_execution`` steps into one graph call; its JAX trainer
+    calls a compiled single step that many times from Python. This replaces the model's train function with
+    one that stacks the group's batches and runs Keras' own ``train_step`` over them in a ``lax.scan``: the
+    same steps in the same order on the same state (weights, optimizer, metrics, dropout seeds), one call per
+    group (measured: about 10 % less time per epoch for the fused seed study). A shorter group (the end of an
+    epoch) is padded with skipped steps, so one loop is compiled; a last, smaller batch goes through Keras'
+    own single step. A no-op on other backends.
+    """
+    import keras
+
+    spe = model.steps_per_execution
+    if keras.backend.backend() != "jax" or spe <= 1 or model.run_eagerly or not model.jit_compile:
+        return
+    import itertools
+
+    import jax
+    import numpy as np
+
+    keras_make = model.make_train_function
+
+    def body(carry, item):
+        batch, valid = item
+        return jax.lax.cond(valid, lambda c: model.train_step(c[1], batch), lambda c: c, carry), None
+
+    @jax.jit
+    def run_group(carry, batches, valid):
+        return jax.lax.scan(body, carry, (batches, valid))[0]
+
+    def shapes(batch) -> list[tuple[int, ...]]:
+        return [np.shape(a) for a in jax.tree.leaves(batch)]
+
+    def make_train_function(force=False):
+        if model.train_function is not None and not force:
+            return
+        keras_make(force=force)
+        one_step = model.train_function
+        first: dict = {}  # the first group's batch shapes, length, and zero logs
+
+        def train_function(state, iterator):
+            batches = list(itertools.islice(iterator, spe))
+            if not first:
+                logs = jax.eval_shape(model.train_step, state, batches[0])[0]
+                first.update(
+                    shapes=shapes(batches[0]),
+                    length=len(batches),
+                    no_logs=jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), logs),
+                )
+            full = list(itertools.takewhile(lambda b: shapes(b) == first["shapes"], batches))
+            length, logs = first["length"], None
+            for start in range(0, len(full), length):
+                group = full[start : start + length]
+                valid = np.arange(length) < len(group)
+                group += [group[-1]] * (length - len(group))
+                stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *group)
+                logs, state = run_group((first["no_logs"], state), stacked, valid)
+            for batch in batches[len(full) :]:
+                logs, state = one_step(state, iter([batch]))
+            return logs, state
+
+        model.train_function = train_function
+
+    model.make_train_function = make_train_function

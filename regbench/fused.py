@@ -25,6 +25,7 @@ import numpy as np
 
 from regbench.config import VariantConfig
 from regbench.data import NUM_CLASSES, Splits
+from regbench.framework import loop_steps_in_xla
 from regbench.models import build_model, make_optimizer
 from regbench.training import DIVERGED_LOSS, EVAL_BATCH, assemble_metrics, best_epoch, monitor_of
 
@@ -323,6 +324,7 @@ def train_fused(
         metrics=[BranchMetrics(k)],
         steps_per_execution=cfg0.train.steps_per_execution,
     )
+    loop_steps_in_xla(model)
     branches = _Branches(cfgs, on_epoch or [None] * k)
     start = time.perf_counter()
     model.fit(

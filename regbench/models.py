@@ -6,6 +6,7 @@ import keras
 
 from regbench.config import VariantConfig
 from regbench.data import NUM_CLASSES
+from regbench.framework import loop_steps_in_xla
 
 
 def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28)) -> keras.Model:
@@ -71,4 +72,5 @@ def compile_model(model: keras.Model, cfg: VariantConfig) -> keras.Model:
         ],
         steps_per_execution=cfg.train.steps_per_execution,
     )
+    loop_steps_in_xla(model)
     return model

@@ -1,0 +1,86 @@
+"""With JAX, regbench runs each group of steps_per_execution training steps as one compiled loop
+(framework.loop_steps_in_xla). It must train exactly as Keras' own loop, one compiled step at a time: same
+batches, same dropout masks, same weights. Keras fixes its backend per process, so JAX runs in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="needs JAX: pip install 'regbench[jax]'"
+)
+
+SCRIPT = r"""
+import json
+import numpy as np
+from conftest import synthetic_arrays
+import regbench.fused, regbench.models
+from regbench.config import load_text
+from regbench.data import prepare
+from regbench.fused import train_fused
+from regbench.training import train_run
+
+# 330 examples, 20 % held out: 264 to train = 8 batches of 32 and one of 8. With steps_per_execution 3 an epoch
+# is groups of 3, 3 and 2 full batches (padded with a skipped step), then the short batch, one step alone.
+splits = prepare(synthetic_arrays(n_train=330), validation_split=0.2, seed=0)
+exp = load_text('''
+name: j
+model: {hidden_units: [16, 8]}
+train: {epochs: 3, batch_size: 32, steps_per_execution: 3}
+variants:
+  drop: {regularization: {dropout: [0.5, 0.0], l2: 0.001}}
+  stop: {regularization: {l1: 0.001, early_stopping: {patience: 0, min_delta: 10.0}}}
+''')
+drop, stop = exp.variants["drop"], exp.variants["stop"]
+
+def results():
+    kernels = {}
+    metrics, history = train_run(drop, splits, 1, kernels_out=kernels)
+    fused = train_fused([drop, stop], [1, 2], splits)
+    return {
+        "plain": [metrics["test_accuracy"], metrics["test_data_loss"], history, kernels["output"].tolist()],
+        "fused": [[m["test_accuracy"], m["test_data_loss"], h, k["output"].tolist()] for m, h, k in fused],
+    }
+
+xla_loop = results()
+regbench.models.loop_steps_in_xla = regbench.fused.loop_steps_in_xla = lambda model: None  # Keras' own loop
+keras_loop = results()
+print(json.dumps({"xla_loop": xla_loop, "keras_loop": keras_loop}))
+"""
+
+
+def test_xla_loop_trains_exactly_as_keras_loop():
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(tests)}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    got, want = out["xla_loop"], out["keras_loop"]
+    assert len(got["plain"][2]) == 3 and len(got["fused"][1][2]) < 3  # 'stop' stopped early
+    _close(got, want)
+
+
+def _close(a, b) -> None:
+    """Nested lists and dicts equal; floats to 1e-5 relative."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _close(a[key], b[key])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _close(x, y)
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+    else:
+        assert a == b
