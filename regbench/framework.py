@@ -15,6 +15,7 @@ def import_keras():
     if "keras" in sys.modules or os.environ.get("REGBENCH_VERBOSE_IMPORT"):
         import keras
 
+        _skip_tensorflow_on_other_backends(keras)
         return keras
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()

@@ -13,7 +13,7 @@ from regbench.cli import app
 from regbench.config import load_text
 from regbench.data import prepare
 from regbench.executors import Task, make_jobs
-from regbench.fused import build_fused, fusion_key, train_fused
+from regbench.fused import BranchDropout, build_fused, fusion_key, train_fused
 from regbench.training import train_run
 
 STUDY = """\
@@ -69,6 +69,18 @@ def test_dropout_masks_only_its_own_branch(splits):
     with_drop = train_fused([exp.variants["plain"], exp.variants["drop"]], [0, 0], splits, shuffle=False)
     without = train_fused([exp.variants["plain"], exp.variants["l2"]], [0, 0], splits, shuffle=False)
     np.testing.assert_allclose(with_drop[0][2]["dense_1"], without[0][2]["dense_1"], atol=1e-6)
+
+
+def test_branch_dropout_draws_for_dropping_branches_only():
+    layer = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
+    out = np.asarray(layer(np.ones((2000, 4, 16), dtype="float32"), training=True))
+    np.testing.assert_array_equal(out[:, [0, 2]], 1.0)  # rate 0: untouched
+    for branch, rate in ((1, 0.5), (3, 0.25)):
+        kept = out[:, branch] != 0
+        assert kept.mean() == pytest.approx(1 - rate, abs=0.01)
+        np.testing.assert_allclose(out[:, branch][kept], 1 / (1 - rate), rtol=1e-6)  # kept values rescaled
+    assert not np.array_equal(out[:, 1] != 0, out[:, 3] != 0)  # each branch its own mask
+    np.testing.assert_array_equal(np.asarray(layer(np.ones((5, 4, 16), dtype="float32"))), 1.0)  # inference
 
 
 def test_jobs_group_fusable_runs_and_keep_batchnorm_alone():
