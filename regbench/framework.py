@@ -97,6 +97,8 @@ def loop_steps_in_xla(model) -> None:
 
         def train_function(state, iterator):
             batches = list(itertools.islice(iterator, spe))
+            if not batches:
+                raise StopIteration  # as Keras' own train function does; fit ends the epoch
             if not first:
                 logs = jax.eval_shape(model.train_step, state, batches[0])[0]
                 first.update(
