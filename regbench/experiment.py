@@ -7,8 +7,10 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -223,32 +225,72 @@ def run_experiment(
             result.skipped.append(r.key)
             progress.skip_run(r.key)
 
-    def on_start(task: Task) -> None:
-        progress.start_run(task.key, by_key[task.key].config.train.epochs)
+    with CtrlC() as ctrl_c:
 
-    work = executors.make_jobs(tasks, fuse, workers=jobs)
-    if executor == "ray":
-        stream = executors.run_ray(work, ray_address, on_start, progress.epoch)
-    elif jobs > 1:
-        stream = executors.run_processes(work, jobs, on_start, progress.epoch, threads=threads)
-    else:
-        stream = executors.run_serial(work, on_start, progress.epoch)
-    for task, outcome in stream:
-        planned = by_key[task.key]
-        folder = run_dir(exp_dir, planned.variant, planned.seed)
-        if outcome["ok"]:
-            (folder / "error.json").unlink(missing_ok=True)
-            metrics = {**outcome["metrics"], "run_id": planned.run_id}
-            write_run(exp_dir, experiment.name, planned.variant, task.config, metrics, outcome["history"])
-            result.ran.append(task.key)
-            if metrics["status"] == "diverged":
-                result.diverged.append(task.key)
+        def on_start(task: Task) -> None:
+            ctrl_c.check()
+            progress.start_run(task.key, by_key[task.key].config.train.epochs)
+
+        def on_epoch(key: str, epoch: int, logs: dict[str, float]) -> None:
+            ctrl_c.check()
+            progress.epoch(key, epoch, logs)
+
+        work = executors.make_jobs(tasks, fuse, workers=jobs)
+        if executor == "ray":
+            stream = executors.run_ray(work, ray_address, on_start, on_epoch)
+        elif jobs > 1:
+            stream = executors.run_processes(work, jobs, on_start, on_epoch, threads=threads)
         else:
-            write_json(folder / "error.json", {"run_id": planned.run_id, "seed": planned.seed, **outcome})
-            result.failed[task.key] = outcome["error"]
-        progress.end_run(task.key, outcome)
+            stream = executors.run_serial(work, on_start, on_epoch)
+        for task, outcome in stream:
+            planned = by_key[task.key]
+            folder = run_dir(exp_dir, planned.variant, planned.seed)
+            if outcome["ok"]:
+                (folder / "error.json").unlink(missing_ok=True)
+                metrics = {**outcome["metrics"], "run_id": planned.run_id}
+                write_run(exp_dir, experiment.name, planned.variant, task.config, metrics, outcome["history"])
+                result.ran.append(task.key)
+                if metrics["status"] == "diverged":
+                    result.diverged.append(task.key)
+            else:
+                write_json(folder / "error.json", {"run_id": planned.run_id, "seed": planned.seed, **outcome})
+                result.failed[task.key] = outcome["error"]
+            progress.end_run(task.key, outcome)
+            ctrl_c.check()
     result.groups = write_summary(exp_dir, experiment.sweep_keys)
     return result
+
+
+class CtrlC:
+    """Make Ctrl-C stick for the length of a sweep.
+
+    Python ignores an exception raised inside a weakref callback or finalizer, so a Ctrl-C that lands while a
+    finished model is being freed used to vanish and the sweep ran on. This handler also remembers it, and
+    :meth:`check` (called at every run start, epoch and run end) raises it again. Outside the main thread, or
+    when someone else handles SIGINT, it only checks.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
 
 
 def _environment_or_keep(exp_dir: Path, **settings: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from regbench.cli import app
 from regbench.config import json_schema, load_text
 from regbench.errors import ConfigError
+from regbench.experiment import CtrlC
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -235,6 +237,28 @@ def test_ray_executor_runs_a_tiny_sweep_and_compare_reads_it(tmp_path: Path, dat
     compared = runner.invoke(app, ["compare", str(exp), "--format", "json"])
     assert compared.exit_code == 0
     assert [r["variant"] for r in json.loads(compared.output)["variants"]] == ["baseline", "dropout"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the ignored exception, on purpose
+def test_ctrl_c_inside_a_weakref_callback_is_not_lost():
+    """Python drops an exception raised in a weakref callback; CtrlC raises it again at the next check."""
+
+    class Model:
+        pass
+
+    def interrupt(_ref):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the handler runs between bytecodes, here: inside the callback
+            pass
+
+    with CtrlC() as ctrl_c:
+        model = Model()
+        ref = weakref.ref(model, interrupt)
+        del model  # the KeyboardInterrupt is raised in the callback and ignored ("Exception ignored in ...")
+        assert ref() is None
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c.check()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, data_dir: Path):
