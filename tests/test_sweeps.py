@@ -125,6 +125,8 @@ def start_sweep(tmp_path: Path, data_dir: Path, epochs: int, wait_for: int) -> t
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal, even where this runs in the background (a shell there starts jobs ignoring SIGINT).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("*/*/seed-*/metrics.json"))) < wait_for:
@@ -251,6 +253,7 @@ def test_ctrl_c_inside_a_weakref_callback_is_not_lost():
         for _ in range(1000):  # the handler runs between bytecodes, here: inside the callback
             pass
 
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever runs pytest
     with CtrlC() as ctrl_c:
         model = Model()
         ref = weakref.ref(model, interrupt)
@@ -259,6 +262,7 @@ def test_ctrl_c_inside_a_weakref_callback_is_not_lost():
         with pytest.raises(KeyboardInterrupt):
             ctrl_c.check()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, data_dir: Path):
