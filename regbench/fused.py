@@ -168,9 +168,14 @@ def build_fused(cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28
     return model, params
 
 
+def _branch_labels(y_true, branches: int):
+    """Labels [batch] -> [batch, K], one copy per branch, to score predictions [batch, K, classes]."""
+    return keras.ops.repeat(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1, 1)), branches, axis=1)
+
+
 def _branch_loss(branches: int):
     def loss(y_true, y_pred):
-        y = keras.ops.repeat(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1, 1)), branches, axis=1)
+        y = _branch_labels(y_true, branches)
         return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y, y_pred), axis=1)
 
     return loss
@@ -189,7 +194,7 @@ class BranchMetrics(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y = keras.ops.repeat(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1, 1)), self.branches, axis=1)
+        y = _branch_labels(y_true, self.branches)
         hits = keras.ops.cast(keras.ops.equal(keras.ops.argmax(y_pred, axis=-1), y), "float32")
         ce = keras.losses.sparse_categorical_crossentropy(y, y_pred)  # [batch, K]
         self.correct.assign_add(keras.ops.sum(hits, axis=0))
