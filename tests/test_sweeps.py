@@ -254,15 +254,17 @@ def test_ctrl_c_inside_a_weakref_callback_is_not_lost():
             pass
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, whatever runs pytest
-    with CtrlC() as ctrl_c:
-        model = Model()
-        ref = weakref.ref(model, interrupt)
-        del model  # the KeyboardInterrupt is raised in the callback and ignored ("Exception ignored in ...")
-        assert ref() is None
-        with pytest.raises(KeyboardInterrupt):
-            ctrl_c.check()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    signal.signal(signal.SIGINT, previous)
+    try:
+        with CtrlC() as ctrl_c:
+            model = Model()
+            ref = weakref.ref(model, interrupt)
+            del model  # the KeyboardInterrupt is raised in the callback and ignored ("Exception ignored in ...")
+            assert ref() is None
+            with pytest.raises(KeyboardInterrupt):
+                ctrl_c.check()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)  # pytest's own handling, even when an assertion fails
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, data_dir: Path):
