@@ -103,7 +103,8 @@ def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any 
 def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int = 16) -> list[list[Task]]:
     """Group tasks into jobs. Without ``fuse`` every task is its own job. With it, tasks that can share one
     model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
-    ``max_branches`` wide; a task that cannot be fused (batch normalization) stays alone."""
+    ``max_branches`` wide (whole variants, all their seeds, where the variants share one seed list); a task that
+    cannot be fused (batch normalization) stays alone."""
     if not fuse:
         return [[t] for t in tasks]
     from regbench.config import VariantConfig
@@ -120,7 +121,20 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
     jobs = []
     for group in groups.values():
         size = min(max_branches, max(1, -(-len(group) // max(1, workers))))
-        jobs += [group[i : i + size] for i in range(0, len(group), size)]
+        seeds: dict[str, list[int]] = {}
+        for t in group:
+            seeds.setdefault(t.variant, []).append(t.seed)
+        seed_sets = {tuple(sorted(s)) for s in seeds.values()}
+        n_seeds = len(next(iter(seed_sets)))
+        if len(seed_sets) == 1 and n_seeds <= size:
+            # Whole variants per job: every seed then has as many branches as the others, and the branches of
+            # one seed share one input slot (one batch order) in the fused model.
+            names, per_job = list(seeds), max(1, size // n_seeds)
+            for i in range(0, len(names), per_job):
+                chunk = set(names[i : i + per_job])
+                jobs.append([t for t in group if t.variant in chunk])
+        else:
+            jobs += [group[i : i + size] for i in range(0, len(group), size)]
     return jobs + alone
 
 

@@ -1,16 +1,22 @@
-"""Train several runs of the same MLP shape as branches of one Keras model, on the same batches.
+"""Train several runs of the same MLP shape as branches of one Keras model.
 
 Small MLPs on MNIST are bound by per-step framework overhead, not arithmetic. K runs fused into one model
 pay that overhead once per step instead of K times. Each branch has its own weights (a leading axis of size
-K on every kernel and bias), its own L1/L2 penalty, dropout rate, seed (initial weights, dropout masks) and
-early stopping. The loss is the sum of the branch losses, so each branch's gradient is exactly its own, and
-Adam's update of a weight depends only on that weight's gradient: every branch trains as it would alone.
+K on every kernel and bias), its own L1/L2 penalty, dropout rate, seed (initial weights, batch order, dropout
+masks) and early stopping. The loss is the sum of the branch losses, so each branch's gradient is exactly its
+own, and Adam's update of a weight depends only on that weight's gradient: every branch trains as it would
+alone.
 
-What differs from training the runs one by one: all branches see the same batches in the same order (the
-first branch's seed shuffles them), and a branch that stops early keeps training with the others while its
-weights at the stopping point are kept aside; its history ends where it stopped. ``loss`` per branch is the
-running data loss plus the penalty at the end of the epoch. Fusion needs the same data, hidden_units,
-activation, batch size, epochs, optimizer and learning rate, and no batch normalization.
+Batch order: each branch sees its own seed's batches (:mod:`regbench.batches`), so a fused run is the same
+run as alone and the seeds of a group stay independent. The input carries one slot per distinct seed
+(``[batch, slots, ...]``); branches of one seed share their slot, and the first layer multiplies each slot's
+batch by all of that slot's branches at once (with one seed, one wide product for every branch).
+
+What differs from training the runs one by one: dropout masks (drawn per branch, from other random numbers),
+and a branch that stops early keeps training with the others while its weights at the stopping point are kept
+aside; its history ends where it stopped. ``loss`` per branch is the running data loss plus the penalty at the
+end of the epoch. Fusion needs the same data, hidden_units, activation, batch size, epochs, optimizer and
+learning rate, and no batch normalization.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from regbench.batches import BatchOrder, training_input
 from regbench.config import VariantConfig
 from regbench.data import NUM_CLASSES, Splits
 from regbench.framework import loop_steps_in_xla
@@ -50,30 +57,49 @@ def fusion_key(cfg: VariantConfig) -> tuple | None:
 class BranchDense(keras.layers.Layer):
     """K Dense layers side by side, with per-branch L1/L2 penalties.
 
-    Activations travel as [batch, K, units]. The first layer's input [batch, in] is shared by all branches,
-    so its kernel is stored as [in, K, units] and one wide matrix product [batch, in] x [in, K*units] serves
-    every branch (measured: 12.3 -> 8.2 s per epoch for K=8 with TensorFlow on 2 cores). Later layers hold
-    [K, in, units] kernels and use a batched einsum. (A block-diagonal [K*in, K*units] kernel, one large matrix
-    product, was slower on both TensorFlow and JAX, and was dropped.)
+    Activations travel as [batch, K, units]. The first layer takes the input as [batch, slots, in]: one slot
+    per distinct seed, each holding that seed's batch, and ``K / slots`` branches per slot (branch
+    ``b = slot * per_slot + j``). Its kernel is stored as [slots, in, per_slot * units], so each slot's batch
+    meets all of its branches in one matrix product; with one slot that is one wide product [batch, in] x
+    [in, K*units] for every branch (measured: 12.3 -> 8.2 s per epoch for K=8 with TensorFlow on 2 cores
+    against K products). An input with a single slot is shared by every branch (evaluation). Later layers
+    hold [K, in, units] kernels and use a batched einsum. (A block-diagonal [K*in, K*units] kernel, one large
+    matrix product, was slower on both TensorFlow and JAX, and was dropped.)
     """
 
-    def __init__(self, units: int, l1: list[float], l2: list[float], activation: str | None = None, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        l1: list[float],
+        l2: list[float],
+        activation: str | None = None,
+        slots: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units, self.l1, self.l2 = units, list(l1), list(l2)
         self.branches = len(self.l1)
+        self.slots = slots  # None: not the first layer (input [batch, K, in])
         self.activation = keras.activations.get(activation)
 
     def build(self, input_shape):
-        k, n_in = self.branches, input_shape[-1]
-        self.shared_input = len(input_shape) == 2
-        if self.shared_input:
-            shape, branch_shape = (n_in, k, self.units), (1, k, 1)
+        k, n_in, units = self.branches, input_shape[-1], self.units
+        if self.slots is not None:
+            s = self.slots
+            shape = (s, n_in, (k // s) * units)
+
+            def per_branch(values):  # [K] -> [slots, 1, per_slot * units], as the kernel is laid out
+                return np.repeat(np.asarray(values, dtype="float32").reshape(s, k // s), units, axis=1)[:, None]
+
         else:
-            shape, branch_shape = (k, n_in, self.units), (k, 1, 1)
+            shape = (k, n_in, units)
+
+            def per_branch(values):
+                return np.asarray(values, dtype="float32").reshape(k, 1, 1)
+
         penalty = None
         if any(self.l1) or any(self.l2):
-            l1 = np.asarray(self.l1, dtype="float32").reshape(branch_shape)
-            l2 = np.asarray(self.l2, dtype="float32").reshape(branch_shape)
+            l1, l2 = per_branch(self.l1), per_branch(self.l2)
 
             def penalty(w):
                 return keras.ops.sum(l1 * keras.ops.abs(w)) + keras.ops.sum(l2 * keras.ops.square(w))
@@ -83,11 +109,14 @@ class BranchDense(keras.layers.Layer):
 
     def call(self, x):
         k, units = self.branches, self.units
-        if self.shared_input:
-            y = keras.ops.matmul(x, keras.ops.reshape(self.kernel, (-1, k * units)))
-            y = keras.ops.reshape(y, (-1, k, units))
-        else:
+        if self.slots is None:
             y = keras.ops.einsum("bki,kio->bko", x, self.kernel)
+        elif x.shape[1] == 1 or self.slots == 1:  # one batch for every branch
+            kernel = keras.ops.reshape(keras.ops.transpose(self.kernel, (1, 0, 2)), (-1, k * units))
+            y = keras.ops.matmul(x[:, 0], kernel)
+        else:
+            y = keras.ops.einsum("bsi,sio->bso", x, self.kernel)
+        y = keras.ops.reshape(y, (-1, k, units))
         return self.activation(y + self.bias)
 
     def compute_output_shape(self, input_shape):
@@ -96,10 +125,17 @@ class BranchDense(keras.layers.Layer):
     def branch_kernels(self) -> np.ndarray:
         """The kernels as [K, in, units], whatever the storage layout."""
         w = np.asarray(keras.ops.convert_to_numpy(self.kernel))
-        return w.transpose(1, 0, 2).copy() if self.shared_input else w.copy()
+        if self.slots is None:
+            return w.copy()
+        s, n_in, k = self.slots, w.shape[1], self.branches
+        return w.reshape(s, n_in, k // s, self.units).transpose(0, 2, 1, 3).reshape(k, n_in, self.units)
 
     def assign_branch_kernels(self, kernels: np.ndarray) -> None:
-        self.kernel.assign(kernels.transpose(1, 0, 2) if self.shared_input else kernels)
+        if self.slots is not None:
+            k, n_in, units = kernels.shape
+            s = self.slots
+            kernels = kernels.reshape(s, k // s, n_in, units).transpose(0, 2, 1, 3).reshape(s, n_in, -1)
+        self.kernel.assign(kernels)
 
 
 class BranchDropout(keras.layers.Layer):
@@ -130,20 +166,38 @@ class BranchDropout(keras.layers.Layer):
         return keras.ops.where(kept, x / self.keep, keras.ops.zeros_like(x))
 
 
-def build_fused(cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28)) -> tuple[keras.Model, int]:
+def slot_layout(seeds: list[int]) -> tuple[list[int], list[int]]:
+    """How K branches share input slots: (the seed of each slot, the branch order that makes slots contiguous).
+
+    When every distinct seed has the same number of branches, there is one slot per seed and branches are
+    ordered seed by seed (stable). Otherwise each branch gets a slot of its own.
+    """
+    distinct = list(dict.fromkeys(seeds))
+    if len({seeds.count(s) for s in distinct}) == 1:
+        order = sorted(range(len(seeds)), key=lambda b: distinct.index(seeds[b]))
+        return distinct, order
+    return list(seeds), list(range(len(seeds)))
+
+
+def build_fused(
+    cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28), slots: int = 1
+) -> tuple[keras.Model, int]:
     """The fused model, with each branch initialised exactly as the plain model of its (config, seed) would be.
 
-    Returns the model and the plain model's parameter count.
+    Its input is [batch, slots, *input_shape] (``slots`` from :func:`slot_layout`; branches in slot order), or
+    [batch, 1, *input_shape] for one batch that every branch sees. Returns the model and the plain model's
+    parameter count.
     """
     k = len(cfgs)
     hidden = cfgs[0].model.hidden_units
     l1 = [c.regularization.l1 for c in cfgs]
     l2 = [c.regularization.l2 for c in cfgs]
     rates = np.array([c.dropout_rates() for c in cfgs])  # [K, layers]
-    inputs = keras.Input(shape=input_shape)
-    x = keras.layers.Flatten()(inputs)
+    inputs = keras.Input(shape=(None, *input_shape))
+    x = keras.layers.Reshape((-1, int(np.prod(input_shape))), name="flatten")(inputs)
     for i, units in enumerate(hidden, start=1):
-        x = BranchDense(units, l1, l2, activation=cfgs[0].model.activation, name=f"dense_{i}")(x)
+        first = slots if i == 1 else None
+        x = BranchDense(units, l1, l2, activation=cfgs[0].model.activation, slots=first, name=f"dense_{i}")(x)
         if rates[:, i - 1].any():
             x = BranchDropout(list(rates[:, i - 1]), seed=seeds[0] + 7919 * i, name=f"dropout_{i}")(x)
     outputs = BranchDense(NUM_CLASSES, l1, l2, activation="softmax", name="output")(x)
@@ -169,8 +223,11 @@ def build_fused(cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28
 
 
 def _branch_labels(y_true, branches: int):
-    """Labels [batch] -> [batch, K], one copy per branch, to score predictions [batch, K, classes]."""
-    return keras.ops.repeat(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1, 1)), branches, axis=1)
+    """Labels [batch] (one batch for all) or [batch, slots] -> [batch, K], to score predictions [batch, K, ...]."""
+    y = keras.ops.cast(y_true, "int32")
+    if len(y.shape) == 1:
+        y = keras.ops.reshape(y, (-1, 1))
+    return keras.ops.repeat(y, branches // y.shape[1], axis=1)
 
 
 def _branch_loss(branches: int):
@@ -321,20 +378,38 @@ def train_fused(
     on_epoch: list[Callable | None] | None = None,
     shuffle: bool = True,
 ) -> list[tuple[dict[str, Any], list[dict[str, float]], dict[str, np.ndarray]]]:
-    """Train K (config, seed) runs fused; return per branch (metrics, history, final kernels).
+    """Train K (config, seed) runs fused; return per branch (metrics, history, final kernels), in input order.
 
     Args:
         cfgs: One resolved config per branch; all must share :func:`fusion_key`.
-        seeds: One seed per branch (initial weights as a plain run with that seed; dropout masks).
+        seeds: One seed per branch: initial weights as a plain run with that seed, the batch order of that seed
+            (:func:`regbench.batches.epoch_order`), dropout masks.
         splits: The data all branches share.
         on_epoch: Per-branch epoch hooks, or None.
-        shuffle: Shuffle the training set each epoch (seeded by the first branch's seed).
+        shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
     """
     keys = {fusion_key(c) for c in cfgs}
     if len(keys) != 1 or None in keys:
         raise ValueError("train_fused: branches differ in data, shape, schedule or optimizer, or use batchnorm")
+    slot_seeds, order = slot_layout(list(seeds))
+    results = _train_fused(
+        [cfgs[b] for b in order],
+        [seeds[b] for b in order],
+        slot_seeds,
+        splits,
+        [(on_epoch or [None] * len(cfgs))[b] for b in order],
+        shuffle,
+    )
+    by_input = [None] * len(cfgs)
+    for position, b in enumerate(order):
+        by_input[b] = results[position]
+    return by_input
+
+
+def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
+    """train_fused with branches already in slot order."""
     k = len(cfgs)
-    model, params = build_fused(cfgs, seeds, splits.x_train.shape[1:])
+    model, params = build_fused(cfgs, seeds, splits.x_train.shape[1:], slots=len(slot_seeds))
     cfg0 = cfgs[0]
     model.compile(
         optimizer=make_optimizer(cfg0),
@@ -343,17 +418,16 @@ def train_fused(
         steps_per_execution=cfg0.train.steps_per_execution,
     )
     loop_steps_in_xla(model)
-    branches = _Branches(cfgs, on_epoch or [None] * k)
+    branches = _Branches(cfgs, on_epoch)
+    batch_order = BatchOrder(len(splits.x_train), slot_seeds if shuffle else None, slots=True)
     start = time.perf_counter()
     model.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=cfg0.train.batch_size,
+        training_input(splits.x_train, splits.y_train, cfg0.train.batch_size, batch_order),
         epochs=cfg0.train.epochs,
-        validation_data=(splits.x_val, splits.y_val),
+        validation_data=(splits.x_val[:, None], splits.y_val),
         validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
-        callbacks=[branches],
-        shuffle=shuffle,
+        callbacks=[batch_order, branches],
+        shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
         verbose=0,
     )
     wall = time.perf_counter() - start
@@ -364,8 +438,8 @@ def train_fused(
         layer = model.get_layer(name)
         layer.assign_branch_kernels(np.stack([finals[b][0][name][b] for b in range(k)]))
         layer.bias.assign(np.stack([finals[b][1][name][b] for b in range(k)]))
-    test_p = model.predict(splits.x_test, batch_size=EVAL_BATCH, verbose=0)
-    train_p = model.predict(splits.x_train, batch_size=EVAL_BATCH, verbose=0)
+    test_p = model.predict(splits.x_test[:, None], batch_size=EVAL_BATCH, verbose=0)
+    train_p = model.predict(splits.x_train[:, None], batch_size=EVAL_BATCH, verbose=0)
     kernels = _kernels(model)
     penalties = _penalties(model, cfgs, kernels)
 
@@ -395,7 +469,7 @@ def train_fused(
             train_time=wall / k,
             params=params,
         )
-        metrics["fused"] = {"branches": k, "wall_time_s": wall}
+        metrics["fused"] = {"branches": k, "batch_orders": len(slot_seeds), "wall_time_s": wall}
         results.append((metrics, history, branch_kernels))
     return results
 

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from regbench.batches import BatchOrder, training_input
 from regbench.config import VariantConfig
 from regbench.data import Splits
 from regbench.models import build_model, compile_model
@@ -167,9 +168,9 @@ def train_run(
     Args:
         cfg: The resolved variant.
         splits: Training, validation and test data.
-        seed: Seeds weights, shuffling and dropout masks.
+        seed: Seeds weights, batch order (:func:`regbench.batches.epoch_order`) and dropout masks.
         on_epoch: Called after each epoch with (epoch, logs).
-        shuffle: Shuffle the training set each epoch. Defaults to True.
+        shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
         kernels_out: If given, filled with the final Dense kernels by layer name.
 
     Returns:
@@ -179,7 +180,8 @@ def train_run(
     model = compile_model(build_model(cfg, splits.x_train.shape[1:]), cfg)
     monitor, mode = monitor_of(cfg)
     guard = _DivergenceGuard()
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN(), guard]
+    order = BatchOrder(len(splits.x_train), [seed] if shuffle else None)
+    callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
     es = cfg.regularization.early_stopping
     stopper = None
     if es is not None:
@@ -197,14 +199,12 @@ def train_run(
 
     start = time.perf_counter()
     fit = model.fit(
-        splits.x_train,
-        splits.y_train,
-        batch_size=cfg.train.batch_size,
+        training_input(splits.x_train, splits.y_train, cfg.train.batch_size, order),
         epochs=cfg.train.epochs,
         validation_data=(splits.x_val, splits.y_val),
         validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
         callbacks=callbacks,
-        shuffle=shuffle,
+        shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
         verbose=0,
     )
     train_time = time.perf_counter() - start

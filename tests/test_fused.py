@@ -34,15 +34,26 @@ def splits():
     return prepare(synthetic_arrays(n_train=320), validation_split=0.2, seed=0)
 
 
-def test_fused_branches_match_runs_one_by_one(splits):
-    """Variants without dropout, same batch order: final weights, history and test results agree."""
+@pytest.mark.parametrize(
+    "names, seeds",
+    [
+        # unequal branches per seed: one batch order (input slot) per branch
+        (["plain", "l2", "l1", "stop", "plain"], [0, 0, 0, 1, 2]),
+        # two seeds, two branches each, interleaved: one slot per seed, branches reordered seed by seed
+        (["plain", "l2", "stop", "l1"], [3, 1, 1, 3]),
+    ],
+)
+def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
+    """Variants without dropout, each branch on its own seed's batch order: every seed's final weights,
+    history and test results agree with the run trained alone."""
     exp = load_text(STUDY)
-    names, seeds = ["plain", "l2", "l1", "stop", "plain"], [0, 0, 0, 1, 2]
     cfgs = [exp.variants[n] for n in names]
-    fused = train_fused(cfgs, seeds, splits, shuffle=False)
+    fused = train_fused(cfgs, seeds, splits)
+    assert {m["fused"]["batch_orders"] for m, _, _ in fused} == {len(set(seeds)) if len(names) == 4 else 5}
     for (metrics, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
+        assert metrics["seed"] == seed
         alone_kernels: dict = {}
-        alone, alone_history = train_run(cfg, splits, seed, shuffle=False, kernels_out=alone_kernels)
+        alone, alone_history = train_run(cfg, splits, seed, kernels_out=alone_kernels)
         assert kernels.keys() == alone_kernels.keys()
         for layer in kernels:
             np.testing.assert_allclose(kernels[layer], alone_kernels[layer], atol=2e-5, err_msg=f"{name}/{layer}")
@@ -55,13 +66,44 @@ def test_fused_branches_match_runs_one_by_one(splits):
         for mine, theirs in zip(history, alone_history, strict=True):
             for key in ("data_loss", "accuracy", "val_data_loss", "val_accuracy"):
                 assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-6), (name, key)
-    assert fused[3][0]["stopped_early"] is True and fused[3][0]["epochs_run"] == 2
+    stop = fused[names.index("stop")][0]
+    assert stop["stopped_early"] is True and stop["epochs_run"] == 2
+
+
+def test_fused_runs_are_the_runs_alone_for_every_seed(tmp_path, data_dir):
+    """The user-level check: `run --fuse` and `run` give each (variant, seed) run the same result, not only
+    the first seed's (fused branches once all trained on the first seed's batch order)."""
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "name: s\nmodel: {hidden_units: [16, 8]}\ntrain: {epochs: 2}\n"
+        "variants:\n  baseline: {}\n  l2: {regularization: {l2: 0.001}}\n"
+    )
+    results = {}
+    for mode in ("alone", "fused"):
+        out = tmp_path / mode
+        args = ["run", str(study), "--seeds", "0,1,2", "--out", str(out)] + (["--fuse"] if mode == "fused" else [])
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        results[mode] = {
+            p.parent.relative_to(p.parents[2]).as_posix(): json.loads(p.read_text())
+            for p in out.glob("*/*/seed-*/metrics.json")
+        }
+    assert len(results["alone"]) == 6 and results["alone"].keys() == results["fused"].keys()
+    accuracies = set()
+    for key, alone in results["alone"].items():
+        fused = results["fused"][key]
+        assert fused["fused"]["branches"] == 6 and fused["fused"]["batch_orders"] == 3
+        assert fused["run_id"] == alone["run_id"], key
+        assert fused["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=1e-9), key
+        assert fused["test_data_loss"] == pytest.approx(alone["test_data_loss"], rel=1e-4), key
+        accuracies.add((key.split("/")[0], round(alone["test_data_loss"], 6)))
+    assert len(accuracies) == 6, "the seeds of a variant should differ"
 
 
 def test_dropout_masks_only_its_own_branch(splits):
     exp = load_text(STUDY)
     model, _ = build_fused([exp.variants["plain"], exp.variants["drop"]], [0, 0])
-    x = splits.x_train[:64]
+    x = splits.x_train[:64, None]  # one batch for both branches
     a, b = (np.asarray(model(x, training=True)) for _ in range(2))
     np.testing.assert_allclose(a[:, 0], b[:, 0], atol=1e-6)  # no dropout: deterministic
     assert np.abs(a[:, 1] - b[:, 1]).max() > 1e-3  # dropout: a new mask each call
@@ -108,3 +150,16 @@ def test_run_with_fuse_writes_the_usual_folder(tmp_path, data_dir, tiny_study):
     env = json.loads((exp / "environment.json").read_text())
     assert env["fuse"] is True and env["threads"] == 1
     assert "4 run(s) trained" in result.output
+
+
+def test_jobs_keep_every_seed_of_a_variant_together():
+    """Whole variants per fused job, so each seed has as many branches as the others (one batch order each)."""
+    exp = load_text(STUDY.replace("train: {", "train: {seeds: [0, 1, 2], "))
+    tasks = [
+        Task(f"{n}/seed-{s}", n, s, c.model_dump(mode="json"), None) for n, c in exp.variants.items() for s in (0, 1, 2)
+    ]
+    jobs = make_jobs(tasks, fuse=True, max_branches=8)
+    assert [len(j) for j in jobs] == [6, 6, 3]
+    for job in jobs:
+        counts = {s: sum(t.seed == s for t in job) for s in (0, 1, 2)}
+        assert len(set(counts.values())) == 1, counts

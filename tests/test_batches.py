@@ -1,0 +1,88 @@
+"""regbench owns the batch order: a run's permutation of the training set is drawn from (seed, epoch) alone,
+changes every epoch, and is the one that fit really trains on, on every backend CI can run. (Keras' own
+shuffle repeats one permutation every epoch on TensorFlow when a seed is set.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from regbench.batches import epoch_order
+
+BACKENDS = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None]
+
+# Trains one run with fit (regbench's order, groups of 3 compiled steps), then replays it by hand with
+# train_on_batch on the orders epoch_order gives: the kernels must agree. Replaying with the first epoch's
+# order twice must not agree (so the check can tell the orders apart), and a second fit gives the same run.
+SCRIPT = r"""
+import json, sys
+import numpy as np
+from conftest import synthetic_arrays
+from regbench.framework import import_keras
+keras = import_keras()
+from regbench.batches import epoch_order
+from regbench.config import load_text
+from regbench.data import prepare
+from regbench.models import build_model, compile_model
+from regbench.training import train_run
+
+splits = prepare(synthetic_arrays(n_train=330), validation_split=0.2, seed=0)   # 264 examples: 8 batches + 8
+cfg = load_text('''
+name: o
+model: {hidden_units: [8]}
+train: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: 0.1, steps_per_execution: 3}
+''').variants["default"]
+seed, n, bs = 5, len(splits.x_train), 32
+
+def fitted():
+    kernels = {}
+    train_run(cfg, splits, seed, kernels_out=kernels)
+    return kernels["output"]
+
+def replayed(epochs):
+    keras.utils.set_random_seed(seed)
+    one_step = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps_per_execution": 1})})
+    model = compile_model(build_model(cfg), one_step)
+    for e in epochs:
+        order = epoch_order(seed, e, n)
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            model.train_on_batch(splits.x_train[idx], splits.y_train[idx])
+    return keras.ops.convert_to_numpy(model.get_layer("output").kernel)
+
+a, b = fitted(), fitted()
+print(json.dumps({
+    "backend": keras.backend.backend(),
+    "repeat_fit": float(np.abs(a - b).max()),
+    "own_orders": float(np.abs(a - replayed([0, 1])).max()),
+    "first_order_twice": float(np.abs(a - replayed([0, 0])).max()),
+}))
+"""
+
+
+def test_epoch_order_is_a_new_permutation_each_epoch_and_reproducible():
+    first, second = epoch_order(3, 0, 1000), epoch_order(3, 1, 1000)
+    assert sorted(first) == list(range(1000))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, epoch_order(3, 0, 1000))  # the same seed and epoch: the same order
+    assert not np.array_equal(first, epoch_order(4, 0, 1000))  # another seed: another order
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fit_trains_on_regbench_order_every_epoch(backend):
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(tests)}
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["backend"] == backend
+    assert out["repeat_fit"] == 0.0, "the same seed must give the same run"
+    assert out["own_orders"] < 1e-5, out
+    assert out["first_order_twice"] > 1e-3, out
