@@ -189,6 +189,14 @@ def run(
         typer.Option("--resume", help="Continue this experiment folder: skip finished runs, redo the rest."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned runs and exit.")] = False,
+    backends: Annotated[
+        str | None,
+        typer.Option(
+            "--backends",
+            help="Run the study once per Keras backend (comma-separated, e.g. tensorflow,jax), each in its own "
+            "process, into one folder; then show per variant whether Δ and its significance agree.",
+        ),
+    ] = None,
     fuse: Annotated[
         bool,
         typer.Option(
@@ -204,9 +212,11 @@ def run(
     summary.md, figures and report.html. Existing folders are never overwritten; --resume continues one.
     Exit code: 0 when every run finished, 1 when any failed, 2 for bad input, 130 when interrupted.
 
-    Example:
+    Examples:
 
         regbench run configs/dropout.yaml --set train.epochs=2 --seeds 0,1,2 --jobs 2
+
+        regbench run configs/batchnorm.yaml --backends tensorflow,jax   # does the verdict survive the backend?
     """
     from regbench.config import load
 
@@ -221,6 +231,15 @@ def run(
         from regbench.experiment import mark_done, plan
 
         planned = plan(experiment)
+        if backends is not None and not dry_run:
+            if resume is not None:
+                raise RegbenchError("--backends: cannot be combined with --resume (one folder, one backend)", 2)
+            forwarded = [a for item in overrides for a in ("--set", item)] + ["--jobs", str(jobs)]
+            forwarded += ["--threads", str(threads), "--executor", executor] + (["--fuse"] if fuse else [])
+            forwarded += ["--data-dir", data_dir] if data_dir else []
+            forwarded += ["--ray-address", ray_address] if ray_address else []
+            _run_backends(config, experiment.name, backends.split(","), forwarded, out)
+            return
         if dry_run:
             if resume is not None and (resume / "config.yaml").is_file():
                 mark_done(planned, resume)  # show which runs a resume would skip
@@ -273,6 +292,29 @@ def run(
     )
     if result.failed:
         raise typer.Exit(1)
+
+
+def _run_backends(config: Path, name: str, backends: list[str], args: list[str], out: Path) -> None:
+    from regbench.experiment import run_on_backends
+    from regbench.publish import compare as compare_runs
+
+    parent, code = run_on_backends(config, name, [b.strip() for b in backends], args, out)
+    if code in (2, 130):
+        raise typer.Exit(code)
+    try:
+        result = compare_runs([parent], default_baseline=True)
+    except RegbenchError as exc:
+        raise _fail(exc) from None
+    if len({json.dumps(g.runtime, sort_keys=True) for g in result.groups}) > 1:
+        from regbench.report import backend_agreement, markdown
+        from regbench.runs import atomic_write
+
+        header, rows = backend_agreement(result.groups)
+        atomic_write(parent / "agreement.md", markdown(header, rows))
+        _print_agreement(result.groups, "table")
+    console.print(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)", highlight=False)
+    if code:
+        raise typer.Exit(code)
 
 
 def _print_plan(experiment, planned) -> None:
@@ -361,30 +403,50 @@ def compare(
         Path | None,
         typer.Option("--out", help="Also write summary.md/.csv/.json, the figures and report.html to this folder."),
     ] = None,
+    across_backends: Annotated[
+        bool,
+        typer.Option(
+            "--across-backends",
+            help="Per variant, Δ and p on each backend side by side, whether the verdicts agree, and p for the "
+            "difference between backends (folders of one study run on several backends, e.g. by run --backends).",
+        ),
+    ] = False,
 ) -> None:
     """Put finished runs side by side: mean ± std over seeds, Δ and p-value against a baseline.
 
-    Runs of the same variant (same name, same config apart from the seed) are pooled, also across
-    experiment folders; same-named variants with different configs stay apart, labelled with their
-    experiment. Unfinished or corrupt run folders are skipped with a reason.
+    Runs of the same variant (same name, same config apart from the seed, same backend and versions) are
+    pooled, also across experiment folders; same-named variants with different configs stay apart, labelled
+    with their experiment, and runs of different backends stay apart, labelled e.g. 'batchnorm @ jax' (each
+    tested against the baseline of its own backend). Unfinished or corrupt run folders are skipped with a reason.
 
-    Example:
+    Examples:
 
         regbench compare outputs/* --baseline baseline --only-changed --out reports/dropout
+
+        regbench compare outputs/batchnorm-backends-20261126-120000 -b baseline --across-backends
     """
     from regbench.publish import compare as compare_runs
     from regbench.publish import json_text
-    from regbench.report import ALL_COLUMNS, markdown, records, table
+    from regbench.report import ALL_COLUMNS, markdown, records, runtimes_note, table
     from regbench.runs import csv_text
 
     if fmt not in ("table", "md", "csv", "json"):
         raise _fail(RegbenchError(f"--format {fmt}: expected one of table, md, csv, json", exit_code=2))
     try:
         result = compare_runs(
-            paths, baseline=baseline, sort=sort, reverse=reverse, only_changed=only_changed, metric=test
+            paths,
+            baseline=baseline,
+            sort=sort,
+            reverse=reverse,
+            only_changed=only_changed,
+            metric=test,
+            default_baseline=across_backends,
         )
     except RegbenchError as exc:
         raise _fail(exc) from None
+    if across_backends:
+        _print_agreement(result.groups, fmt)
+        return
     superseded = [s for s in result.skipped if s.superseded]
     for s in result.skipped:
         if not s.superseded or len(superseded) <= 3:
@@ -398,10 +460,13 @@ def compare(
             soft_wrap=True,
         )
     header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
+    note = runtimes_note(result.groups)
     if fmt == "table":
         console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
+        if note:
+            console.print(note, highlight=False)
     elif fmt == "md":
-        print(markdown(header, rows), end="")
+        print(markdown(header, rows) + (f"\n{note}\n" if note else ""), end="")
     elif fmt == "csv":
         print(csv_text(records(result.groups, result.diff)), end="")
     else:
@@ -419,6 +484,36 @@ def compare(
             skipped=result.skipped,
         )
         err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
+
+
+def _print_agreement(groups, fmt: str) -> None:
+    """The cross-backend view of compare --across-backends (and run --backends)."""
+    from regbench.report import backend_agreement, markdown, runtime_label
+
+    if len({runtime_label(g.runtime) for g in groups}) < 2:
+        raise _fail(
+            RegbenchError(
+                "--across-backends: every run here was trained by one runtime "
+                f"({runtime_label(groups[0].runtime)}); expected folders from two or more backends, "
+                "e.g. from regbench run CONFIG --backends tensorflow,jax",
+                exit_code=2,
+            )
+        )
+    header, rows = backend_agreement(groups)
+    base = next((g.variant for g in groups if g.test_note == "baseline"), "?")
+    title = f"Does each verdict survive the backend? Δ and Welch p against '{base}' on each backend"
+    if fmt == "md":
+        print(markdown(header, rows), end="")
+    elif fmt in ("csv", "json"):
+        records = [dict(zip(header, row, strict=True)) for row in rows]
+        if fmt == "json":
+            print(json.dumps(records, indent=2))
+        else:
+            from regbench.runs import csv_text
+
+            print(csv_text(records), end="")
+    else:
+        console.print(rich_table(header, rows, title=title))
 
 
 @app.command()

@@ -134,6 +134,8 @@ def environment() -> dict[str, Any]:
     import keras
     import numpy
 
+    from regbench.framework import runtime
+
     env: dict[str, Any] = {
         "regbench": __version__,
         "python": platform.python_version(),
@@ -145,6 +147,7 @@ def environment() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "command": " ".join(sys.argv),
+        "runtime": runtime(),
     }
     if env["backend"] == "tensorflow":
         import tensorflow as tf
@@ -214,6 +217,8 @@ def run_experiment(
     if executor != "local" or jobs > 1:
         executors._SPLITS.clear()  # workers load their own copy; don't hold one here
 
+    if resume is not None:
+        check_same_runtime(resume)
     exp_dir = resume if resume is not None else new_experiment_dir(Path(out), experiment.name)
     env = _environment_or_keep(exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse, data_sources=sources)
     write_experiment_header(exp_dir, resolved_dict(experiment), env)
@@ -261,6 +266,48 @@ def run_experiment(
     return result
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def run_on_backends(config: Path, name: str, backends: list[str], args: list[str], out: Path) -> tuple[Path, int]:
+    """Run one study once per Keras backend, each in a process of its own (Keras fixes its backend per process),
+    into ``out/<name>-backends-<timestamp>/<backend>/``. Returns that folder and the worst exit code.
+
+    Args:
+        config: The study file.
+        name: The study's name (names the folder).
+        backends: Backend names, e.g. ["tensorflow", "jax"].
+        args: Further ``regbench run`` arguments for every backend (``--set``, ``--seeds``, ``--jobs`` ...).
+        out: Parent of the new folder.
+
+    Raises:
+        RegbenchError: (exit 2) for an unknown or uninstalled backend, before anything is written.
+    """
+    import importlib.util
+    import subprocess
+
+    problems = []
+    for b in backends:
+        if b not in BACKENDS:
+            problems.append(f"--backends {b}: unknown backend; expected some of {', '.join(BACKENDS)}")
+        elif importlib.util.find_spec(b) is None:
+            extra = " (pip install 'regbench[jax]')" if b == "jax" else ""
+            problems.append(f"--backends {b}: {b} is not installed in this environment{extra}")
+    if len(set(backends)) < 2 and not problems:
+        problems.append(f"--backends {','.join(backends)}: expected two or more backends, e.g. tensorflow,jax")
+    if problems:
+        raise RegbenchError(problems, exit_code=2)
+    parent = new_experiment_dir(Path(out), f"{name}-backends")
+    worst = 0
+    for b in dict.fromkeys(backends):
+        command = [sys.executable, "-m", "regbench", "run", str(config), *args, "--out", str(parent / b)]
+        code = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": b}, check=False).returncode
+        worst = max(worst, code)
+        if code in (2, 130):
+            break
+    return parent, worst
+
+
 class CtrlC:
     """Make Ctrl-C stick for the length of a sweep.
 
@@ -291,6 +338,39 @@ class CtrlC:
     def check(self) -> None:
         if self.seen:
             raise KeyboardInterrupt
+
+
+def check_same_runtime(exp_dir: Path) -> None:
+    """Refuse to resume a folder whose runs another backend, framework version or batch order trained: one
+    experiment folder holds runs of one runtime (see framework.runtime).
+
+    Raises:
+        RegbenchError: exit code 2, saying what differs and how to go on.
+    """
+    from regbench.framework import runtime
+
+    try:
+        env = json.loads((exp_dir / "environment.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return  # nothing recorded: nothing to compare against
+    ours = runtime()
+    recorded = env.get("runtime") or {  # a folder from before regbench drew its own batch order
+        "backend": env.get("backend"),
+        "keras": env.get("keras"),
+        "batch_order": "Keras' own shuffle",
+    }
+    differ = [f"{k} {recorded[k]} there, {v} here" for k, v in ours.items() if k in recorded and recorded[k] != v]
+    if differ:
+        hint = (
+            f"run with KERAS_BACKEND={recorded['backend']}, or start a new experiment (without --resume)"
+            if recorded.get("backend") and recorded["backend"] != ours["backend"]
+            else "start a new experiment (without --resume)"
+        )
+        raise RegbenchError(
+            f"--resume {exp_dir}: its runs were trained by another runtime ({'; '.join(differ)}); one experiment "
+            f"folder holds runs of one runtime: {hint}",
+            exit_code=2,
+        )
 
 
 def _environment_or_keep(exp_dir: Path, **settings: Any) -> dict[str, Any]:

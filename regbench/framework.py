@@ -121,3 +121,29 @@ def loop_steps_in_xla(model) -> None:
         model.train_function = train_function
 
     model.make_train_function = make_train_function
+
+
+BATCH_ORDER = "regbench-1"  # the batch-order scheme runs are trained with (regbench.batches.epoch_order)
+
+
+def runtime() -> dict[str, str]:
+    """What trained a run, beyond its config: backend, framework and Keras versions, batch-order scheme.
+
+    Part of a run's identity for pooling: runs of one config on different backends or versions are not the
+    same experiment (a framework quirk can change a verdict), so reports keep them in separate rows.
+    """
+    import importlib
+
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        version = importlib.import_module(backend).__version__
+    except (ImportError, AttributeError):
+        version = "?"
+    return {
+        "backend": backend,
+        "framework": f"{backend} {version}",
+        "keras": keras.__version__,
+        "batch_order": BATCH_ORDER,
+    }

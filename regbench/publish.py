@@ -186,8 +186,12 @@ def compare(
     reverse: bool = False,
     only_changed: bool = False,
     metric: str = "test_accuracy",
+    default_baseline: bool = False,
 ) -> Comparison:
     """Read runs under ``paths``, group them by variant and compute the statistics.
+
+    With ``default_baseline`` and no ``baseline``, the baseline is picked as ``regbench run`` picks it (the
+    variant named ``baseline``, else the first).
 
     Raises:
         RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
@@ -205,6 +209,9 @@ def compare(
         )
     if metric not in METRICS:
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
+    if baseline is None and default_baseline:
+        base = baseline_group(group_runs(runs)[0], None)
+        baseline = base.variant if base is not None else None
     try:
         groups, dropped = summarize(runs, baseline, metric)
     except KeyError:

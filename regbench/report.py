@@ -39,6 +39,7 @@ class Group:
     experiments: list[str]
     config: dict[str, Any]
     runs: list[Run]
+    runtime: dict[str, str] = field(default_factory=dict)  # what trained the runs: backend, versions, batch order
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
     delta: float | None = None
     p_value: float | None = None
@@ -75,25 +76,55 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def runtime_label(runtime: dict[str, str], short: bool = False) -> str:
+    """``jax`` (short) or ``jax 0.10.2, keras 3.15.1`` (plus the batch order when it is not regbench's)."""
+    if short:
+        return runtime.get("backend", "?")
+    text = f"{runtime.get('framework', runtime.get('backend', '?'))}, keras {runtime.get('keras', '?')}"
+    order = runtime.get("batch_order", "?")
+    return text if order.startswith("regbench") else f"{text}, {order}"
+
+
 def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
-    """Group runs by (variant name, config). A seed seen twice in one group keeps the newest run only."""
-    buckets: dict[tuple[str, str], dict[int, Run]] = {}
+    """Group runs by (variant name, config, runtime). A seed seen twice in one group keeps the newest run only.
+
+    Runs of one config trained by different backends, framework versions or batch orders are never pooled:
+    they get rows of their own, labelled ``variant @ jax`` (or with the versions when the backend is the same).
+    Same-named variants with different configs are labelled with their experiments.
+    """
+    buckets: dict[tuple[str, str, str], dict[int, Run]] = {}
     dropped: list[Skipped] = []
     for run in sorted(runs, key=lambda r: (r.experiment_dir.name, r.order, r.variant, r.seed)):
-        key = (run.variant, config_hash(run.config))
+        key = (run.variant, config_hash(run.config), json.dumps(run.runtime, sort_keys=True))
         seeds = buckets.setdefault(key, {})
         if run.seed in seeds:
             reason = f"seed {run.seed} again in newer {run.path}; using that"
             dropped.append(Skipped(seeds[run.seed].path, reason, superseded=True))
         seeds[run.seed] = run
-    names = [variant for variant, _ in buckets]
     groups = []
-    for (variant, _), seeds in buckets.items():
+    for (variant, _, _), seeds in buckets.items():
         members = [seeds[s] for s in sorted(seeds)]
         experiments = sorted({r.experiment_dir.name for r in members})
-        label = variant if names.count(variant) == 1 else f"{variant} @ {', '.join(experiments)}"
-        groups.append(Group(label, variant, experiments, members[0].config, members))
+        siblings = [k for k in buckets if k[0] == variant]
+        parts = []
+        if len({k[2] for k in siblings}) > 1:
+            backends = {json.loads(k[2]).get("backend") for k in siblings}
+            parts.append(runtime_label(members[0].runtime, short=len(backends) == len(siblings)))
+        if len({k[1] for k in siblings}) > 1:
+            parts.append(", ".join(experiments))
+        label = f"{variant} @ {'; '.join(parts)}" if parts else variant
+        groups.append(Group(label, variant, experiments, members[0].config, members, runtime=members[0].runtime))
     return groups, dropped
+
+
+def runtimes_note(groups: list[Group]) -> str | None:
+    """A sentence for under a table whose rows come from more than one runtime, else None."""
+    labels = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
+    if len(labels) < 2:
+        return None
+    return (
+        "Runs of different backends, versions or batch orders are kept apart, never pooled: " + "; ".join(labels)
+    )
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -123,9 +154,11 @@ def summarize(
 ) -> tuple[list[Group], list[Skipped]]:
     """Group runs and compute mean/std of every metric; with ``baseline``, the difference in ``metric``
     (default test accuracy) against it and Welch's t-test p-value (scipy's ``ttest_ind(equal_var=False)``).
+    When the baseline was trained on several runtimes (backends), each row is tested against the baseline of
+    its own runtime.
 
     Raises:
-        KeyError: when ``baseline`` names no variant among the runs.
+        KeyError: when ``baseline`` names no variant among the runs, or two of one runtime.
     """
     groups, dropped = group_runs(runs)
     for g in groups:
@@ -134,26 +167,35 @@ def summarize(
             g.stats[key] = _stats(_values(g, key))
     if baseline is not None:
         matches = [g for g in groups if g.label == baseline] or [g for g in groups if g.variant == baseline]
-        if len(matches) != 1:
+        by_runtime = {json.dumps(g.runtime, sort_keys=True): g for g in matches}
+        if not matches or len(by_runtime) != len(matches):
             raise KeyError(baseline)
-        base = matches[0]
         from scipy import stats as sps
 
-        b = [v for v in _values(base, metric) if math.isfinite(v)]
         for g in groups:
-            a = [v for v in _values(g, metric) if math.isfinite(v)]
-            g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
-            if g is base:
-                g.test_note = "baseline"
-            elif len(a) < 2 or len(b) < 2:
-                g.test_note = "n < 2"
-            elif max(a) == min(a) and max(b) == min(b):
-                g.test_note = "no variance"  # a t-test is undefined when neither sample varies
-            else:
-                p = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
-                g.p_value = p if math.isfinite(p) else None
-                g.test_note = "" if g.p_value is not None else "no variance"
+            base = matches[0] if len(matches) == 1 else by_runtime.get(json.dumps(g.runtime, sort_keys=True))
+            if base is None:
+                g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
+                continue
+            _test_against(g, base, metric, sps)
     return groups, dropped
+
+
+def _test_against(g: Group, base: Group, metric: str, sps) -> None:
+    """Δ of ``metric`` against ``base`` and Welch's t-test p-value (scipy's ttest_ind(equal_var=False))."""
+    a = [v for v in _values(g, metric) if math.isfinite(v)]
+    b = [v for v in _values(base, metric) if math.isfinite(v)]
+    g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
+    if g is base:
+        g.test_note = "baseline"
+    elif len(a) < 2 or len(b) < 2:
+        g.test_note = "n < 2"
+    elif max(a) == min(a) and max(b) == min(b):
+        g.test_note = "no variance"  # a t-test is undefined when neither sample varies
+    else:
+        p = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+        g.p_value = p if math.isfinite(p) else None
+        g.test_note = "" if g.p_value is not None else "no variance"
 
 
 def changed_keys(groups: list[Group]) -> list[str]:
@@ -216,6 +258,8 @@ def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str
             "n": g.n,
             "seeds": ";".join(str(r.seed) for r in g.runs),
             "status": ";".join(g.statuses),
+            "backend": g.runtime.get("backend"),
+            "runtime": runtime_label(g.runtime),
         }
         for k in diff or []:
             row[k] = flat.get(k)
@@ -238,3 +282,64 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[str], list[list[str]]]:
+    """Does a conclusion survive the framework? Per variant: the tested metric, Δ and p against the baseline
+    on each backend, whether the verdicts agree, and the p-value of the metric between backends.
+
+    ``groups`` come from :func:`summarize` with a baseline over runs of two or more runtimes. A verdict is the
+    sign of Δ and whether p < ``alpha``; verdicts agree when every backend gives the same one. The last column
+    is Welch's t-test of the variant's own runs on the first runtime against each other runtime: small values
+    mean the backends train this variant differently.
+    """
+    from scipy import stats as sps
+
+    runtimes = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
+    shorts = {runtime_label(g.runtime): runtime_label(g.runtime, short=True) for g in groups}
+    if len(set(shorts.values())) < len(shorts):
+        shorts = {r: r for r in runtimes}
+    tested = groups[0].tested if groups else "test_accuracy"
+    name, _, spec, scale = METRICS[tested]
+    header = ["variant"]
+    for r in runtimes:
+        header += [f"{name} ({shorts[r]})", f"Δ ({shorts[r]})", f"p ({shorts[r]})"]
+    header += ["verdicts agree", "p between backends"]
+    rows = []
+    by_variant: dict[str, dict[str, Group]] = {}
+    for g in groups:
+        by_variant.setdefault(g.variant, {})[runtime_label(g.runtime)] = g
+    for variant, per in by_variant.items():
+        cells, verdicts = [variant], set()
+        for r in runtimes:
+            g = per.get(r)
+            if g is None:
+                cells += ["—", "—", "—"]
+                continue
+            delta = "—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale)
+            cells += [fmt_stat(tested, g.stats[tested]), delta, fmt_p(g)]
+            if g.test_note == "baseline":
+                verdicts.add("baseline")
+            elif g.p_value is not None and g.delta is not None:
+                verdicts.add(("better" if g.delta > 0 else "worse") if g.p_value < alpha else "no difference")
+            else:
+                verdicts.add(g.test_note or "untested")
+        present = [per[r] for r in runtimes if r in per]
+        if len(present) < 2:
+            cells.append(f"only on {shorts[next(r for r in runtimes if r in per)]}")
+        elif verdicts == {"baseline"}:
+            cells.append("baseline")
+        else:
+            cells.append(f"yes: {verdicts.pop()}" if len(verdicts) == 1 else "NO: " + " vs ".join(sorted(verdicts)))
+        ps = []
+        first = [v for v in _values(present[0], tested) if math.isfinite(v)]
+        for other in present[1:]:
+            second = [v for v in _values(other, tested) if math.isfinite(v)]
+            if len(first) < 2 or len(second) < 2:
+                ps.append("n < 2")
+                continue
+            p = float(sps.ttest_ind(first, second, equal_var=False).pvalue)
+            ps.append("no variance" if not math.isfinite(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"))
+        cells.append(", ".join(ps) or "—")
+        rows.append(cells)
+    return header, rows

@@ -130,6 +130,7 @@ class Run:
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
     order: int = 0  # the variant's position in its experiment's config.yaml (file order)
+    runtime: dict[str, str] = field(default_factory=dict)  # backend, versions, batch order (framework.runtime)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -176,6 +177,22 @@ def read_run(folder: Path) -> Run:
     )
 
 
+def _recorded_runtime(exp_dir: Path) -> dict[str, str]:
+    """The runtime of runs written before metrics.json recorded one, from their experiment's environment.json.
+    Those runs used Keras' own shuffle."""
+    try:
+        env = json.loads((exp_dir / "environment.json").read_text())
+    except (OSError, ValueError):
+        return {"batch_order": "Keras' own shuffle"}
+    backend = str(env.get("backend", "?"))
+    return {
+        "backend": backend,
+        "framework": f"{backend} {env.get(backend, '?')}",
+        "keras": str(env.get("keras", "?")),
+        "batch_order": "Keras' own shuffle",
+    }
+
+
 def _variant_order(exp_dir: Path) -> list[str]:
     try:
         resolved = yaml.safe_load((exp_dir / "config.yaml").read_text())
@@ -194,6 +211,7 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     skipped: list[Skipped] = []
     seen: set[Path] = set()
     orders: dict[Path, list[str]] = {}
+    runtimes: dict[Path, dict[str, str]] = {}
     for root in paths:
         if not root.exists():
             skipped.append(Skipped(root, "no such file or folder"))
@@ -224,5 +242,11 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
                 orders[run.experiment_dir] = _variant_order(run.experiment_dir)
             names = orders[run.experiment_dir]
             run.order = names.index(run.variant) if run.variant in names else len(names)
+            if isinstance(run.metrics.get("runtime"), dict):
+                run.runtime = run.metrics["runtime"]
+            else:
+                if run.experiment_dir not in runtimes:
+                    runtimes[run.experiment_dir] = _recorded_runtime(run.experiment_dir)
+                run.runtime = runtimes[run.experiment_dir]
             runs.append(run)
     return runs, skipped

@@ -14,6 +14,7 @@ import numpy as np
 from regbench.batches import BatchOrder, training_input
 from regbench.config import VariantConfig
 from regbench.data import Splits
+from regbench.framework import runtime
 from regbench.models import build_model, compile_model
 
 # Each variant compiles its own training function; TensorFlow's "retracing" warning about that is noise here.
@@ -148,6 +149,7 @@ def assemble_metrics(
         "train_time_s": train_time,
         "params": params,
         "weights": weight_stats(kernels),
+        "runtime": runtime(),
     }
 
 

@@ -20,7 +20,15 @@ from regbench.runs import write_run
 runner = CliRunner()
 
 
-def fake_run(exp: Path, variant: str, seed: int, acc: float, l2: float = 0.0, sparsity: float = 0.01) -> None:
+def fake_run(
+    exp: Path,
+    variant: str,
+    seed: int,
+    acc: float,
+    l2: float = 0.0,
+    sparsity: float = 0.01,
+    backend: str | None = None,
+) -> None:
     """A finished run as `regbench run` writes it, with chosen numbers (no training)."""
     cfg = VariantConfig.model_validate({"regularization": {"l2": l2}, "train": {"seeds": [seed]}})
     metrics = {
@@ -61,6 +69,14 @@ def fake_run(exp: Path, variant: str, seed: int, acc: float, l2: float = 0.0, sp
         }
         for e in range(1, 6)
     ]
+    if backend is not None:
+        version = {"tensorflow": "2.21.0", "jax": "0.10.2"}[backend]
+        metrics["runtime"] = {
+            "backend": backend,
+            "framework": f"{backend} {version}",
+            "keras": "3.15.1",
+            "batch_order": "regbench-1",
+        }
     write_run(exp, exp.name.rsplit("-", 2)[0], variant, cfg.model_dump(mode="json"), metrics, history)
 
 
@@ -212,3 +228,51 @@ def test_compare_does_not_import_the_framework(outputs: Path):
         "sys.exit(1 if {'tensorflow', 'keras'} & set(sys.modules) else 0)\n"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.fixture
+def two_backends(tmp_path: Path) -> Path:
+    """One study run on TensorFlow and on JAX: the same configs, three seeds each."""
+    out = tmp_path / "bk"
+    accs = {
+        "tensorflow": {"baseline": [0.970, 0.972, 0.971], "bn": [0.971, 0.973, 0.970]},
+        "jax": {"baseline": [0.970, 0.971, 0.972], "bn": [0.979, 0.980, 0.981]},
+    }
+    for backend, variants in accs.items():
+        exp = out / backend / "bn-20261126-120000"
+        for variant, values in variants.items():
+            for seed, acc in enumerate(values):
+                fake_run(exp, variant, seed, acc, l2=0.001 if variant == "bn" else 0.0, backend=backend)
+    return out
+
+
+def test_runs_of_different_backends_are_never_pooled(two_backends: Path):
+    result = cli(str(two_backends), "--baseline", "baseline", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
+    assert set(rows) == {"baseline @ tensorflow", "bn @ tensorflow", "baseline @ jax", "bn @ jax"}
+    assert all(r["n"] == 3 for r in rows.values())
+    assert rows["bn @ jax"]["backend"] == "jax" and rows["bn @ jax"]["runtime"] == "jax 0.10.2, keras 3.15.1"
+    # each row is tested against the baseline of its own backend
+    assert rows["bn @ jax"]["delta_test_accuracy"] == pytest.approx(0.009)
+    assert rows["bn @ tensorflow"]["delta_test_accuracy"] == pytest.approx(0.0003333, abs=1e-6)
+    assert rows["baseline @ jax"]["test_note"] == "baseline"
+    table = cli(str(two_backends), "--baseline", "baseline")
+    assert "kept apart, never pooled: jax 0.10.2, keras 3.15.1; tensorflow 2.21.0, keras 3.15.1" in table.output
+
+
+def test_across_backends_shows_whether_verdicts_agree(two_backends: Path):
+    result = cli(str(two_backends), "--across-backends", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["variant"]: r for r in json.loads(result.output)}
+    assert rows["baseline"]["verdicts agree"] == "baseline"
+    assert rows["bn"]["verdicts agree"] == "NO: better vs no difference"
+    p_jax = stats.ttest_ind([0.979, 0.980, 0.981], [0.970, 0.971, 0.972], equal_var=False).pvalue
+    assert rows["bn"]["p (jax)"] == f"{p_jax:.3f}" if p_jax >= 0.001 else f"{p_jax:.1e}"
+    between = stats.ttest_ind([0.971, 0.973, 0.970], [0.979, 0.980, 0.981], equal_var=False).pvalue
+    assert rows["bn"]["p between backends"] == (f"{between:.3f}" if between >= 0.001 else f"{between:.1e}")
+
+
+def test_across_backends_needs_two_backends(outputs: Path):
+    result = cli(*map(str, outputs.glob("l2-*")), "--across-backends")
+    assert result.exit_code == 2 and "trained by one runtime" in result.output

@@ -163,6 +163,21 @@ def test_resume_refuses_a_changed_config(tmp_path: Path, data_dir: Path, tiny_st
     assert result.exit_code == 2 and "holds run" in result.output and "another config" in result.output
 
 
+def test_resume_refuses_a_folder_of_another_backend(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--set", "train.epochs=1"]).exit_code == 0
+    [exp] = list(out.iterdir())
+    env = json.loads((exp / "environment.json").read_text())
+    env["runtime"]["backend"] = "other"  # as if another backend had trained it
+    (exp / "environment.json").write_text(json.dumps(env))
+    (exp / "dropout" / "seed-0" / "metrics.json").unlink()  # one run left to do
+    result = runner.invoke(app, ["run", str(tiny_study), "--resume", str(exp), "--set", "train.epochs=1"])
+    assert result.exit_code == 2, result.output
+    assert "trained by another runtime (backend other there, tensorflow here)" in result.output
+    assert "KERAS_BACKEND=other" in result.output
+    assert not (exp / "dropout" / "seed-0" / "metrics.json").exists()
+
+
 def test_parallel_jobs_write_the_same_folder_layout(tmp_path: Path, data_dir: Path, tiny_study: Path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--jobs", "2", "--seeds", "0,1"])
