@@ -281,6 +281,12 @@ def run(
         console.print(rich_table(header, rows, title=f"{experiment.name} — test set, evaluated once"))
     if result.skipped:
         console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)
+    if result.trained_alone:
+        reasons = {}
+        for key, why in result.trained_alone.items():
+            reasons.setdefault(why, []).append(key)
+        text = "; ".join(f"{', '.join(keys)} ({why})" for why, keys in reasons.items())
+        console.print(f"Trained alone, not fused: {text}", highlight=False, soft_wrap=True)
     for key in result.diverged:
         console.print(f"[yellow]Diverged[/]: {key} (loss became NaN or exploded; training stopped)", highlight=False)
     for key, error in result.failed.items():

@@ -12,9 +12,10 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,7 +26,7 @@ SECTIONS = ("data", "model", "regularization", "train")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -78,6 +79,22 @@ class EarlyStoppingConfig(_Strict):
     start_from_epoch: int = Field(0, ge=0, description="Epochs to wait before stopping may start.")
 
 
+def _per_layer(value: Any, low: float, high: float | None, what: str) -> float | list[float]:
+    """A number in [low, high) (``high`` None: no upper bound), or a list of such numbers (one per hidden layer).
+    ``what`` is the 'expected ...' text of the error."""
+
+    def one(v: Any) -> float:
+        try:
+            r = None if isinstance(v, bool) else float(v)
+        except (TypeError, ValueError):
+            r = None
+        if r is None or not math.isfinite(r) or r < low or (high is not None and r >= high):
+            raise ValueError(f"expected {what}")
+        return r
+
+    return [one(v) for v in value] if isinstance(value, list) else one(value)
+
+
 class RegularizationConfig(_Strict):
     """Regularizers. Keras' own argument names: ``l1``/``l2`` are kernel penalty lambdas."""
 
@@ -87,24 +104,94 @@ class RegularizationConfig(_Strict):
     )
     l1: float = Field(0.0, ge=0.0, description="L1 penalty lambda on every Dense kernel (adds l1*sum|w|).")
     l2: float = Field(0.0, ge=0.0, description="L2 penalty lambda on every Dense kernel (adds l2*sum w^2).")
+    input_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout rate on the flattened input (Srivastava et al. use 0.2)."
+    )
+    max_norm: float | None = Field(
+        None,
+        gt=0.0,
+        description="keras.constraints.MaxNorm(c) on every Dense kernel: each unit's incoming weight vector is "
+        "rescaled to L2 norm <= c after every update. null: off.",
+    )
+    gaussian_noise: float | list[float] = Field(
+        0.0,
+        description="Stddev of GaussianNoise after every hidden layer (training only), or one per hidden layer.",
+    )
+    gaussian_dropout: float | list[float] = Field(
+        0.0,
+        description="Rate of GaussianDropout after every hidden layer (multiplicative noise of stddev "
+        "sqrt(rate / (1 - rate))), or one per hidden layer.",
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Label smoothing of the training loss: targets (1 - s) one-hot + s / classes. The reported "
+        "data loss stays the plain cross-entropy.",
+    )
     batchnorm: bool = Field(False, description="BatchNormalization between each hidden Dense and activation.")
     early_stopping: EarlyStoppingConfig | None = Field(
         None, description="null for no early stopping, or a mapping of EarlyStopping arguments."
     )
 
-    @field_validator("dropout", mode="before")
+    @field_validator("dropout", "gaussian_dropout", mode="before")
     @classmethod
     def _rates_in_range(cls, value: Any) -> float | list[float]:
-        def rate(v: Any) -> float:
-            try:
-                r = float(v) if not isinstance(v, bool) else None
-            except (TypeError, ValueError):
-                r = None
-            if r is None or not 0.0 <= r < 1.0:
-                raise ValueError("expected a rate in [0, 1) or a list of such rates")
-            return r
+        return _per_layer(value, 0.0, 1.0, "a rate in [0, 1) or a list of such rates")
 
-        return [rate(v) for v in value] if isinstance(value, list) else rate(value)
+    @field_validator("gaussian_noise", mode="before")
+    @classmethod
+    def _stddevs(cls, value: Any) -> float | list[float]:
+        return _per_layer(value, 0.0, None, "a standard deviation >= 0 or a list of such standard deviations")
+
+
+class ConstantSchedule(_Strict):
+    """The learning rate stays train.learning_rate."""
+
+    kind: Literal["constant"] = "constant"
+
+    def multiplier(self, epoch: int, epochs: int) -> float:
+        """The learning rate of 0-based ``epoch`` (of ``epochs``) as a multiple of train.learning_rate."""
+        return 1.0
+
+
+class StepSchedule(_Strict):
+    """The learning rate is multiplied by ``factor`` every ``every`` epochs."""
+
+    kind: Literal["step"]
+    every: int = Field(..., ge=1, description="Epochs between two drops.")
+    factor: float = Field(..., gt=0.0, lt=1.0, description="Multiplier at each drop, in (0, 1).")
+
+    def multiplier(self, epoch: int, epochs: int) -> float:
+        return self.factor ** (epoch // self.every)
+
+
+class ExponentialSchedule(_Strict):
+    """The learning rate is multiplied by ``decay_rate`` every epoch."""
+
+    kind: Literal["exponential"]
+    decay_rate: float = Field(..., gt=0.0, lt=1.0, description="Multiplier per epoch, in (0, 1).")
+
+    def multiplier(self, epoch: int, epochs: int) -> float:
+        return self.decay_rate**epoch
+
+
+class CosineSchedule(_Strict):
+    """Linear warm-up over ``warmup_epochs``, then a half cosine that reaches 0 at the end of the last epoch."""
+
+    kind: Literal["cosine"]
+    warmup_epochs: int = Field(0, ge=0, description="Epochs of linear warm-up from lr / (warmup_epochs + 1).")
+
+    def multiplier(self, epoch: int, epochs: int) -> float:
+        if epoch < self.warmup_epochs:
+            return (epoch + 1) / (self.warmup_epochs + 1)
+        return 0.5 * (1.0 + math.cos(math.pi * (epoch - self.warmup_epochs) / (epochs - self.warmup_epochs)))
+
+
+SCHEDULE_KINDS = ("constant", "step", "exponential", "cosine")
+Schedule = Annotated[
+    ConstantSchedule | StepSchedule | ExponentialSchedule | CosineSchedule, Field(discriminator="kind")
+]
 
 
 class TrainConfig(_Strict):
@@ -114,10 +201,42 @@ class TrainConfig(_Strict):
     learning_rate: float = Field(1e-3, gt=0.0, description="Learning rate of the optimizer.")
     batch_size: int = Field(32, ge=1, description="Examples per gradient step.")
     epochs: int = Field(10, ge=1, description="Maximum number of epochs.")
-    seeds: list[int] = Field([0], min_length=1, description="One training run per seed (init, shuffling, dropout).")
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        [0], min_length=1, description="One training run per seed (init, batch order, dropout)."
+    )
     steps_per_execution: int = Field(
         500, ge=1, description="Batches per compiled call; larger removes framework overhead. Same results."
     )
+    momentum: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Momentum of sgd or rmsprop (Keras' form: v = momentum * v - learning_rate * grad). "
+        "null: the optimizer's default (0).",
+    )
+    nesterov: bool = Field(False, description="Nesterov momentum (sgd only).")
+    weight_decay: float | None = Field(
+        None,
+        ge=0.0,
+        description="Decoupled weight decay through the optimizer's own weight_decay (w -= learning_rate * "
+        "weight_decay * w each step), unlike the l2 penalty in the loss. null: the optimizer's default "
+        "(0.004 for adamw, none otherwise).",
+    )
+    clipnorm: float | None = Field(
+        None, gt=0.0, description="Clip each weight's gradient to this L2 norm. null: no clipping."
+    )
+    lr_schedule: Schedule = Field(
+        ConstantSchedule(),
+        description="Learning-rate schedule per epoch: {kind: constant}, {kind: step, every: N, factor: F}, "
+        "{kind: exponential, decay_rate: R} or {kind: cosine, warmup_epochs: W}.",
+    )
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate of 0-based ``epoch`` under ``lr_schedule``."""
+        return self.learning_rate * self.lr_schedule.multiplier(epoch, self.epochs)
+
+
+PER_LAYER = ("dropout", "gaussian_noise", "gaussian_dropout")
 
 
 class VariantConfig(_Strict):
@@ -129,18 +248,44 @@ class VariantConfig(_Strict):
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
-    def _dropout_matches_layers(self) -> VariantConfig:
-        rates = self.regularization.dropout
-        if isinstance(rates, list) and len(rates) != len(self.model.hidden_units):
+    def _fields_agree(self) -> VariantConfig:
+        """Checks across fields, each raised as 'dotted.key: expected ..., got ...'."""
+        layers = len(self.model.hidden_units)
+        for key in PER_LAYER:
+            values = getattr(self.regularization, key)
+            if isinstance(values, list) and len(values) != layers:
+                raise ValueError(
+                    f"regularization.{key}: expected {layers} {'rates' if 'dropout' in key else 'values'} (one per "
+                    f"hidden layer in model.hidden_units), got {len(values)}"
+                )
+        t = self.train
+        if t.momentum is not None and t.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(
-                f"regularization.dropout: expected {len(self.model.hidden_units)} rates "
-                f"(one per hidden layer in model.hidden_units), got {len(rates)}"
+                f"train.momentum: expected null with optimizer {t.optimizer} (only sgd and rmsprop take a "
+                f"momentum), got {t.momentum}"
+            )
+        if t.nesterov and t.optimizer != "sgd":
+            raise ValueError(f"train.nesterov: expected false with optimizer {t.optimizer} (sgd only), got true")
+        schedule = t.lr_schedule
+        if isinstance(schedule, CosineSchedule) and schedule.warmup_epochs >= t.epochs:
+            raise ValueError(
+                f"train.lr_schedule.warmup_epochs: expected fewer than train.epochs ({t.epochs}), "
+                f"got {schedule.warmup_epochs}"
+            )
+        if isinstance(schedule, StepSchedule) and schedule.every >= t.epochs:
+            raise ValueError(
+                f"train.lr_schedule.every: expected fewer than train.epochs ({t.epochs}) so that the rate "
+                f"ever drops, got {schedule.every}"
             )
         return self
 
+    def per_layer(self, key: str) -> list[float]:
+        """A per-hidden-layer regularizer (dropout, gaussian_noise, gaussian_dropout) as one value per layer."""
+        values = getattr(self.regularization, key)
+        return list(values) if isinstance(values, list) else [values] * len(self.model.hidden_units)
+
     def dropout_rates(self) -> list[float]:
-        rates = self.regularization.dropout
-        return list(rates) if isinstance(rates, list) else [rates] * len(self.model.hidden_units)
+        return self.per_layer("dropout")
 
 
 class VariantOverrides(_Strict):
@@ -240,6 +385,9 @@ def _expected(err: dict[str, Any]) -> str:
         "model_attributes_type": "a mapping",
         "missing": "a value (this key is required)",
         "string_pattern_mismatch": "letters, digits, '_', '.' or '-'",
+        "finite_number": "a finite number",
+        "union_tag_invalid": "a schedule kind: constant, step, exponential or cosine",
+        "union_tag_not_found": "a mapping with a kind: constant, step, exponential or cosine",
     }
     if kind in simple:
         return "expected " + simple[kind]
@@ -285,6 +433,9 @@ def _error_lines(exc: ValidationError, root: type[BaseModel]) -> list[tuple[tupl
     for err in exc.errors(include_url=False):
         # Drop union-branch markers such as 'EarlyStoppingConfig' or 'list[int]' from the location.
         loc = tuple(str(p) for p in err["loc"] if not (isinstance(p, str) and (p[:1].isupper() or "[" in p)))
+        if "lr_schedule" in loc[:-1] and loc[loc.index("lr_schedule") + 1] in SCHEDULE_KINDS:  # the union's tag
+            i = loc.index("lr_schedule") + 1
+            loc = loc[:i] + loc[i + 1 :]
         got = "" if err["type"] == "missing" else f", got {_show(err.get('input'))}"
         text = _expected(err)
         if not loc and err["type"] == "value_error":  # cross-field checks name their key: "a.b: expected ..."
@@ -380,6 +531,9 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
 
 def _has_path(tree: Any, path: list[str]) -> bool:
     for part in path:
+        if isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+            continue
         if not isinstance(tree, dict) or part not in tree:
             return False
         tree = tree[part]
@@ -538,6 +692,8 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
                     report((*prefix, *loc), text, got, floor=2)  # the variant's own override is wrong
                 elif study is None and _has_path(defaults, list(loc)):
                     continue  # a wrong default, already reported once above
+                elif not raw.get("variants") and not swept:  # the implicit 'default' variant: name the key only
+                    report(loc, text, got)
                 else:  # e.g. a list of dropout rates that no longer matches the variant's hidden_units
                     line = _line_of(lines, (*prefix, *loc), 2) or _line_of(lines, loc) or lines.get(prefix)
                     problems.append(f"{source}:{line or 1}: variants.{vname}: {'.'.join(loc)}: {text}{got}")

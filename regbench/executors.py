@@ -107,8 +107,8 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
     cannot be fused (batch normalization) stays alone."""
     if not fuse:
         return [[t] for t in tasks]
+    from regbench.components import fusion_key
     from regbench.config import VariantConfig
-    from regbench.fused import fusion_key
 
     groups: dict[Any, list[Task]] = {}
     alone: list[list[Task]] = []
@@ -136,6 +136,15 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
         else:
             jobs += [group[i : i + size] for i in range(0, len(group), size)]
     return jobs + alone
+
+
+def trained_alone(tasks: list[Task]) -> dict[str, str]:
+    """Under --fuse: the runs that cannot be fused, each with the reason (the config field that prevents it)."""
+    from regbench.components import why_alone
+    from regbench.config import VariantConfig
+
+    reasons = {t.key: why_alone(VariantConfig.model_validate(t.config)) for t in tasks}
+    return {key: reason for key, reason in reasons.items() if reason is not None}
 
 
 # ---------------------------------------------------------------------------------------------------------

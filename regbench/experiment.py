@@ -84,6 +84,7 @@ class Result:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     diverged: list[str] = field(default_factory=list)
+    trained_alone: dict[str, str] = field(default_factory=dict)  # under --fuse: runs that could not be fused, why
 
 
 def run_id(config: VariantConfig, seed: int) -> str:
@@ -220,10 +221,13 @@ def run_experiment(
     if resume is not None:
         check_same_runtime(resume)
     exp_dir = resume if resume is not None else new_experiment_dir(Path(out), experiment.name)
-    env = _environment_or_keep(exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse, data_sources=sources)
+    alone = executors.trained_alone(tasks) if fuse else {}
+    env = _environment_or_keep(
+        exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse, data_sources=sources, trained_alone=alone
+    )
     write_experiment_header(exp_dir, resolved_dict(experiment), env)
     progress.begin(exp_dir)
-    result = Result(exp_dir, [])
+    result = Result(exp_dir, [], trained_alone=alone)
     by_key = {r.key: r for r in runs}
     for r in runs:
         if r.state == "finished":

@@ -29,141 +29,17 @@ from typing import Any
 import keras
 import numpy as np
 
+from regbench import components
 from regbench.batches import BatchOrder, training_input
+from regbench.branches import BranchDense, SlotsToBranches
+from regbench.components import fusion_key
 from regbench.config import VariantConfig
 from regbench.data import NUM_CLASSES, Splits
 from regbench.framework import loop_steps_in_xla
 from regbench.models import build_model, make_optimizer
-from regbench.training import DIVERGED_LOSS, EVAL_BATCH, assemble_metrics, best_epoch, monitor_of
+from regbench.training import EVAL_BATCH, HISTORY_KEYS, assemble_metrics, best_epoch, diverged, monitor_of
 
-
-def fusion_key(cfg: VariantConfig) -> tuple | None:
-    """Runs with equal keys can be fused; None for a config that must train alone (batch normalization)."""
-    if cfg.regularization.batchnorm:
-        return None
-    t, m = cfg.train, cfg.model
-    return (
-        cfg.data.model_dump_json(),
-        tuple(m.hidden_units),
-        m.activation,
-        t.batch_size,
-        t.epochs,
-        t.optimizer,
-        t.learning_rate,
-        t.steps_per_execution,
-    )
-
-
-class BranchDense(keras.layers.Layer):
-    """K Dense layers side by side, with per-branch L1/L2 penalties.
-
-    Activations travel as [batch, K, units]. The first layer takes the input as [batch, slots, in]: one slot
-    per distinct seed, each holding that seed's batch, and ``K / slots`` branches per slot (branch
-    ``b = slot * per_slot + j``). Its kernel is stored as [slots, in, per_slot * units], so each slot's batch
-    meets all of its branches in one matrix product; with one slot that is one wide product [batch, in] x
-    [in, K*units] for every branch (measured: 12.3 -> 8.2 s per epoch for K=8 with TensorFlow on 2 cores
-    against K products). An input with a single slot is shared by every branch (evaluation). Later layers
-    hold [K, in, units] kernels and use a batched einsum. (A block-diagonal [K*in, K*units] kernel, one large
-    matrix product, was slower on both TensorFlow and JAX, and was dropped.)
-    """
-
-    def __init__(
-        self,
-        units: int,
-        l1: list[float],
-        l2: list[float],
-        activation: str | None = None,
-        slots: int | None = None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.units, self.l1, self.l2 = units, list(l1), list(l2)
-        self.branches = len(self.l1)
-        self.slots = slots  # None: not the first layer (input [batch, K, in])
-        self.activation = keras.activations.get(activation)
-
-    def build(self, input_shape):
-        k, n_in, units = self.branches, input_shape[-1], self.units
-        if self.slots is not None:
-            s = self.slots
-            shape = (s, n_in, (k // s) * units)
-
-            def per_branch(values):  # [K] -> [slots, 1, per_slot * units], as the kernel is laid out
-                return np.repeat(np.asarray(values, dtype="float32").reshape(s, k // s), units, axis=1)[:, None]
-
-        else:
-            shape = (k, n_in, units)
-
-            def per_branch(values):
-                return np.asarray(values, dtype="float32").reshape(k, 1, 1)
-
-        penalty = None
-        if any(self.l1) or any(self.l2):
-            l1, l2 = per_branch(self.l1), per_branch(self.l2)
-
-            def penalty(w):
-                return keras.ops.sum(l1 * keras.ops.abs(w)) + keras.ops.sum(l2 * keras.ops.square(w))
-
-        self.kernel = self.add_weight(shape=shape, initializer="zeros", name="kernel", regularizer=penalty)
-        self.bias = self.add_weight(shape=(k, self.units), initializer="zeros", name="bias")
-
-    def call(self, x):
-        k, units = self.branches, self.units
-        if self.slots is None:
-            y = keras.ops.einsum("bki,kio->bko", x, self.kernel)
-        elif x.shape[1] == 1 or self.slots == 1:  # one batch for every branch
-            kernel = keras.ops.reshape(keras.ops.transpose(self.kernel, (1, 0, 2)), (-1, k * units))
-            y = keras.ops.matmul(x[:, 0], kernel)
-        else:
-            y = keras.ops.einsum("bsi,sio->bso", x, self.kernel)
-        y = keras.ops.reshape(y, (-1, k, units))
-        return self.activation(y + self.bias)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.branches, self.units)
-
-    def branch_kernels(self) -> np.ndarray:
-        """The kernels as [K, in, units], whatever the storage layout."""
-        w = np.asarray(keras.ops.convert_to_numpy(self.kernel))
-        if self.slots is None:
-            return w.copy()
-        s, n_in, k = self.slots, w.shape[1], self.branches
-        return w.reshape(s, n_in, k // s, self.units).transpose(0, 2, 1, 3).reshape(k, n_in, self.units)
-
-    def assign_branch_kernels(self, kernels: np.ndarray) -> None:
-        if self.slots is not None:
-            k, n_in, units = kernels.shape
-            s = self.slots
-            kernels = kernels.reshape(s, k // s, n_in, units).transpose(0, 2, 1, 3).reshape(s, n_in, -1)
-        self.kernel.assign(kernels)
-
-
-class BranchDropout(keras.layers.Layer):
-    """Dropout with one rate per branch on [batch, K, units]. A rate of 0 leaves its branch untouched, and
-    random numbers are drawn only for the branches that drop (measured with JAX: random numbers for all six
-    branches of the seed study cost about 10 % of a step)."""
-
-    def __init__(self, rates: list[float], seed: int, **kwargs):
-        super().__init__(**kwargs)
-        rates = np.asarray(rates, dtype="float32")
-        self.dropping = np.flatnonzero(rates > 0)
-        # Per branch: its slot among the dropping branches, or the last slot (always kept) for the others.
-        slots = np.full(len(rates), len(self.dropping))
-        slots[self.dropping] = np.arange(len(self.dropping))
-        self.slots = slots
-        self.keep = (1.0 - rates)[None, :, None]
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, x, training=False):
-        if not training or not len(self.dropping):
-            return x
-        shape = keras.ops.shape(x)
-        noise = keras.random.uniform((shape[0], len(self.dropping), shape[2]), seed=self.seed_generator)
-        kept = noise < self.keep[:, self.dropping]
-        if len(self.dropping) < len(self.slots):
-            always = keras.ops.ones((shape[0], 1, shape[2]), dtype="bool")
-            kept = keras.ops.take(keras.ops.concatenate([kept, always], axis=1), self.slots, axis=1)
-        return keras.ops.where(kept, x / self.keep, keras.ops.zeros_like(x))
+__all__ = ["build_fused", "fusion_key", "slot_layout", "train_fused"]
 
 
 def slot_layout(seeds: list[int]) -> tuple[list[int], list[int]]:
@@ -189,18 +65,29 @@ def build_fused(
     parameter count.
     """
     k = len(cfgs)
-    hidden = cfgs[0].model.hidden_units
-    l1 = [c.regularization.l1 for c in cfgs]
-    l2 = [c.regularization.l2 for c in cfgs]
-    rates = np.array([c.dropout_rates() for c in cfgs])  # [K, layers]
+    parts = components.COMPONENTS
+    dense_kwargs: dict = {}
+    for c in parts:
+        dense_kwargs.update(c.branch_dense_kwargs(cfgs))
+    dense_kwargs.setdefault("l1", [0.0] * k)
+    dense_kwargs.setdefault("l2", [0.0] * k)
     inputs = keras.Input(shape=(None, *input_shape))
     x = keras.layers.Reshape((-1, int(np.prod(input_shape))), name="flatten")(inputs)
-    for i, units in enumerate(hidden, start=1):
-        first = slots if i == 1 else None
-        x = BranchDense(units, l1, l2, activation=cfgs[0].model.activation, slots=first, name=f"dense_{i}")(x)
-        if rates[:, i - 1].any():
-            x = BranchDropout(list(rates[:, i - 1]), seed=seeds[0] + 7919 * i, name=f"dropout_{i}")(x)
-    outputs = BranchDense(NUM_CLASSES, l1, l2, activation="softmax", name="output")(x)
+    first_slots: int | None = slots
+    input_layers = [layer for c in parts for layer in c.branch_input_layers(cfgs, seeds[0])]
+    if input_layers:  # per-branch layers on the input: every branch gets its own copy of its slot's batch
+        x = SlotsToBranches(k, name="slots_to_branches")(x)
+        first_slots = None
+        for layer in input_layers:
+            x = layer(x)
+    for i, units in enumerate(cfgs[0].model.hidden_units, start=1):
+        activation = cfgs[0].model.activation
+        x = BranchDense(
+            units, activation=activation, slots=first_slots if i == 1 else None, name=f"dense_{i}", **dense_kwargs
+        )(x)
+        for layer in (layer for c in parts for layer in c.branch_after_activation(cfgs, i, seeds[0])):
+            x = layer(x)
+    outputs = BranchDense(NUM_CLASSES, activation="softmax", name="output", **dense_kwargs)(x)
     model = keras.Model(inputs, outputs, name=f"fused_{k}")
 
     params = 0
@@ -230,10 +117,17 @@ def _branch_labels(y_true, branches: int):
     return keras.ops.repeat(y, branches // y.shape[1], axis=1)
 
 
-def _branch_loss(branches: int):
+def _branch_loss(cfgs: list[VariantConfig]):
+    """The sum of the branches' training losses (so each branch's gradient is its own): cross-entropy, label-
+    smoothed per branch where a branch asks for it."""
+    branches = len(cfgs)
+    smoothing = np.array([[c.regularization.label_smoothing for c in cfgs]], dtype="float32")
+
     def loss(y_true, y_pred):
         y = _branch_labels(y_true, branches)
-        return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y, y_pred), axis=1)
+        if not smoothing.any():
+            return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y, y_pred), axis=1)
+        return keras.ops.sum(components.smoothed_cross_entropy(y, y_pred, smoothing), axis=1)
 
     return loss
 
@@ -321,15 +215,12 @@ class _Branches(keras.callbacks.Callback):
                 row[f"val_{part}"] = float(logs.get(f"val_b{b}_{part}", math.nan))
             row["loss"] = row["data_loss"] + penalties[b]
             row["val_loss"] = row["val_data_loss"] + penalties[b]
-            self.history[b].append(
-                {
-                    k: row[k]
-                    for k in ("epoch", "loss", "data_loss", "accuracy", "val_loss", "val_data_loss", "val_accuracy")
-                }
-            )
+            if "lr" in logs:
+                row["lr"] = float(logs["lr"])
+            self.history[b].append({k: row[k] for k in ("epoch", *HISTORY_KEYS) if k in row})
             if self.on_epoch[b] is not None:
                 self.on_epoch[b](epoch + 1, row)
-            if not math.isfinite(row["loss"]) or row["loss"] > DIVERGED_LOSS:
+            if diverged(row["loss"]):
                 self.diverged[b], self.active[b] = True, False
                 self.final[b] = (kernels, biases)
                 continue
@@ -413,7 +304,7 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
     cfg0 = cfgs[0]
     model.compile(
         optimizer=make_optimizer(cfg0),
-        loss=_branch_loss(k),
+        loss=_branch_loss(cfgs),
         metrics=[BranchMetrics(k)],
         steps_per_execution=cfg0.train.steps_per_execution,
     )
@@ -426,7 +317,7 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
         epochs=cfg0.train.epochs,
         validation_data=(splits.x_val[:, None], splits.y_val),
         validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
-        callbacks=[batch_order, branches],
+        callbacks=[batch_order, *components.branch_callbacks(cfgs), branches],
         shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
         verbose=0,
     )

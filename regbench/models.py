@@ -1,71 +1,68 @@
-"""Build the Keras model of one variant. The only place layers are chosen."""
+"""Build the Keras model of one variant. The only place the plain model's layers are put in order; what each
+regularizer contributes comes from :mod:`regbench.components`."""
 
 from __future__ import annotations
 
 import keras
 
+from regbench import components
 from regbench.config import VariantConfig
 from regbench.data import NUM_CLASSES
 from regbench.framework import loop_steps_in_xla
 
 
 def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28)) -> keras.Model:
-    """Flatten -> [Dense -> (BatchNorm) -> activation -> (Dropout)] per hidden layer -> Dense softmax.
+    """Flatten -> (input layers) -> [Dense -> (normalization) -> activation -> (noise, dropout)] per hidden
+    layer -> Dense softmax.
 
-    Every Dense kernel (hidden and output) carries ``L1L2(l1, l2)`` when either lambda is non-zero. With
-    batch normalization the Dense layer has no bias (BatchNormalization's beta takes its place) and the
-    activation follows the normalization. Dropout follows a hidden layer's activation when its rate > 0.
+    Every Dense kernel (hidden and output) carries the components' regularizer and constraint (``L1L2(l1, l2)``
+    when either lambda is non-zero, ``MaxNorm(c)``). With batch normalization the Dense layer has no bias
+    (BatchNormalization's beta takes its place) and the activation follows the normalization. Gaussian noise,
+    Gaussian dropout and dropout follow a hidden layer's activation, in that order, when set.
 
     Args:
         cfg: The resolved variant.
         input_shape: Shape of one example. Defaults to MNIST's (28, 28).
     """
-    reg = cfg.regularization
+    parts = components.COMPONENTS
 
-    def penalty():
-        return keras.regularizers.L1L2(l1=reg.l1, l2=reg.l2) if (reg.l1 or reg.l2) else None
+    def dense_kwargs() -> dict:
+        kwargs: dict = {}
+        for c in parts:
+            kwargs.update(c.dense_kwargs(cfg))
+        return kwargs
 
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape), keras.layers.Flatten(name="flatten")]
-    for i, (units, rate) in enumerate(zip(cfg.model.hidden_units, cfg.dropout_rates(), strict=True), start=1):
+    layers += [layer for c in parts for layer in c.input_layers(cfg)]
+    for i, units in enumerate(cfg.model.hidden_units, start=1):
+        norm = [layer for c in parts for layer in c.normalization(cfg, i)]
+        activation = cfg.model.activation
         layers.append(
             keras.layers.Dense(
-                units,
-                use_bias=not reg.batchnorm,
-                activation=None if reg.batchnorm else cfg.model.activation,
-                kernel_regularizer=penalty(),
-                name=f"dense_{i}",
+                units, use_bias=not norm, activation=None if norm else activation, name=f"dense_{i}", **dense_kwargs()
             )
         )
-        if reg.batchnorm:
-            layers.append(keras.layers.BatchNormalization(name=f"batchnorm_{i}"))
-            layers.append(keras.layers.Activation(cfg.model.activation, name=f"activation_{i}"))
-        if rate > 0:
-            layers.append(keras.layers.Dropout(rate, name=f"dropout_{i}"))
-    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax", kernel_regularizer=penalty(), name="output"))
+        if norm:
+            layers += norm + [keras.layers.Activation(activation, name=f"activation_{i}")]
+        layers += [layer for c in parts for layer in c.after_activation(cfg, i)]
+    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", **dense_kwargs()))
     return keras.Sequential(layers, name="mlp")
 
 
 def make_optimizer(cfg: VariantConfig) -> keras.optimizers.Optimizer:
-    """The configured optimizer with its learning rate."""
-    classes = {
-        "adam": keras.optimizers.Adam,
-        "sgd": keras.optimizers.SGD,
-        "rmsprop": keras.optimizers.RMSprop,
-        "adamw": keras.optimizers.AdamW,
-        "nadam": keras.optimizers.Nadam,
-    }
-    return classes[cfg.train.optimizer](learning_rate=cfg.train.learning_rate)
+    """The configured optimizer with its learning rate and options."""
+    return components.optimizer(cfg)
 
 
 def compile_model(model: keras.Model, cfg: VariantConfig) -> keras.Model:
-    """Compile with cross-entropy loss, accuracy, and the data loss tracked apart from the penalties.
+    """Compile with the training loss, accuracy, and the data loss tracked apart from the penalties.
 
-    ``loss`` includes the L1/L2 penalties; ``data_loss`` is the plain cross-entropy, comparable between
-    variants with and without penalties.
+    ``loss`` includes the L1/L2 penalties (and label smoothing); ``data_loss`` is the plain cross-entropy,
+    comparable between variants with and without penalties.
     """
     model.compile(
         optimizer=make_optimizer(cfg),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=components.training_loss(cfg),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.SparseCategoricalCrossentropy(name="data_loss"),

@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from regbench import components
 from regbench.batches import BatchOrder, training_input
 from regbench.config import VariantConfig
 from regbench.data import Splits
@@ -22,7 +23,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 EpochHook = Callable[[int, dict[str, float]], None]
 NEAR_ZERO = 1e-3
-HISTORY_KEYS = ("loss", "data_loss", "accuracy", "val_loss", "val_data_loss", "val_accuracy")
+HISTORY_KEYS = ("loss", "data_loss", "accuracy", "val_loss", "val_data_loss", "val_accuracy", "lr")
 EVAL_BATCH = 2048
 HIST_BINS = 90
 
@@ -41,6 +42,11 @@ class _EpochReporter(keras.callbacks.Callback):
 DIVERGED_LOSS = 100 * math.log(10)  # 100x the cross-entropy of a uniform guess over 10 classes
 
 
+def diverged(loss: float) -> bool:
+    """The divergence rule of both trainers: an epoch's training loss that is NaN, infinite or > DIVERGED_LOSS."""
+    return not math.isfinite(loss) or loss > DIVERGED_LOSS
+
+
 class _DivergenceGuard(keras.callbacks.Callback):
     """Stops training when the epoch's training loss is NaN/inf or beyond DIVERGED_LOSS (e.g. a learning rate
     of 10 sends Adam's loss to 1e6 before the ReLUs die and it settles at chance). TerminateOnNaN catches NaN
@@ -49,8 +55,7 @@ class _DivergenceGuard(keras.callbacks.Callback):
     diverged = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        loss = float((logs or {}).get("loss", math.nan))
-        if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+        if diverged(float((logs or {}).get("loss", math.nan))):
             self.diverged = True
             self.model.stop_training = True
 
@@ -79,13 +84,15 @@ def dense_kernels(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 def weight_stats(kernels: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Per layer: L1 and L2 norm of the kernel, its size, the share of |w| < 1e-3; totals; a histogram."""
+    """Per layer: L1 and L2 norm of the kernel, the largest L2 norm of one unit's incoming weights (what max-norm
+    bounds), its size, the share of |w| < 1e-3; totals; a histogram."""
     layers = {}
     for name, kernel in kernels.items():
         w = kernel.astype(np.float64)
         layers[name] = {
             "l1_norm": float(np.abs(w).sum()),
             "l2_norm": float(np.sqrt((w * w).sum())),
+            "max_unit_norm": float(np.sqrt((w * w).sum(axis=0)).max()),  # the largest unit's incoming weights
             "near_zero_share": float((np.abs(w) < NEAR_ZERO).mean()),
             "size": int(w.size),
         }
@@ -184,18 +191,8 @@ def train_run(
     guard = _DivergenceGuard()
     order = BatchOrder(len(splits.x_train), [seed] if shuffle else None)
     callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
-    es = cfg.regularization.early_stopping
-    stopper = None
-    if es is not None:
-        stopper = keras.callbacks.EarlyStopping(
-            monitor=es.monitor,
-            mode=mode,
-            patience=es.patience,
-            min_delta=es.min_delta,
-            restore_best_weights=es.restore_best_weights,
-            start_from_epoch=es.start_from_epoch,
-        )
-        callbacks.append(stopper)
+    callbacks += components.callbacks(cfg)
+    stopper = next((cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
     if on_epoch is not None:
         callbacks.append(_EpochReporter(on_epoch))
 
@@ -215,11 +212,12 @@ def train_run(
         {"epoch": i + 1, **{k: float(fit.history[k][i]) for k in HISTORY_KEYS if k in fit.history}}
         for i in range(epochs_run)
     ]
-    diverged = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
+    went_off = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
     if stopper is not None and stopper.best_weights is not None:
         best = stopper.best_epoch + 1  # the epoch whose weights were restored (min_delta and start_from_epoch count)
     else:
         best = best_epoch(history, monitor, mode)
+    es = cfg.regularization.early_stopping
     restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
 
     test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
@@ -234,7 +232,7 @@ def train_run(
         test=test,
         train=train,
         kernels=kernels,
-        diverged=diverged,
+        diverged=went_off,
         best=best,
         restored=restored,
         train_time=train_time,

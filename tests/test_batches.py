@@ -18,8 +18,9 @@ from regbench.batches import epoch_order
 
 BACKENDS = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None]
 
-# Trains one run with fit (regbench's order, groups of 3 compiled steps), then replays it by hand with
-# train_on_batch on the orders epoch_order gives: the kernels must agree. Replaying with the first epoch's
+# Trains one run with fit (regbench's order, groups of 3 compiled steps, a learning rate halved every epoch),
+# then replays it by hand with train_on_batch on the orders epoch_order gives and the scheduled learning rates:
+# the kernels must agree. Replaying with the first epoch's
 # order twice must not agree (so the check can tell the orders apart), and a second fit gives the same run.
 SCRIPT = r"""
 import json, sys
@@ -37,7 +38,8 @@ splits = prepare(synthetic_arrays(n_train=330), validation_split=0.2, seed=0)   
 cfg = load_text('''
 name: o
 model: {hidden_units: [8]}
-train: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: 0.1, steps_per_execution: 3}
+train: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: 0.1, steps_per_execution: 3,
+        lr_schedule: {kind: step, every: 1, factor: 0.5}}
 ''').variants["default"]
 seed, n, bs = 5, len(splits.x_train), 32
 
@@ -50,7 +52,8 @@ def replayed(epochs):
     keras.utils.set_random_seed(seed)
     one_step = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps_per_execution": 1})})
     model = compile_model(build_model(cfg), one_step)
-    for e in epochs:
+    for i, e in enumerate(epochs):
+        model.optimizer.learning_rate.assign(0.1 * 0.5**i)
         order = epoch_order(seed, e, n)
         for i in range(0, n, bs):
             idx = order[i : i + bs]

@@ -95,7 +95,7 @@ def test_run_writes_a_complete_experiment_folder(tmp_path: Path, data_dir: Path,
     assert metrics["generalization_gap"] == metrics["train_accuracy"] - metrics["test_accuracy"]
     assert set(metrics["weights"]["layers"]) == {"dense_1", "dense_2", "output"}
     history = (exp / "baseline" / "seed-0" / "history.csv").read_text().splitlines()
-    assert history[0] == "epoch,loss,data_loss,accuracy,val_loss,val_data_loss,val_accuracy"
+    assert history[0] == "epoch,loss,data_loss,accuracy,val_loss,val_data_loss,val_accuracy,lr"
     assert len(history) == 3
 
     md = (exp / "summary.md").read_text().splitlines()

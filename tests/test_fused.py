@@ -13,7 +13,8 @@ from regbench.cli import app
 from regbench.config import load_text
 from regbench.data import prepare
 from regbench.executors import Task, make_jobs
-from regbench.fused import BranchDropout, build_fused, fusion_key, train_fused
+from regbench.branches import BranchDropout
+from regbench.fused import build_fused, fusion_key, train_fused
 from regbench.training import train_run
 
 STUDY = """\
@@ -26,7 +27,17 @@ variants:
   l1: {regularization: {l1: 0.001}}
   stop: {regularization: {l2: 0.001, early_stopping: {patience: 0, min_delta: 10.0}}}
   drop: {regularization: {dropout: [0.5, 0.0]}}
+  maxnorm: {regularization: {max_norm: 0.5, l2: 0.001}}
+  smooth: {regularization: {label_smoothing: 0.2}}
 """
+
+# Optimizer options and schedules are SHARED: each group below trains fused with its own settings.
+OPTIONS = {
+    "sgd_momentum_exponential": "train: {optimizer: sgd, learning_rate: 0.05, momentum: 0.9, nesterov: true, "
+    "lr_schedule: {kind: exponential, decay_rate: 0.5}}",
+    "adamw_cosine": "train: {optimizer: adamw, weight_decay: 0.01, lr_schedule: {kind: cosine, warmup_epochs: 1}}",
+    "rmsprop_step": "train: {optimizer: rmsprop, momentum: 0.5, lr_schedule: {kind: step, every: 1, factor: 0.5}}",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +52,8 @@ def splits():
         (["plain", "l2", "l1", "stop", "plain"], [0, 0, 0, 1, 2]),
         # two seeds, two branches each, interleaved: one slot per seed, branches reordered seed by seed
         (["plain", "l2", "stop", "l1"], [3, 1, 1, 3]),
+        # max-norm (with an L2 penalty) and label smoothing beside plain branches
+        (["maxnorm", "smooth", "plain", "maxnorm"], [0, 0, 0, 1]),
     ],
 )
 def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
@@ -49,7 +62,8 @@ def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
     exp = load_text(STUDY)
     cfgs = [exp.variants[n] for n in names]
     fused = train_fused(cfgs, seeds, splits)
-    assert {m["fused"]["batch_orders"] for m, _, _ in fused} == {len(set(seeds)) if len(names) == 4 else 5}
+    counts = {seeds.count(s) for s in seeds}
+    assert {m["fused"]["batch_orders"] for m, _, _ in fused} == {len(set(seeds)) if len(counts) == 1 else len(seeds)}
     for (metrics, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
         assert metrics["seed"] == seed
         alone_kernels: dict = {}
@@ -66,8 +80,34 @@ def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
         for mine, theirs in zip(history, alone_history, strict=True):
             for key in ("data_loss", "accuracy", "val_data_loss", "val_accuracy"):
                 assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-6), (name, key)
-    stop = fused[names.index("stop")][0]
-    assert stop["stopped_early"] is True and stop["epochs_run"] == 2
+    if "stop" in names:
+        stop = fused[names.index("stop")][0]
+        assert stop["stopped_early"] is True and stop["epochs_run"] == 2
+    for (metrics, _, kernels), name in zip(fused, names, strict=True):
+        if name == "maxnorm":  # the constraint binds: every unit's incoming weights within c
+            assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) <= 0.5 + 1e-5
+            assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) > 0.49
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_optimizer_options_and_schedules_train_fused_as_alone(splits, option):
+    exp = load_text(
+        STUDY.replace(
+            "train: {epochs: 3, batch_size: 32}\n",
+            OPTIONS[option].replace("train: {", "train: {epochs: 3, batch_size: 32, ") + "\n",
+        )
+    )
+    names, seeds = ["plain", "l2", "maxnorm"], [0, 0, 0]
+    cfgs = [exp.variants[n] for n in names]
+    fused = train_fused(cfgs, seeds, splits)
+    for (metrics, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
+        alone_kernels: dict = {}
+        alone, alone_history = train_run(cfg, splits, seed, kernels_out=alone_kernels)
+        for layer in kernels:
+            np.testing.assert_allclose(kernels[layer], alone_kernels[layer], atol=5e-5, err_msg=f"{option}/{name}")
+        lrs = [h["lr"] for h in history]
+        assert lrs == pytest.approx([h["lr"] for h in alone_history], rel=1e-6)
+        assert lrs == pytest.approx([cfg.train.learning_rate_at(e) for e in range(3)], rel=1e-6)
 
 
 def test_fused_runs_are_the_runs_alone_for_every_seed(tmp_path, data_dir):
@@ -130,10 +170,10 @@ def test_jobs_group_fusable_runs_and_keep_batchnorm_alone():
     tasks = [Task(f"{n}/seed-0", n, 0, c.model_dump(mode="json"), None) for n, c in exp.variants.items()]
     assert fusion_key(exp.variants["bn"]) is None
     jobs = make_jobs(tasks, fuse=True)
-    assert sorted(len(j) for j in jobs) == [1, 1, 5]
+    assert sorted(len(j) for j in jobs) == [1, 1, 7]
     assert [[t.variant for t in j] for j in make_jobs(tasks, fuse=True, workers=2) if len(j) > 1] == [
-        ["plain", "l2", "l1"],
-        ["stop", "drop"],
+        ["plain", "l2", "l1", "stop"],
+        ["drop", "maxnorm", "smooth"],
     ]
     assert all(len(j) == 1 for j in make_jobs(tasks, fuse=False))
 
@@ -159,7 +199,7 @@ def test_jobs_keep_every_seed_of_a_variant_together():
         Task(f"{n}/seed-{s}", n, s, c.model_dump(mode="json"), None) for n, c in exp.variants.items() for s in (0, 1, 2)
     ]
     jobs = make_jobs(tasks, fuse=True, max_branches=8)
-    assert [len(j) for j in jobs] == [6, 6, 3]
+    assert [len(j) for j in jobs] == [6, 6, 6, 3]
     for job in jobs:
         counts = {s: sum(t.seed == s for t in job) for s in (0, 1, 2)}
         assert len(set(counts.values())) == 1, counts

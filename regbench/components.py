@@ -1,0 +1,372 @@
+"""Every regularizer and training option, defined once.
+
+A component names the config fields it owns, says how fusion treats each of them, and builds its part of
+both models: the plain Keras model of one run (:func:`regbench.models.build_model`) and the fused model of K
+runs (:func:`regbench.fused.build_fused`). The builders only ask the components; neither knows a regularizer
+by name. How fusion treats a field:
+
+- ``PER_BRANCH``: may differ between the branches of one fused model (each branch gets its own value);
+- ``SHARED``: must be equal across a fused group (part of :func:`fusion_key`);
+- ``ALONE``: a run whose value differs from the default trains alone.
+
+A field that no component declares blocks fusion (``fusion_key`` returns None), and a test walks the config
+schema so that every field is declared: a new knob cannot be silently dropped under ``--fuse``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import keras
+
+from regbench.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
+from regbench.config import VariantConfig
+
+PER_BRANCH, SHARED, ALONE = "per-branch", "shared", "alone"
+
+
+class Component:
+    """A regularizer or training option. Every hook has a no-op default; a component overrides the ones it needs.
+
+    Hooks with ``cfg`` build one run's model; hooks with ``cfgs`` build a fused model of ``len(cfgs)`` branches.
+    """
+
+    name = ""
+    fields: dict[str, str] = {}
+
+    def input_layers(self, cfg: VariantConfig) -> list[keras.layers.Layer]:
+        """Layers on the flattened input."""
+        return []
+
+    def branch_input_layers(self, cfgs: list[VariantConfig], seed: int) -> list[keras.layers.Layer]:
+        """Layers on the flattened input of a fused model, as [batch, K, in] (after SlotsToBranches)."""
+        return []
+
+    def normalization(self, cfg: VariantConfig, layer: int) -> list[keras.layers.Layer]:
+        """Layers between a hidden Dense layer (then without bias) and its activation."""
+        return []
+
+    def after_activation(self, cfg: VariantConfig, layer: int) -> list[keras.layers.Layer]:
+        """Layers after hidden layer ``layer``'s activation (1-based)."""
+        return []
+
+    def branch_after_activation(self, cfgs: list[VariantConfig], layer: int, seed: int) -> list[keras.layers.Layer]:
+        return []
+
+    def dense_kwargs(self, cfg: VariantConfig) -> dict[str, Any]:
+        """Arguments of every keras.layers.Dense (kernel regularizer, constraint)."""
+        return {}
+
+    def branch_dense_kwargs(self, cfgs: list[VariantConfig]) -> dict[str, Any]:
+        """Arguments of every fused BranchDense, one value per branch."""
+        return {}
+
+    def optimizer_kwargs(self, cfg: VariantConfig) -> dict[str, Any]:
+        """Arguments of the Keras optimizer (shared by every branch of a fused model)."""
+        return {}
+
+    def callbacks(self, cfg: VariantConfig) -> list[keras.callbacks.Callback]:
+        """Keras callbacks of one run."""
+        return []
+
+    def branch_callbacks(self, cfgs: list[VariantConfig]) -> list[keras.callbacks.Callback]:
+        """Keras callbacks of a fused model (per-branch early stopping lives in fused._Branches)."""
+        return []
+
+
+def _seeded(seed: int, layer: int) -> int:
+    return seed + 7919 * layer
+
+
+class Dropout(Component):
+    name = "dropout"
+    fields = {"regularization.dropout": PER_BRANCH}
+
+    def after_activation(self, cfg, layer):
+        rate = cfg.per_layer("dropout")[layer - 1]
+        return [keras.layers.Dropout(rate, name=f"dropout_{layer}")] if rate > 0 else []
+
+    def branch_after_activation(self, cfgs, layer, seed):
+        rates = [c.per_layer("dropout")[layer - 1] for c in cfgs]
+        return [BranchDropout(rates, seed=_seeded(seed, layer), name=f"dropout_{layer}")] if any(rates) else []
+
+
+class GaussianNoise(Component):
+    name = "gaussian_noise"
+    fields = {"regularization.gaussian_noise": PER_BRANCH}
+
+    def after_activation(self, cfg, layer):
+        stddev = cfg.per_layer("gaussian_noise")[layer - 1]
+        return [keras.layers.GaussianNoise(stddev, name=f"gaussian_noise_{layer}")] if stddev > 0 else []
+
+    def branch_after_activation(self, cfgs, layer, seed):
+        stddevs = [c.per_layer("gaussian_noise")[layer - 1] for c in cfgs]
+        if not any(stddevs):
+            return []
+        return [BranchGaussianNoise(stddevs, seed=_seeded(seed, layer) + 1, name=f"gaussian_noise_{layer}")]
+
+
+class GaussianDropout(Component):
+    name = "gaussian_dropout"
+    fields = {"regularization.gaussian_dropout": PER_BRANCH}
+
+    def after_activation(self, cfg, layer):
+        rate = cfg.per_layer("gaussian_dropout")[layer - 1]
+        return [keras.layers.GaussianDropout(rate, name=f"gaussian_dropout_{layer}")] if rate > 0 else []
+
+    def branch_after_activation(self, cfgs, layer, seed):
+        rates = [c.per_layer("gaussian_dropout")[layer - 1] for c in cfgs]
+        if not any(rates):
+            return []
+        return [BranchGaussianDropout(rates, seed=_seeded(seed, layer) + 2, name=f"gaussian_dropout_{layer}")]
+
+
+class InputDropout(Component):
+    name = "input_dropout"
+    fields = {"regularization.input_dropout": PER_BRANCH}
+
+    def input_layers(self, cfg):
+        rate = cfg.regularization.input_dropout
+        return [keras.layers.Dropout(rate, name="input_dropout")] if rate > 0 else []
+
+    def branch_input_layers(self, cfgs, seed):
+        rates = [c.regularization.input_dropout for c in cfgs]
+        return [BranchDropout(rates, seed=_seeded(seed, 0), name="input_dropout")] if any(rates) else []
+
+
+class Penalty(Component):
+    """L1/L2 weight penalties on every Dense kernel, added to the loss."""
+
+    name = "l1_l2"
+    fields = {"regularization.l1": PER_BRANCH, "regularization.l2": PER_BRANCH}
+
+    def dense_kwargs(self, cfg):
+        r = cfg.regularization
+        return {"kernel_regularizer": keras.regularizers.L1L2(l1=r.l1, l2=r.l2)} if (r.l1 or r.l2) else {}
+
+    def branch_dense_kwargs(self, cfgs):
+        return {"l1": [c.regularization.l1 for c in cfgs], "l2": [c.regularization.l2 for c in cfgs]}
+
+
+class MaxNorm(Component):
+    """keras.constraints.MaxNorm(c) on every Dense kernel: each unit's incoming weights (axis 0) kept within c."""
+
+    name = "max_norm"
+    fields = {"regularization.max_norm": PER_BRANCH}
+
+    def dense_kwargs(self, cfg):
+        c = cfg.regularization.max_norm
+        return {"kernel_constraint": keras.constraints.MaxNorm(max_value=c, axis=0)} if c is not None else {}
+
+    def branch_dense_kwargs(self, cfgs):
+        return {"max_norm": [c.regularization.max_norm for c in cfgs]}
+
+
+class BatchNorm(Component):
+    """BatchNormalization between each hidden Dense (without bias) and its activation. Its statistics span the
+    batch, which a fused model shares between branches, so such runs train alone."""
+
+    name = "batchnorm"
+    fields = {"regularization.batchnorm": ALONE}
+
+    def normalization(self, cfg, layer):
+        return [keras.layers.BatchNormalization(name=f"batchnorm_{layer}")] if cfg.regularization.batchnorm else []
+
+
+class EarlyStopping(Component):
+    """Keras' EarlyStopping on a validation quantity; fused branches stop one by one (fused._Branches)."""
+
+    name = "early_stopping"
+    fields = {"regularization.early_stopping": PER_BRANCH}
+
+    def callbacks(self, cfg):
+        es = cfg.regularization.early_stopping
+        if es is None:
+            return []
+        return [
+            keras.callbacks.EarlyStopping(
+                monitor=es.monitor,
+                mode="max" if es.monitor.endswith("accuracy") else "min",
+                patience=es.patience,
+                min_delta=es.min_delta,
+                restore_best_weights=es.restore_best_weights,
+                start_from_epoch=es.start_from_epoch,
+            )
+        ]
+
+
+class LabelSmoothing(Component):
+    """Smoothed targets in the training loss; fused, each branch smooths with its own value (fused loss)."""
+
+    name = "label_smoothing"
+    fields = {"regularization.label_smoothing": PER_BRANCH}
+
+
+OPTIMIZERS = {
+    "adam": "Adam",
+    "sgd": "SGD",
+    "rmsprop": "RMSprop",
+    "adamw": "AdamW",
+    "nadam": "Nadam",
+}
+
+
+class Optimizer(Component):
+    """The optimizer and its options. One optimizer updates every branch of a fused model, so its settings are
+    shared; gradient clipping by norm would mix the branches' gradients into one norm, so it trains alone."""
+
+    name = "optimizer"
+    fields = {
+        "train.optimizer": SHARED,
+        "train.learning_rate": SHARED,
+        "train.momentum": SHARED,
+        "train.nesterov": SHARED,
+        "train.weight_decay": SHARED,
+        "train.clipnorm": ALONE,
+    }
+
+    def optimizer_kwargs(self, cfg):
+        t = cfg.train
+        kwargs: dict[str, Any] = {"learning_rate": t.learning_rate}
+        if t.momentum is not None:
+            kwargs["momentum"] = t.momentum
+        if t.nesterov:
+            kwargs["nesterov"] = True
+        if t.weight_decay is not None:
+            kwargs["weight_decay"] = t.weight_decay
+        if t.clipnorm is not None:
+            kwargs["clipnorm"] = t.clipnorm
+        return kwargs
+
+
+class LearningRateSchedule(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate at the start of each epoch from train.lr_schedule, and logs it as
+    ``lr`` (a column of history.csv)."""
+
+    def __init__(self, cfg: VariantConfig):
+        super().__init__()
+        self.train = cfg.train
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.train.learning_rate_at(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class Schedule(Component):
+    name = "lr_schedule"
+    fields = {"train.lr_schedule": SHARED}
+
+    def callbacks(self, cfg):
+        return [LearningRateSchedule(cfg)]
+
+    def branch_callbacks(self, cfgs):
+        return [LearningRateSchedule(cfgs[0])]  # a SHARED field: the same for every branch
+
+
+class Structure(Component):
+    """What every run has: data, architecture, batches and epochs (shared by a fused group), and its seed."""
+
+    name = "structure"
+    fields = {
+        "data.dataset": SHARED,
+        "data.dir": SHARED,
+        "data.validation_split": SHARED,
+        "data.train_subset": SHARED,
+        "data.label_noise": SHARED,
+        "data.seed": SHARED,
+        "model.hidden_units": SHARED,
+        "model.activation": SHARED,
+        "train.batch_size": SHARED,
+        "train.epochs": SHARED,
+        "train.steps_per_execution": SHARED,
+        "train.seeds": PER_BRANCH,
+    }
+
+
+COMPONENTS: list[Component] = [
+    Structure(),
+    InputDropout(),
+    Penalty(),
+    MaxNorm(),
+    BatchNorm(),
+    GaussianNoise(),
+    GaussianDropout(),
+    Dropout(),
+    LabelSmoothing(),
+    EarlyStopping(),
+    Optimizer(),
+    Schedule(),
+]
+FUSION = {path: how for c in COMPONENTS for path, how in c.fields.items()}
+_DEFAULTS = VariantConfig().model_dump(mode="json")
+
+
+def _value(dumped: dict[str, Any], path: str) -> Any:
+    section, key = path.split(".", 1)
+    return dumped[section][key]
+
+
+def why_alone(cfg: VariantConfig) -> str | None:
+    """Why a run cannot be fused (a short phrase naming the field), or None when it can."""
+    dumped = cfg.model_dump(mode="json")
+    for section, values in dumped.items():
+        for key, value in values.items():
+            path = f"{section}.{key}"
+            how = FUSION.get(path)
+            if how is None:
+                return f"{path} is not supported by fused training"
+            if how == ALONE and value != _DEFAULTS[section][key]:
+                return f"{path} is {json.dumps(value)}"
+    return None
+
+
+def fusion_key(cfg: VariantConfig) -> str | None:
+    """Runs with equal keys can be fused: every SHARED field's value. None for a run that must train alone
+    (see :func:`why_alone`)."""
+    if why_alone(cfg) is not None:
+        return None
+    dumped = cfg.model_dump(mode="json")
+    return json.dumps({p: _value(dumped, p) for p, how in FUSION.items() if how == SHARED}, sort_keys=True)
+
+
+def optimizer(cfg: VariantConfig) -> keras.optimizers.Optimizer:
+    """The configured Keras optimizer with every component's options."""
+    kwargs: dict[str, Any] = {}
+    for c in COMPONENTS:
+        kwargs.update(c.optimizer_kwargs(cfg))
+    return getattr(keras.optimizers, OPTIMIZERS[cfg.train.optimizer])(**kwargs)
+
+
+def callbacks(cfg: VariantConfig) -> list[keras.callbacks.Callback]:
+    """Every component's callbacks for one run."""
+    return [cb for c in COMPONENTS for cb in c.callbacks(cfg)]
+
+
+def branch_callbacks(cfgs: list[VariantConfig]) -> list[keras.callbacks.Callback]:
+    """Every component's callbacks for a fused model."""
+    return [cb for c in COMPONENTS for cb in c.branch_callbacks(cfgs)]
+
+
+def smoothed_cross_entropy(y_true, y_pred, smoothing):
+    """Cross-entropy against (1 - s) one-hot + s / classes, from sparse labels; ``smoothing`` broadcasts
+    against the labels (one value, or one per branch). Probabilities are clipped as Keras clips them."""
+    log_p = keras.ops.log(keras.ops.clip(y_pred, keras.backend.epsilon(), 1.0 - keras.backend.epsilon()))
+    hit = keras.ops.take_along_axis(log_p, keras.ops.expand_dims(keras.ops.cast(y_true, "int32"), -1), axis=-1)
+    return -((1.0 - smoothing) * hit[..., 0] + smoothing * keras.ops.mean(log_p, axis=-1))
+
+
+def training_loss(cfg: VariantConfig):
+    """The training loss of one run: sparse cross-entropy, label-smoothed when asked."""
+    s = cfg.regularization.label_smoothing
+    if not s:
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def loss(y_true, y_pred):
+        return smoothed_cross_entropy(keras.ops.reshape(y_true, (-1,)), y_pred, s)
+
+    return loss
+
