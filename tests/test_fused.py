@@ -9,11 +9,11 @@ import pytest
 from conftest import synthetic_arrays
 from typer.testing import CliRunner
 
+from regbench.branches import BranchDropout
 from regbench.cli import app
 from regbench.config import load_text
 from regbench.data import prepare
 from regbench.executors import Task, make_jobs
-from regbench.branches import BranchDropout
 from regbench.fused import build_fused, fusion_key, train_fused
 from regbench.training import train_run
 
