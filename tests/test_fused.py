@@ -83,7 +83,7 @@ def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
     if "stop" in names:
         stop = fused[names.index("stop")][0]
         assert stop["stopped_early"] is True and stop["epochs_run"] == 2
-    for (metrics, _, kernels), name in zip(fused, names, strict=True):
+    for (metrics, _, _), name in zip(fused, names, strict=True):
         if name == "maxnorm":  # the constraint binds: every unit's incoming weights within c
             assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) <= 0.5 + 1e-5
             assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) > 0.49
@@ -100,9 +100,9 @@ def test_optimizer_options_and_schedules_train_fused_as_alone(splits, option):
     names, seeds = ["plain", "l2", "maxnorm"], [0, 0, 0]
     cfgs = [exp.variants[n] for n in names]
     fused = train_fused(cfgs, seeds, splits)
-    for (metrics, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
+    for (_, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
         alone_kernels: dict = {}
-        alone, alone_history = train_run(cfg, splits, seed, kernels_out=alone_kernels)
+        _, alone_history = train_run(cfg, splits, seed, kernels_out=alone_kernels)
         for layer in kernels:
             np.testing.assert_allclose(kernels[layer], alone_kernels[layer], atol=5e-5, err_msg=f"{option}/{name}")
         lrs = [h["lr"] for h in history]
