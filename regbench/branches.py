@@ -31,6 +31,7 @@ class BranchMaxNorm(keras.constraints.Constraint):
         self.finite = np.where(self.bounded, limits, 1.0).astype("float32")
 
     def __call__(self, w):
+        w = keras.ops.convert_to_tensor(w)
         norms = keras.ops.sqrt(keras.ops.sum(keras.ops.square(w), axis=1, keepdims=True))
         desired = keras.ops.clip(norms, 0.0, self.finite)
         return keras.ops.where(self.bounded, w * (desired / (keras.backend.epsilon() + norms)), w)

@@ -324,7 +324,8 @@ def _run_backends(config: Path, name: str, backends: list[str], args: list[str],
 
 
 def _print_plan(experiment, planned) -> None:
-    from regbench.report import changed_keys_of, comparable_config
+    from regbench.identity import comparable_config
+    from regbench.report import changed_keys_of
 
     configs = [p.config.model_dump(mode="json") for p in planned]
     keys = changed_keys_of(configs)

@@ -21,7 +21,7 @@ from typing import Any
 import keras
 
 from regbench.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
-from regbench.config import VariantConfig
+from regbench.config import SECTIONS, VariantConfig
 
 PER_BRANCH, SHARED, ALONE = "per-branch", "shared", "alone"
 
@@ -267,6 +267,13 @@ class Schedule(Component):
         return [LearningRateSchedule(cfgs[0])]  # a SHARED field: the same for every branch
 
 
+class Reference(Component):
+    """A published result a variant is compared with: no effect on training."""
+
+    name = "reference"
+    fields = {"reference": PER_BRANCH}
+
+
 class Structure(Component):
     """What every run has: data, architecture, batches and epochs (shared by a fused group), and its seed."""
 
@@ -300,27 +307,33 @@ COMPONENTS: list[Component] = [
     EarlyStopping(),
     Optimizer(),
     Schedule(),
+    Reference(),
 ]
 FUSION = {path: how for c in COMPONENTS for path, how in c.fields.items()}
 _DEFAULTS = VariantConfig().model_dump(mode="json")
 
 
-def _value(dumped: dict[str, Any], path: str) -> Any:
-    section, key = path.split(".", 1)
-    return dumped[section][key]
+def config_fields(cfg: VariantConfig) -> dict[str, tuple[Any, Any]]:
+    """Every field of a config as dotted key -> (value, default): the fields of each section, and top-level
+    fields that are not sections (reference) as themselves."""
+    dumped = cfg.model_dump(mode="json")
+    out = {}
+    for name, value in dumped.items():
+        if name in SECTIONS:
+            out.update({f"{name}.{k}": (v, _DEFAULTS[name][k]) for k, v in value.items()})
+        else:
+            out[name] = (value, _DEFAULTS[name])
+    return out
 
 
 def why_alone(cfg: VariantConfig) -> str | None:
     """Why a run cannot be fused (a short phrase naming the field), or None when it can."""
-    dumped = cfg.model_dump(mode="json")
-    for section, values in dumped.items():
-        for key, value in values.items():
-            path = f"{section}.{key}"
-            how = FUSION.get(path)
-            if how is None:
-                return f"{path} is not supported by fused training"
-            if how == ALONE and value != _DEFAULTS[section][key]:
-                return f"{path} is {json.dumps(value)}"
+    for path, (value, default) in config_fields(cfg).items():
+        how = FUSION.get(path)
+        if how is None:
+            return f"{path} is not supported by fused training"
+        if how == ALONE and value != default:
+            return f"{path} is {json.dumps(value)}"
     return None
 
 
@@ -329,8 +342,8 @@ def fusion_key(cfg: VariantConfig) -> str | None:
     (see :func:`why_alone`)."""
     if why_alone(cfg) is not None:
         return None
-    dumped = cfg.model_dump(mode="json")
-    return json.dumps({p: _value(dumped, p) for p, how in FUSION.items() if how == SHARED}, sort_keys=True)
+    fields = config_fields(cfg)
+    return json.dumps({p: fields[p][0] for p, how in FUSION.items() if how == SHARED}, sort_keys=True)
 
 
 def optimizer(cfg: VariantConfig) -> keras.optimizers.Optimizer:

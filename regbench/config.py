@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from regbench.errors import ConfigError
 
 SECTIONS = ("data", "model", "regularization", "train")
+VARIANT_KEYS = (*SECTIONS, "reference")  # what a variant may set: the sections, and a published reference
 
 
 class _Strict(BaseModel):
@@ -239,6 +240,16 @@ class TrainConfig(_Strict):
 PER_LAYER = ("dropout", "gaussian_noise", "gaussian_dropout")
 
 
+class Reference(_Strict):
+    """A published result this variant replicates: shown beside the measured mean ± std by run and compare."""
+
+    metric: Literal["test_error", "test_accuracy"] = Field(
+        ..., description="test_error or test_accuracy, in percent."
+    )
+    value: float = Field(..., ge=0.0, le=100.0, description="The published value, in percent.")
+    source: str = Field("", description="Where it comes from, e.g. 'Srivastava et al. 2014, Table 9'.")
+
+
 class VariantConfig(_Strict):
     """One fully resolved variant: what a single training run (per seed) uses."""
 
@@ -246,6 +257,7 @@ class VariantConfig(_Strict):
     model: ModelConfig = ModelConfig()
     regularization: RegularizationConfig = RegularizationConfig()
     train: TrainConfig = TrainConfig()
+    reference: Reference | None = Field(None, description="A published result to compare with (not a setting).")
 
     @model_validator(mode="after")
     def _fields_agree(self) -> VariantConfig:
@@ -298,6 +310,7 @@ class VariantOverrides(_Strict):
     model: ModelConfig | None = None
     regularization: RegularizationConfig | None = None
     train: TrainConfig | None = None
+    reference: Reference | None = None
 
 
 class StudyFile(_Strict):
@@ -673,9 +686,9 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         if not isinstance(spec, dict):
             problems.append(f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a mapping, got {_show(spec)}")
             continue
-        unknown = [str(k) for k in spec if k not in SECTIONS]
+        unknown = [str(k) for k in spec if k not in VARIANT_KEYS]
         for key in unknown:
-            report((*prefix, key), f"unknown section; expected one of: {', '.join(SECTIONS)}", "")
+            report((*prefix, key), f"unknown section; expected one of: {', '.join(VARIANT_KEYS)}", "")
         if unknown:
             continue
         try:

@@ -183,3 +183,34 @@ def prepare(
         y_test=np.asarray(arrays["y_test"]).astype(np.int32).reshape(-1),
         source=source,
     )
+
+
+_SPLITS: dict[tuple, Splits] = {}
+
+
+def data_key(config, data_dir: str | None) -> tuple:
+    """Runs with equal keys train on the same data (``config``: a VariantConfig)."""
+    d = config.data
+    return (d.dataset, d.dir or data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
+
+
+def splits_for(config, data_dir: str | None) -> Splits:
+    """A variant's data, loaded and prepared once per process and shared by every run of it."""
+    d = config.data
+    key = data_key(config, data_dir)
+    if key not in _SPLITS:
+        arrays, source = load_arrays(d.dataset, d.dir or data_dir)
+        _SPLITS[key] = prepare(
+            arrays,
+            validation_split=d.validation_split,
+            train_subset=d.train_subset,
+            label_noise=d.label_noise,
+            seed=d.seed,
+            source=source,
+        )
+    return _SPLITS[key]
+
+
+def forget_splits() -> None:
+    """Drop the cached data (a driver whose workers load their own copy)."""
+    _SPLITS.clear()

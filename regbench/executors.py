@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from regbench.data import data_key, splits_for
 from regbench.errors import RegbenchError
 
 Outcome = dict[str, Any]
@@ -41,34 +42,6 @@ def set_thread_env(threads: int) -> None:
         os.environ["TF_NUM_INTEROP_THREADS"] = "1"
         os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}")
         os.environ["OMP_NUM_THREADS"] = str(threads)
-
-
-_SPLITS: dict[tuple, Any] = {}
-
-
-def data_key(config: Any, data_dir: str | None) -> tuple:
-    """Runs with equal keys train on the same data."""
-    d = config.data
-    return (d.dataset, d.dir or data_dir, d.validation_split, d.train_subset, d.label_noise, d.seed)
-
-
-def splits_for(config: Any, data_dir: str | None):
-    """Load and prepare a variant's data once per process."""
-    from regbench.data import load_arrays, prepare
-
-    d = config.data
-    key = data_key(config, data_dir)
-    if key not in _SPLITS:
-        arrays, source = load_arrays(d.dataset, d.dir or data_dir)
-        _SPLITS[key] = prepare(
-            arrays,
-            validation_split=d.validation_split,
-            train_subset=d.train_subset,
-            label_noise=d.label_noise,
-            seed=d.seed,
-            source=source,
-        )
-    return _SPLITS[key]
 
 
 def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any = None) -> list[Outcome]:

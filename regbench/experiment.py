@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -17,9 +16,11 @@ from typing import Any, Protocol
 
 from regbench import __version__
 from regbench.config import Experiment, VariantConfig, resolved_dict
+from regbench.data import forget_splits, splits_for
 from regbench.errors import ConfigError, RegbenchError
 from regbench.executors import Task
-from regbench.report import Group, comparable_config, summarize
+from regbench.identity import run_id
+from regbench.report import Group, summarize
 from regbench.runs import (
     METRICS,
     atomic_write,
@@ -87,16 +88,10 @@ class Result:
     trained_alone: dict[str, str] = field(default_factory=dict)  # under --fuse: runs that could not be fused, why
 
 
-def run_id(config: VariantConfig, seed: int) -> str:
-    """A run's identity: a hash of its resolved config (seed list and steps_per_execution aside) and its seed."""
-    text = json.dumps({"config": comparable_config(config.model_dump(mode="json")), "seed": seed}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def plan(experiment: Experiment, seeds: list[int] | None = None) -> list[PlannedRun]:
     """Every (variant, seed) of the experiment, in file order."""
     return [
-        PlannedRun(name, seed, cfg, run_id(cfg, seed))
+        PlannedRun(name, seed, cfg, run_id(cfg.model_dump(mode="json"), seed))
         for name, cfg in experiment.variants.items()
         for seed in (seeds if seeds is not None else cfg.train.seeds)
     ]
@@ -213,10 +208,10 @@ def run_experiment(
         executors.set_thread_env(threads)  # only takes effect if the framework has not started yet
         import_keras()
     sources = sorted(  # loading every dataset now fails on missing data before anything is written
-        {executors.splits_for(cfg, data_dir).source for cfg in {id(r.config): r.config for r in todo}.values()}
+        {splits_for(cfg, data_dir).source for cfg in {id(r.config): r.config for r in todo}.values()}
     )
     if executor != "local" or jobs > 1:
-        executors._SPLITS.clear()  # workers load their own copy; don't hold one here
+        forget_splits()  # workers load their own copy; don't hold one here
 
     if resume is not None:
         check_same_runtime(resume)

@@ -147,7 +147,7 @@ def accuracy_bars(groups: list[Group], path: Path) -> Path:
 def learning_curve(groups: list[Group], path: Path) -> Path:
     """Test accuracy against training-set size (data.train_subset), one line per variant name without its
     ``train_subset=...`` part: one line per regularizer."""
-    from regbench.report import comparable_config
+    from regbench.identity import comparable_config
 
     lines: dict[str, list[tuple[float, float, float]]] = {}
     for g in groups:

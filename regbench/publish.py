@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from regbench.errors import RegbenchError
+from regbench.identity import comparable_config
 from regbench.report import (
     METRICS,
     Group,
     changed_keys,
-    comparable_config,
     group_runs,
     markdown,
     records,

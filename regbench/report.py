@@ -5,13 +5,13 @@ Reads only what :mod:`regbench.runs` wrote, so it works on run folders from any 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from regbench.identity import comparable_config, config_hash
 from regbench.runs import Run, Skipped
 
 # key -> (header, how to read it from a run, format of one value, scale)
@@ -27,7 +27,6 @@ METRICS: dict[str, tuple[str, Any, str, float]] = {
 }
 RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_gap", "train_time_s"]
 ALL_COLUMNS = list(METRICS)
-IGNORED_CONFIG_KEYS = {("train", "seeds"), ("train", "steps_per_execution")}
 
 
 @dataclass
@@ -53,27 +52,6 @@ class Group:
     @property
     def statuses(self) -> list[str]:
         return sorted({r.metrics.get("status", "finished") for r in self.runs})
-
-
-def _flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    flat: dict[tuple[str, ...], Any] = {}
-    for key, value in tree.items():
-        path = (*prefix, key)
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, path))
-        else:
-            flat[path] = value
-    return flat
-
-
-def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config without keys that do not change results (seeds, steps_per_execution)."""
-    return {".".join(k): v for k, v in _flatten(config).items() if k not in IGNORED_CONFIG_KEYS}
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    text = json.dumps(comparable_config(config), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def runtime_label(runtime: dict[str, str], short: bool = False) -> str:
@@ -227,19 +205,38 @@ def fmt_p(g: Group) -> str:
     return f"{g.p_value:.3f}" if g.p_value >= 0.001 else f"{g.p_value:.1e}"
 
 
+def reference_of(g: Group) -> dict[str, Any] | None:
+    """A variant's published reference and how the measured mean compares: metric, value, source (from the
+    config), measured (the same metric, in percent) and delta (measured - value, percentage points)."""
+    ref = g.config.get("reference")
+    acc = g.stats.get("test_accuracy", {}).get("mean", math.nan)
+    if not ref or not math.isfinite(acc):
+        return None
+    measured = (1.0 - acc) * 100 if ref["metric"] == "test_error" else acc * 100
+    return {**ref, "measured": measured, "delta": measured - ref["value"]}
+
+
 def table(groups: list[Group], columns: list[str], with_test: bool = False, diff: list[str] | None = None):
-    """Header and text cells of the comparison table (shared by the terminal, Markdown and CSV views)."""
+    """Header and text cells of the comparison table (shared by the terminal, Markdown and CSV views).
+
+    When a variant carries a published reference, two columns show it and the measured mean's difference."""
     header = ["variant", "n"] + [k for k in diff or []] + [METRICS[c][0] for c in columns]
     tested = groups[0].tested if groups else "test_accuracy"
     name, _, spec, scale = METRICS[tested]
+    refs = [reference_of(g) for g in groups]
+    if any(refs):
+        header += ["reference %", "measured − ref pp"]
     if with_test:
         header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "p (Welch)"]
     rows = []
-    for g in groups:
+    for g, ref in zip(groups, refs, strict=True):
         flat = comparable_config(g.config)
         cells = [g.label + (" (diverged)" if "diverged" in g.statuses else ""), str(g.n)]
         cells += [json.dumps(flat.get(k)) if not isinstance(flat.get(k), str) else flat[k] for k in diff or []]
         cells += [fmt_stat(c, g.stats[c]) for c in columns]
+        if any(refs):
+            what = {"test_error": "error", "test_accuracy": "acc"}
+            cells += [f"{ref['value']:.2f} {what[ref['metric']]}", f"{ref['delta']:+.2f}"] if ref else ["—", "—"]
         if with_test:
             cells += ["—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale), fmt_p(g)]
         rows.append(cells)
@@ -266,6 +263,9 @@ def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str
         for key in METRICS:
             row[f"{key}_mean"] = g.stats[key]["mean"]
             row[f"{key}_std"] = g.stats[key]["std"]
+        ref = reference_of(g)
+        if ref:
+            row.update({f"reference_{k}": v for k, v in ref.items()})
         if g.test_note or g.p_value is not None:
             row[f"delta_{g.tested}"] = g.delta
             row["p_value"] = g.p_value

@@ -29,8 +29,47 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-FORMAT_VERSION = 1
+
+class RunMetrics(BaseModel):
+    """What a trainer reports for one run: the body of metrics.json. Both trainers (plain and fused) build it
+    with training.assemble_metrics; unknown extra keys are kept, so a newer writer's additions survive."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seed: int
+    status: str  # finished | diverged
+    test_accuracy: float | None  # None: NaN (a diverged run)
+    test_data_loss: float | None
+    test_loss: float | None
+    train_accuracy: float | None
+    train_data_loss: float | None
+    generalization_gap: float | None
+    monitor: str
+    best_epoch: int
+    best_monitor_value: float | None = None
+    epochs_run: int
+    stopped_epoch: int
+    stopped_early: bool
+    restored_best_weights: bool
+    train_time_s: float
+    params: int
+    weights: dict[str, Any]
+    runtime: dict[str, str] = {}  # framework.runtime(): backend, versions, batch order (format 2)
+    fused: dict[str, Any] | None = None  # set when trained as a branch of a fused model
+
+
+class RunRecord(RunMetrics):
+    """metrics.json as written: the run's metrics plus its study, variant, resolved config and format version."""
+
+    format: int
+    experiment: str
+    variant: str
+    run_id: str | None = None
+    config: dict[str, Any]
+
+FORMAT_VERSION = 2  # 2: runtime (backend, versions, batch order), lr in history.csv, max_unit_norm
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 
@@ -106,10 +145,12 @@ def write_run(
     metrics: dict[str, Any],
     history: list[dict[str, float]],
 ) -> Path:
-    """Write one finished run: history first, metrics.json (the completion marker) last."""
+    """Write one finished run: history first, metrics.json (the completion marker) last. ``metrics`` is checked
+    against :class:`RunRecord` first, so a trainer cannot write a record that readers would misread."""
     folder = run_dir(exp_dir, variant, metrics["seed"])
-    atomic_write(folder / HISTORY, csv_text(history))
     record = {"format": FORMAT_VERSION, "experiment": experiment, "variant": variant, **metrics, "config": config}
+    RunRecord.model_validate(json_safe(record))
+    atomic_write(folder / HISTORY, csv_text(history))
     write_json(folder / METRICS, record)
     return folder
 
@@ -160,6 +201,21 @@ def read_run(folder: Path) -> Run:
         raise ValueError(f"corrupt metrics.json: {exc}") from None
     if not isinstance(metrics, dict) or "variant" not in metrics or "test_accuracy" not in metrics:
         raise ValueError("metrics.json is not a regbench run record (no variant/test_accuracy)")
+    version = metrics.get("format")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"metrics.json has no known format version (format: {json.dumps(version)})")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"metrics.json is format {version}, written by a newer regbench than this one (reads formats up to "
+            f"{FORMAT_VERSION}); upgrade regbench to read it"
+        )
+    if version >= 2:
+        try:
+            RunRecord.model_validate(metrics)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"corrupt metrics.json: {where}: {first['msg']}") from None
     history_path = folder / HISTORY
     try:
         history = read_history(history_path) if history_path.is_file() else []

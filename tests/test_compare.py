@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from regbench.cli import app
 from regbench.config import VariantConfig
+from regbench.identity import comparable_config
 from regbench.runs import write_run
 
 runner = CliRunner()
@@ -28,9 +29,12 @@ def fake_run(
     l2: float = 0.0,
     sparsity: float = 0.01,
     backend: str | None = None,
+    reference: dict | None = None,
 ) -> None:
     """A finished run as `regbench run` writes it, with chosen numbers (no training)."""
-    cfg = VariantConfig.model_validate({"regularization": {"l2": l2}, "train": {"seeds": [seed]}})
+    cfg = VariantConfig.model_validate(
+        {"regularization": {"l2": l2}, "train": {"seeds": [seed]}, "reference": reference}
+    )
     metrics = {
         "seed": seed,
         "status": "finished",
@@ -276,3 +280,44 @@ def test_across_backends_shows_whether_verdicts_agree(two_backends: Path):
 def test_across_backends_needs_two_backends(outputs: Path):
     result = cli(*map(str, outputs.glob("l2-*")), "--across-backends")
     assert result.exit_code == 2 and "trained by one runtime" in result.output
+
+
+def test_a_newer_or_malformed_record_is_reported_not_misread(outputs: Path):
+    newer = next(outputs.glob("l2-20261101-*/l2/seed-0/metrics.json"))
+    record = json.loads(newer.read_text())
+    newer.write_text(json.dumps({**record, "format": 99}))
+    broken = next(outputs.glob("l2-20261102-*/l2/seed-1/metrics.json"))
+    record = json.loads(broken.read_text())
+    del record["best_epoch"]
+    broken.write_text(json.dumps(record))
+    result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--format", "json")
+    assert result.exit_code == 0
+    skipped = {s["path"]: s["reason"] for s in json.loads(result.stdout)["skipped"]}
+    assert "format 99, written by a newer regbench" in skipped[str(newer.parent)]
+    assert skipped[str(broken.parent)] == "corrupt metrics.json: best_epoch: Field required"
+    rows = {r["variant"]: r for r in json.loads(result.stdout)["variants"]}
+    assert rows["l2"]["n"] == 1
+
+
+def test_a_published_reference_is_shown_beside_the_measured_mean(tmp_path: Path):
+    exp = tmp_path / "paper-20261126-120000"
+    ref = {"metric": "test_error", "value": 1.05, "source": "Srivastava et al. 2014, Table 9"}
+    for seed, acc in enumerate([0.985, 0.987]):
+        fake_run(exp, "dropout_max_norm", seed, acc, reference=ref)
+        fake_run(exp, "plain", seed, acc - 0.002)
+    result = cli(str(exp), "--format", "md")
+    assert result.exit_code == 0, result.output
+    header, _, *rows = result.output.splitlines()
+    assert "| reference % | measured − ref pp |" in header
+    row = next(r for r in rows if r.startswith("| dropout_max_norm "))
+    assert "| 1.05 error | +0.35 |" in row  # measured error 1.40 %
+    assert "| — | — |" in next(r for r in rows if r.startswith("| plain "))
+    record = next(
+        r for r in json.loads(cli(str(exp), "--format", "json").output)["variants"] if r["name"] == "dropout_max_norm"
+    )
+    assert record["reference_source"] == "Srivastava et al. 2014, Table 9"
+    assert record["reference_delta"] == pytest.approx(0.35)
+    # the reference is not a setting: runs with and without it are the same experiment
+    assert "reference" not in comparable_config(
+        VariantConfig.model_validate({"reference": ref}).model_dump(mode="json")
+    )

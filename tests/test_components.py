@@ -21,12 +21,14 @@ from regbench.models import build_model
 
 
 def schema_fields() -> list[str]:
-    """Every field of every config section, as dotted keys."""
+    """Every field of every config section as dotted keys, from the schema itself; other top-level fields whole."""
     out = []
     for section, info in VariantConfig.model_fields.items():
         model = info.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
-        out += [f"{section}.{name}" for name in model.model_fields]
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            out += [f"{section}.{name}" for name in model.model_fields]
+        else:
+            out.append(section)
     return out
 
 

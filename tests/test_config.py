@@ -115,7 +115,7 @@ variants:
         "study.yaml:9: variants.es.regularization.early_stopping.monitor: expected one of 'val_data_loss', "
         "'val_accuracy' or 'val_loss', got \"val_acc\"",
         "study.yaml:11: variants.typo.regularisation: unknown section; expected one of: data, model, "
-        "regularization, train",
+        "regularization, train, reference",
     ]
 
 

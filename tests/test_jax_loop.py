@@ -34,10 +34,12 @@ splits = prepare(synthetic_arrays(n_train=330), validation_split=0.2, seed=0)
 exp = load_text('''
 name: j
 model: {hidden_units: [16, 8]}
-train: {epochs: 3, batch_size: 32, steps_per_execution: 3}
+train: {epochs: 3, batch_size: 32, steps_per_execution: 3, lr_schedule: {kind: exponential, decay_rate: 0.5}}
 variants:
-  drop: {regularization: {dropout: [0.5, 0.0], l2: 0.001}}
-  stop: {regularization: {l1: 0.001, early_stopping: {patience: 0, min_delta: 10.0}}}
+  drop: {regularization: {dropout: [0.5, 0.0], l2: 0.001, input_dropout: 0.1, gaussian_noise: [0.1, 0.0]}}
+  stop:
+    regularization: {l1: 0.001, max_norm: 0.5, label_smoothing: 0.1, gaussian_dropout: 0.2,
+                     early_stopping: {patience: 0, min_delta: 10.0}}
 ''')
 drop, stop = exp.variants["drop"], exp.variants["stop"]
 
