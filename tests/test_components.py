@@ -173,3 +173,25 @@ def test_a_study_mixing_the_new_keys_runs_alone_and_fused(tmp_path: Path, data_d
             "clipped/seed-0": "train.clipnorm is 1.0",
             "clipped/seed-1": "train.clipnorm is 1.0",
         }
+
+
+def test_srivastava_table9_one_epoch_cut_runs_fused(tmp_path: Path, data_dir: Path):
+    """The paper config as shipped (784-1024-1024-2048-10, SGD with momentum, max-norm, input dropout), cut to
+    one epoch: the five variants train as one fused model and carry the paper's references."""
+    config = Path(__file__).resolve().parent.parent / "configs" / "srivastava_table9.yaml"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(config), "--fuse", "--set", "train.epochs=1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "5 run(s) trained, 0 skipped, 0 failed" in result.output
+    [exp] = list(out.iterdir())
+    records = {p.parent.parent.name: json.loads(p.read_text()) for p in exp.glob("*/seed-0/metrics.json")}
+    assert {name: r["config"]["reference"]["value"] for name, r in records.items()} == {
+        "l2": 1.62,
+        "l2_l1": 1.60,
+        "max_norm": 1.35,
+        "dropout_l2": 1.25,
+        "dropout_max_norm": 1.05,
+    }
+    assert all(r["fused"]["branches"] == 5 for r in records.values())
+    assert records["dropout_max_norm"]["weights"]["layers"]["dense_3"]["max_unit_norm"] <= 3.0 + 1e-5
+    assert "reference %" in (exp / "summary.md").read_text()
