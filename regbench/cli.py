@@ -274,11 +274,14 @@ def run(
             highlight=False,
         )
         raise typer.Exit(130) from None
-    from regbench.report import RUN_COLUMNS, table
+    from regbench.report import RUN_COLUMNS, runtimes_note, table
 
     if result.groups:
-        header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.delta is not None for g in result.groups))
+        header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.test_note for g in result.groups))
         console.print(rich_table(header, rows, title=f"{experiment.name} — test set, evaluated once"))
+        note = runtimes_note(result.groups)
+        if note:
+            console.print(note, highlight=False)
     if result.skipped:
         console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)
     if result.trained_alone:
@@ -308,7 +311,7 @@ def _run_backends(config: Path, name: str, backends: list[str], args: list[str],
     if code in (2, 130):
         raise typer.Exit(code)
     try:
-        result = compare_runs([parent], default_baseline=True)
+        result = compare_runs([parent])
     except RegbenchError as exc:
         raise _fail(exc) from None
     if len({json.dumps(g.runtime, sort_keys=True) for g in result.groups}) > 1:
@@ -434,7 +437,7 @@ def compare(
     """
     from regbench.publish import compare as compare_runs
     from regbench.publish import json_text
-    from regbench.report import ALL_COLUMNS, markdown, records, runtimes_note, table
+    from regbench.report import ALL_COLUMNS, RUN_COLUMNS, markdown, records, runtimes_note, table
     from regbench.runs import csv_text
 
     if fmt not in ("table", "md", "csv", "json"):
@@ -447,7 +450,6 @@ def compare(
             reverse=reverse,
             only_changed=only_changed,
             metric=test,
-            default_baseline=across_backends,
         )
     except RegbenchError as exc:
         raise _fail(exc) from None
@@ -468,7 +470,8 @@ def compare(
         )
     header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
     note = runtimes_note(result.groups)
-    if fmt == "table":
+    if fmt == "table":  # the terminal shows the columns `run` shows; md, csv, json and --out hold them all
+        header, rows = table(result.groups, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
         console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
         if note:
             console.print(note, highlight=False)

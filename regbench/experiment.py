@@ -20,7 +20,7 @@ from regbench.data import forget_splits, splits_for
 from regbench.errors import ConfigError, RegbenchError
 from regbench.executors import Task
 from regbench.identity import run_id
-from regbench.report import Group, summarize
+from regbench.report import Group
 from regbench.runs import (
     METRICS,
     atomic_write,
@@ -261,7 +261,7 @@ def run_experiment(
                 result.failed[task.key] = outcome["error"]
             progress.end_run(task.key, outcome)
             ctrl_c.check()
-    result.groups = write_summary(exp_dir, experiment.sweep_keys)
+    result.groups = write_summary(exp_dir)
     return result
 
 
@@ -387,26 +387,23 @@ def _environment_or_keep(exp_dir: Path, **settings: Any) -> dict[str, Any]:
     return env
 
 
-def write_summary(exp_dir: Path, sweep_keys: list[str] | None = None) -> list[Group]:
-    """Read an experiment folder's runs back and write its summaries, figures and report.html."""
-    from regbench.publish import baseline_group, write_all
-    from regbench.report import RUN_COLUMNS
+def write_summary(exp_dir: Path) -> list[Group]:
+    """Read an experiment folder's runs back and write its summaries, figures and report.html: the same
+    comparison as ``regbench compare EXP_DIR --out EXP_DIR`` (publish.compare, default baseline)."""
+    from regbench.publish import compare, write_all
+    from regbench.report import ALL_COLUMNS
 
     runs, _ = find_runs([exp_dir])
     if not runs:
         atomic_write(exp_dir / "summary.md", "No finished runs.\n")
         return []
-    groups, _ = summarize(runs)
-    base = baseline_group(groups, None)
-    with_test = base is not None and len(groups) > 1
-    if with_test:
-        groups, _ = summarize(runs, base.label)
+    result = compare([exp_dir])
     write_all(
-        groups,
+        result.groups,
         exp_dir,
-        RUN_COLUMNS + ["stopped_epoch", "sparsity", "weight_l2"],
-        with_test=with_test,
-        baseline=base.label if with_test else None,
+        ALL_COLUMNS,
+        with_test=result.with_test,
+        baseline=result.baseline,
         title=f"regbench run: {exp_dir.name}",
     )
-    return groups
+    return result.groups

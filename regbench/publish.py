@@ -39,6 +39,17 @@ def baseline_group(groups: list[Group], name: str | None) -> Group | None:
     return next((g for g in groups if g.variant == "baseline"), groups[0] if groups else None)
 
 
+def default_baseline(groups: list[Group]) -> str | None:
+    """The baseline that ``run`` and ``compare`` use when none is named: the variant called ``baseline``, else
+    the first variant; None when there is nothing to compare, or the name stands for variants of different
+    configs (then ``--baseline LABEL`` must say which)."""
+    if len({g.variant for g in groups}) < 2:
+        return None
+    name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+    matches = [g for g in groups if g.variant == name]
+    return name if len({json.dumps(g.runtime, sort_keys=True) for g in matches}) == len(matches) else None
+
+
 def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
     """Keys whose value differs from the baseline's: key -> (baseline value, this value)."""
     a, b = comparable_config(base.config), comparable_config(group.config)
@@ -177,6 +188,7 @@ class Comparison:
     skipped: list[Skipped]
     diff: list[str]
     with_test: bool
+    baseline: str | None = None
 
 
 def compare(
@@ -186,12 +198,11 @@ def compare(
     reverse: bool = False,
     only_changed: bool = False,
     metric: str = "test_accuracy",
-    default_baseline: bool = False,
 ) -> Comparison:
     """Read runs under ``paths``, group them by variant and compute the statistics.
 
-    With ``default_baseline`` and no ``baseline``, the baseline is picked as ``regbench run`` picks it (the
-    variant named ``baseline``, else the first).
+    Without ``baseline`` it is picked as :func:`default_baseline` says, the same way for ``run`` and
+    ``compare``, so the same runs give the same table.
 
     Raises:
         RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
@@ -209,9 +220,8 @@ def compare(
         )
     if metric not in METRICS:
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
-    if baseline is None and default_baseline:
-        base = baseline_group(group_runs(runs)[0], None)
-        baseline = base.variant if base is not None else None
+    if baseline is None:
+        baseline = default_baseline(group_runs(runs)[0])
     try:
         groups, dropped = summarize(runs, baseline, metric)
     except KeyError:
@@ -243,4 +253,4 @@ def compare(
         if reverse:  # keep rows without a value at the bottom either way
             groups = [g for g in groups if not key(g)[0]] + [g for g in groups if key(g)[0]]
     diff = changed_keys(groups) if only_changed else []
-    return Comparison(groups, skipped + dropped, diff, with_test=baseline is not None)
+    return Comparison(groups, skipped + dropped, diff, with_test=baseline is not None, baseline=baseline)

@@ -13,6 +13,7 @@ from typing import Any
 
 from regbench.identity import comparable_config, config_hash
 from regbench.runs import Run, Skipped
+from regbench.stats import holm, welch
 
 # key -> (header, how to read it from a run, format of one value, scale)
 METRICS: dict[str, tuple[str, Any, str, float]] = {
@@ -41,7 +42,11 @@ class Group:
     runtime: dict[str, str] = field(default_factory=dict)  # what trained the runs: backend, versions, batch order
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
     delta: float | None = None
-    p_value: float | None = None
+    p_value: float | None = None  # Welch's t-test against the baseline, unadjusted
+    p_value_holm: float | None = None  # Holm-adjusted over every comparison in the table
+    ci_low: float | None = None  # 95 % confidence interval of delta
+    ci_high: float | None = None
+    effect_size: float | None = None  # Hedges' g
     test_note: str = ""
     tested: str = "test_accuracy"  # the metric that delta and p_value are about
 
@@ -131,9 +136,9 @@ def summarize(
     runs: list[Run], baseline: str | None = None, metric: str = "test_accuracy"
 ) -> tuple[list[Group], list[Skipped]]:
     """Group runs and compute mean/std of every metric; with ``baseline``, the difference in ``metric``
-    (default test accuracy) against it and Welch's t-test p-value (scipy's ``ttest_ind(equal_var=False)``).
-    When the baseline was trained on several runtimes (backends), each row is tested against the baseline of
-    its own runtime.
+    (default test accuracy) against it: Welch's t-test p-value, its Holm adjustment over the table, the 95 %
+    confidence interval of the difference and Hedges' g (regbench.stats). When the baseline was trained on
+    several runtimes (backends), each row is tested against the baseline of its own runtime.
 
     Raises:
         KeyError: when ``baseline`` names no variant among the runs, or two of one runtime.
@@ -148,19 +153,19 @@ def summarize(
         by_runtime = {json.dumps(g.runtime, sort_keys=True): g for g in matches}
         if not matches or len(by_runtime) != len(matches):
             raise KeyError(baseline)
-        from scipy import stats as sps
-
         for g in groups:
             base = matches[0] if len(matches) == 1 else by_runtime.get(json.dumps(g.runtime, sort_keys=True))
             if base is None:
                 g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
                 continue
-            _test_against(g, base, metric, sps)
+            _test_against(g, base, metric)
+        for g, adjusted in zip(groups, holm([g.p_value for g in groups]), strict=True):
+            g.p_value_holm = adjusted
     return groups, dropped
 
 
-def _test_against(g: Group, base: Group, metric: str, sps) -> None:
-    """Δ of ``metric`` against ``base`` and Welch's t-test p-value (scipy's ttest_ind(equal_var=False))."""
+def _test_against(g: Group, base: Group, metric: str) -> None:
+    """Δ of ``metric`` against ``base``, its 95 % CI, Hedges' g and Welch's t-test p-value."""
     a = [v for v in _values(g, metric) if math.isfinite(v)]
     b = [v for v in _values(base, metric) if math.isfinite(v)]
     g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
@@ -168,12 +173,10 @@ def _test_against(g: Group, base: Group, metric: str, sps) -> None:
         g.test_note = "baseline"
     elif len(a) < 2 or len(b) < 2:
         g.test_note = "n < 2"
-    elif max(a) == min(a) and max(b) == min(b):
-        g.test_note = "no variance"  # a t-test is undefined when neither sample varies
     else:
-        p = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
-        g.p_value = p if math.isfinite(p) else None
-        g.test_note = "" if g.p_value is not None else "no variance"
+        w = welch(a, b)
+        g.p_value, g.ci_low, g.ci_high, g.effect_size = w.p_value, w.ci_low, w.ci_high, w.effect_size
+        g.test_note = "" if w.p_value is not None else "no variance"  # undefined when neither sample varies
 
 
 def changed_keys(groups: list[Group]) -> list[str]:
@@ -199,10 +202,12 @@ def fmt_stat(key: str, s: dict[str, float]) -> str:
     return text
 
 
-def fmt_p(g: Group) -> str:
-    if g.p_value is None:
+def fmt_p(g: Group, adjusted: bool = True) -> str:
+    """The p-value cell: Holm-adjusted (the table's) or raw; a note where there is no test."""
+    p = g.p_value_holm if adjusted else g.p_value
+    if p is None:
         return g.test_note or "—"
-    return f"{g.p_value:.3f}" if g.p_value >= 0.001 else f"{g.p_value:.1e}"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def reference_of(g: Group) -> dict[str, Any] | None:
@@ -227,7 +232,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
     if any(refs):
         header += ["reference %", "measured − ref pp"]
     if with_test:
-        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "p (Welch)"]
+        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "95 % CI", "g", "p (Welch, Holm)"]
     rows = []
     for g, ref in zip(groups, refs, strict=True):
         flat = comparable_config(g.config)
@@ -238,7 +243,10 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
             what = {"test_error": "error", "test_accuracy": "acc"}
             cells += [f"{ref['value']:.2f} {what[ref['metric']]}", f"{ref['delta']:+.2f}"] if ref else ["—", "—"]
         if with_test:
-            cells += ["—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale), fmt_p(g)]
+            signed = spec.replace("{:", "{:+")
+            ci = "—" if g.ci_low is None else f"[{signed.format(g.ci_low * scale)}, {signed.format(g.ci_high * scale)}]"
+            g_cell = "—" if g.effect_size is None else f"{g.effect_size:+.2f}"
+            cells += ["—" if g.delta is None else signed.format(g.delta * scale), ci, g_cell, fmt_p(g)]
         rows.append(cells)
     return header, rows
 
@@ -268,7 +276,10 @@ def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str
             row.update({f"reference_{k}": v for k, v in ref.items()})
         if g.test_note or g.p_value is not None:
             row[f"delta_{g.tested}"] = g.delta
+            row["delta_ci_low"], row["delta_ci_high"] = g.ci_low, g.ci_high
+            row["effect_size"] = g.effect_size
             row["p_value"] = g.p_value
+            row["p_value_holm"] = g.p_value_holm
             row["test_note"] = g.test_note
         out.append(row)
     return out
@@ -293,8 +304,6 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
     is Welch's t-test of the variant's own runs on the first runtime against each other runtime: small values
     mean the backends train this variant differently.
     """
-    from scipy import stats as sps
-
     runtimes = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
     shorts = {runtime_label(g.runtime): runtime_label(g.runtime, short=True) for g in groups}
     if len(set(shorts.values())) < len(shorts):
@@ -317,7 +326,7 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
                 cells += ["—", "—", "—"]
                 continue
             delta = "—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale)
-            cells += [fmt_stat(tested, g.stats[tested]), delta, fmt_p(g)]
+            cells += [fmt_stat(tested, g.stats[tested]), delta, fmt_p(g, adjusted=False)]
             if g.test_note == "baseline":
                 verdicts.add("baseline")
             elif g.p_value is not None and g.delta is not None:
@@ -338,8 +347,8 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
             if len(first) < 2 or len(second) < 2:
                 ps.append("n < 2")
                 continue
-            p = float(sps.ttest_ind(first, second, equal_var=False).pvalue)
-            ps.append("no variance" if not math.isfinite(p) else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"))
+            p = welch(first, second).p_value
+            ps.append("no variance" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"))
         cells.append(", ".join(ps) or "—")
         rows.append(cells)
     return header, rows

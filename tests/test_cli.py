@@ -161,3 +161,21 @@ def test_schema_is_json():
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
     assert json.loads(result.output)["title"] == "regbench study"
+
+
+def test_run_and_compare_print_the_same_table(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    out = tmp_path / "out"
+    ran = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--seeds", "0,1"])
+    assert ran.exit_code == 0, ran.output
+    [exp] = list(out.iterdir())
+    compared = runner.invoke(app, ["compare", str(exp)])
+    assert compared.exit_code == 0, compared.output
+
+    def table(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line[:1] in "┃│"]
+
+    assert table(ran.output) == table(compared.output)
+    assert "p (Welch, Holm)" in table(ran.output)[0] and len(table(ran.output)) == 3
+    rows = json.loads(runner.invoke(app, ["compare", str(exp), "--format", "json"]).output)["variants"]
+    summary = json.loads((exp / "summary.json").read_text())["variants"]
+    assert [r["p_value_holm"] for r in rows] == [r["p_value_holm"] for r in summary]

@@ -117,19 +117,44 @@ def test_pools_seeds_across_experiments_with_mean_std_delta_and_welch_p(outputs:
     assert rows["baseline"]["test_note"] == "baseline"
 
 
-def test_table_shows_mean_std_and_p(outputs: Path):
+def test_table_shows_mean_std_delta_ci_effect_size_and_p(outputs: Path):
     result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline")
     assert result.exit_code == 0
+    header = next(line for line in result.output.splitlines() if line.startswith("┃ variant"))
+    assert [c.strip() for c in header.strip("┃").split("┃")][-4:] == ["Δ acc pp", "95 % CI", "g", "p (Welch, Holm)"]
     [l2_row] = [line for line in result.output.splitlines() if line.startswith("│ l2 ")]
     cells = [c.strip() for c in l2_row.strip("│").split("│")]
     assert cells[:3] == ["l2", "3", "97.70 ± 0.10"]
-    p = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False).pvalue
-    assert cells[-2:] == ["+0.60", f"{p:.3f}"]
+    ref = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert cells[-4:] == ["+0.60", f"[{ci.low * 100:+.2f}, {ci.high * 100:+.2f}]", "+4.80", f"{ref.pvalue:.3f}"]
     [base_row] = [line for line in result.output.splitlines() if line.startswith("│ baseline ")]
-    assert [c.strip() for c in base_row.strip("│").split("│")][-2:] == ["+0.00", "baseline"]
+    assert [c.strip() for c in base_row.strip("│").split("│")][-4:] == ["+0.00", "—", "—", "baseline"]
     reverse = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "l2", "--format", "md")
     base_line = next(line for line in reverse.output.splitlines() if line.startswith("| baseline "))
     assert "| -0.60 |" in base_line
+
+
+def test_json_rows_carry_holm_ci_and_effect_size(tmp_path: Path):
+    """Three variants against one baseline: Holm's adjustment over the family, CI around Δ, Hedges' g."""
+    exp = tmp_path / "grid-20261126-120000"
+    values = {"baseline": [0.970, 0.972, 0.971], "a": [0.975, 0.978, 0.976], "b": [0.971, 0.974, 0.970]}
+    values["c"] = [0.969, 0.973, 0.972]
+    for variant, accs in values.items():
+        for seed, acc in enumerate(accs):
+            fake_run(exp, variant, seed, acc, l2={"baseline": 0, "a": 1e-4, "b": 1e-3, "c": 1e-2}[variant])
+    result = cli(str(exp), "--format", "json")  # no --baseline: the variant named baseline, as run picks it
+    assert result.exit_code == 0, result.output
+    rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
+    raw = {v: stats.ttest_ind(values[v], values["baseline"], equal_var=False).pvalue for v in "abc"}
+    order = sorted(raw, key=raw.get)
+    for rank, v in enumerate(order):
+        expected = max(min(1.0, (3 - r) * raw[order[r]]) for r in range(rank + 1))
+        assert rows[v]["p_value"] == pytest.approx(raw[v])
+        assert rows[v]["p_value_holm"] == pytest.approx(expected) and rows[v]["p_value_holm"] >= rows[v]["p_value"]
+        assert rows[v]["delta_ci_low"] <= rows[v]["delta_test_accuracy"] <= rows[v]["delta_ci_high"]
+        assert rows[v]["effect_size"] is not None
+    assert rows["baseline"]["test_note"] == "baseline" and rows["baseline"]["p_value_holm"] is None
 
 
 def test_same_name_different_config_stays_apart_labelled_by_experiment(outputs: Path):
@@ -154,9 +179,9 @@ def test_test_option_compares_another_metric(outputs: Path):
     result = cli(*map(str, outputs.glob("l2-*")), "-b", "baseline", "--test", "sparsity", "--format", "md")
     assert result.exit_code == 0
     header = result.output.splitlines()[0]
-    assert header.endswith("| Δ \\|w\\|<1e-3 % | p (Welch) |")
+    assert header.endswith("| Δ \\|w\\|<1e-3 % | 95 % CI | g | p (Welch, Holm) |")
     l2_line = next(line for line in result.output.splitlines() if line.startswith("| l2 "))
-    assert "| +1.0 | no variance |" in l2_line  # every l2 run has sparsity 0.02 against 0.01
+    assert "| +1.0 | — | — | no variance |" in l2_line  # every l2 run has sparsity 0.02 against 0.01
     assert cli(str(outputs), "--test", "colour").exit_code == 2
 
 
