@@ -24,6 +24,8 @@ def test_smoke_config_on_real_mnist(tmp_path: Path):
     result = CliRunner().invoke(app, ["run", str(ROOT / "configs" / "smoke.yaml"), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     [exp] = list(tmp_path.iterdir())
+    finished = sorted(p.parent.relative_to(exp).as_posix() for p in exp.glob("*/seed-*/metrics.json"))
+    assert finished == ["baseline/seed-0", "dropout/seed-0", "l2_early_stopping/seed-0"]
     for metrics_file in exp.glob("*/seed-*/metrics.json"):
         metrics = json.loads(metrics_file.read_text())
         # 3,000 real training images, 2 epochs: far above chance (10%), far below the full study.
