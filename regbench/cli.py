@@ -20,10 +20,11 @@ from rich.table import Table
 from regbench.errors import RegbenchError
 
 app = typer.Typer(
-    help="Run and compare regularization studies (dropout, L1/L2, batch norm, early stopping) on MNIST.\n\n"
-    "Example:\n\n    regbench run configs/dropout.yaml",
+    help="Run and compare regularization studies (dropout, L1/L2, max-norm, noise, batch norm, early stopping) "
+    "on MNIST.\n\nExample:\n\n    regbench run configs/dropout.yaml\n\n"
+    "Shell completion: regbench --install-completion",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -31,6 +32,41 @@ console = Console()
 if not console.is_terminal and "COLUMNS" not in os.environ:
     console = Console(width=200)  # logs and pipes: keep each table row on one line
 err_console = Console(stderr=True, width=None if console.is_terminal else 200)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from regbench import __version__
+
+        print(f"regbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print regbench's version and exit."),
+    ] = None,
+) -> None:
+    """Run and compare regularization studies on MNIST."""
+
+
+def _writable_folder(option: str, path: Path) -> None:
+    """Bad input, exit 2: ``path`` is a file, or a folder this user cannot create or write in."""
+    if path.exists() and not path.is_dir():
+        raise RegbenchError(f"{option} {path}: is a file; expected a folder (it is created if missing)", exit_code=2)
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise RegbenchError(f"{option} {path}: cannot write in {parent} (permission denied)", exit_code=2)
+
+
+def _seed_list(text: str) -> str:
+    """--seeds 0,1,2 as a YAML list; anything else is bad input."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise RegbenchError(f"--seeds {text}: expected comma-separated whole numbers >= 0, e.g. 0,1,2", exit_code=2)
+    return "[" + ",".join(parts) + "]"
 
 
 def _fail(exc: RegbenchError) -> typer.Exit:
@@ -222,11 +258,13 @@ def run(
 
     overrides = list(set_ or [])
     progress: PlainProgress | None = None
-    if seeds is not None:
-        overrides.append(f"train.seeds=[{seeds}]")
-    if executor not in ("local", "ray"):
-        raise _fail(RegbenchError(f"--executor {executor}: expected local or ray", exit_code=2))
     try:
+        if seeds is not None:
+            overrides.append(f"train.seeds={_seed_list(seeds)}")
+        if executor not in ("local", "ray"):
+            raise RegbenchError(f"--executor {executor}: expected local or ray", exit_code=2)
+        if not dry_run:
+            _writable_folder("--out", out)
         experiment = load(config, overrides=overrides)
         from regbench.experiment import mark_done, plan
 
@@ -484,6 +522,10 @@ def compare(
     if out is not None:
         from regbench.publish import write_all
 
+        try:
+            _writable_folder("--out", out)
+        except RegbenchError as exc:
+            raise _fail(exc) from None
         write_all(
             result.groups,
             out,

@@ -733,9 +733,14 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file; expected a study YAML such as configs/dropout.yaml"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); expected a study "
+             "YAML file such as configs/dropout.yaml"]
+        ) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     return load_text(text, source=str(path), overrides=overrides)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -179,3 +180,42 @@ def test_run_and_compare_print_the_same_table(tmp_path: Path, data_dir: Path, ti
     rows = json.loads(runner.invoke(app, ["compare", str(exp), "--format", "json"]).output)["variants"]
     summary = json.loads((exp / "summary.json").read_text())["variants"]
     assert [r["p_value_holm"] for r in rows] == [r["p_value_holm"] for r in summary]
+
+
+def test_version():
+    from regbench import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"regbench {__version__}"
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"name: x\ntrain: {epochs: 2}\n\xff\xfe\n", "not UTF-8 text (byte 0xff at offset 27)"),
+        (b"name: x\ntrain: {learning_rate: .inf}\n", "train.learning_rate: expected a finite number, got Infinity"),
+        (b"name: x\nregularization: {l2: .nan}\n", "regularization.l2: expected a finite number, got NaN"),
+        (b"name: x\nregularization: {dropout: .nan}\n", "regularization.dropout: expected a rate in [0, 1)"),
+    ],
+)
+def test_bad_files_and_non_finite_numbers_exit_2_with_one_line(tmp_path: Path, data_dir: Path, content, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_bad_flags_exit_2_and_name_the_flag(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(a_file)])
+    assert result.exit_code == 2 and f"Error: --out {a_file}: is a file; expected a folder" in result.output
+    result = runner.invoke(app, ["run", str(tiny_study), "--seeds", "a,b", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "Error: --seeds a,b: expected comma-separated whole numbers" in result.output
+    assert "variants" not in result.output and not (tmp_path / "o").exists()
+    result = runner.invoke(app, ["compare", str(tmp_path), "--out", str(a_file)])
+    assert result.exit_code == 2
