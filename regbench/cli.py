@@ -531,7 +531,7 @@ def compare(
             out,
             ALL_COLUMNS,
             with_test=result.with_test,
-            baseline=baseline,
+            baseline=result.baseline,
             diff=result.diff,
             skipped=result.skipped,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import warnings
 from pathlib import Path
@@ -46,10 +47,59 @@ def _curve(group: Group, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.arange(1, length + 1), mean, std
 
 
-def curves(
-    groups: list[Group], train_key: str, val_key: str, ylabel: str, title: str, path: Path, scale: float = 1.0
+SMALL_MULTIPLES_ABOVE = 6  # more variants than this: one panel each instead of one tangle of curves
+
+
+def _band(ax, group: Group, key: str, style: str, colour, label: str, scale: float, width: float = 1.8) -> None:
+    epochs, mean, std = _curve(group, key)
+    if not len(epochs) or np.all(np.isnan(mean)):
+        return
+    ax.plot(epochs, mean * scale, style, color=colour, label=label, linewidth=width)
+    if group.n > 1:
+        ax.fill_between(epochs, (mean - std) * scale, (mean + std) * scale, color=colour, alpha=0.15, linewidth=0)
+
+
+def _small_multiples(
+    groups: list[Group], train_key: str, val_key: str, ylabel: str, title: str, path: Path, scale: float, base
 ) -> Path:
-    """Train (solid) and validation (dashed) curves per variant: mean over seeds with a ±std band."""
+    """One panel per variant (train solid, validation dashed), the baseline's validation curve in grey in each."""
+    cols = 3
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows + 0.6), dpi=100, sharex=True, sharey=True)
+    axes = np.atleast_1d(axes).ravel()
+    palette = colours(groups)
+    for ax, g in zip(axes, groups, strict=False):
+        if base is not None and g is not base:
+            _band(ax, base, val_key, "--", "0.6", f"{base.label} validation", scale, width=1.2)
+        _band(ax, g, train_key, "-", palette[g.label], "train", scale)
+        _band(ax, g, val_key, "--", palette[g.label], "validation", scale)
+        ax.set_title(f"{g.label} (n={g.n})", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(groups) :]:
+        ax.axis("off")
+    axes[0].legend(fontsize=7)
+    for ax in axes[(rows - 1) * cols :]:
+        ax.set_xlabel("epoch")
+    for ax in axes[::cols]:
+        ax.set_ylabel(ylabel, fontsize=8)
+    fig.suptitle(title + (f"; grey: {base.label}" if base is not None else ""))
+    return _save(fig, path)
+
+
+def curves(
+    groups: list[Group],
+    train_key: str,
+    val_key: str,
+    ylabel: str,
+    title: str,
+    path: Path,
+    scale: float = 1.0,
+    base: Group | None = None,
+) -> Path:
+    """Train (solid) and validation (dashed) curves per variant: mean over seeds with a ±std band. With more
+    than SMALL_MULTIPLES_ABOVE variants, one panel per variant."""
+    if len(groups) > SMALL_MULTIPLES_ABOVE:
+        return _small_multiples(groups, train_key, val_key, ylabel, title, path, scale, base)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     palette = colours(groups)
     for g in groups:
@@ -73,7 +123,7 @@ def curves(
     return _save(fig, path)
 
 
-def loss_plot(groups: list[Group], path: Path) -> Path:
+def loss_plot(groups: list[Group], path: Path, base: Group | None = None) -> Path:
     return curves(
         groups,
         "data_loss",
@@ -81,10 +131,11 @@ def loss_plot(groups: list[Group], path: Path) -> Path:
         "cross-entropy (data loss, no penalty)",
         "Loss per epoch — train solid, validation dashed",
         path,
+        base=base,
     )
 
 
-def accuracy_plot(groups: list[Group], path: Path) -> Path:
+def accuracy_plot(groups: list[Group], path: Path, base: Group | None = None) -> Path:
     return curves(
         groups,
         "accuracy",
@@ -93,6 +144,7 @@ def accuracy_plot(groups: list[Group], path: Path) -> Path:
         "Accuracy per epoch — train solid, validation dashed",
         path,
         scale=100.0,
+        base=base,
     )
 
 
@@ -114,7 +166,7 @@ def weight_histogram(groups: list[Group], path: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("|w| of Dense kernels (log scale; leftmost bin holds everything below 1e-8)")
     ax.set_ylabel("% of weights")
-    ax.set_title("Weight magnitudes — L1 piles weights near zero, L2 shrinks them all")
+    ax.set_title("Share of Dense-kernel weights per |w| bin, all layers and seeds pooled (dotted: 1e-3)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -170,4 +222,138 @@ def learning_curve(groups: list[Group], path: Path) -> Path:
     ax.set_title("Learning curve — regularization matters most when data are scarce")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sweeps: figures that follow the grid's shape
+
+
+def sweep_axes(groups: list[Group]) -> dict[str, list]:
+    """The config keys a sweep varies, with their values in order, when the variants form a full grid over
+    them (every combination once); {} otherwise (hand-written variants that differ in unrelated ways)."""
+    from regbench.identity import comparable_config
+    from regbench.report import changed_keys
+
+    keys = changed_keys(groups)
+    if not keys or len(groups) < 2:
+        return {}
+    flats = [comparable_config(g.config) for g in groups]
+    axes: dict[str, list] = {}
+    for k in keys:
+        axes[k] = []
+        for f in flats:
+            if f.get(k) not in axes[k]:
+                axes[k].append(f.get(k))
+    combos = {tuple(json.dumps(f.get(k), sort_keys=True) for k in keys) for f in flats}
+    if len(combos) != len(groups) or len(groups) != math.prod(len(v) for v in axes.values()):
+        return {}
+    for values in axes.values():
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            values.sort()
+    return axes
+
+
+def _value_of(group: Group, key: str):
+    from regbench.identity import comparable_config
+
+    return comparable_config(group.config).get(key)
+
+
+def _numeric(values: list) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _short(key: str) -> str:
+    return key.split(".")[-1]
+
+
+def _text(value) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
+PANELS = (("test_accuracy", "test accuracy %"), ("generalization_gap", "generalization gap (train − test acc), pp"))
+
+
+def sweep_plot(groups: list[Group], key: str, path: Path, base: Group | None = None) -> Path:
+    """One swept key: test accuracy and generalization gap (mean ± std over seeds) against its value. A key
+    whose positive values span two decades or more gets a symmetric-log axis that still shows 0."""
+    numeric = _numeric([_value_of(g, key) for g in groups])
+    points = sorted(groups, key=lambda g: _value_of(g, key)) if numeric else list(groups)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    for ax, (metric, label) in zip(axes, PANELS, strict=True):
+        if numeric:
+            x = np.array([_value_of(g, key) for g in points], dtype=float)
+        else:
+            x = np.arange(len(points), dtype=float)
+            ax.set_xticks(x, [_text(_value_of(g, key)) for g in points], rotation=20, fontsize=8)
+        mean = np.array([g.stats[metric]["mean"] * 100 for g in points])
+        std = np.nan_to_num(np.array([g.stats[metric]["std"] * 100 for g in points]))
+        ax.plot(x, mean, "o-", color="tab:blue", label="mean over seeds")
+        ax.fill_between(x, mean - std, mean + std, color="tab:blue", alpha=0.2, linewidth=0, label="± std")
+        if base is not None:
+            ax.axhline(base.stats[metric]["mean"] * 100, color="grey", linestyle="--", label=f"{base.label}")
+        positive = x[x > 0] if numeric else np.array([])
+        if numeric and len(positive) and positive.max() / positive.min() >= 100:
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+        ax.set_xlabel(key + (" (symmetric log axis)" if ax.get_xscale() == "symlog" else ""))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Sweep over {_short(key)}: {len(points)} values, {min(g.n for g in groups)}+ seeds each")
+    return _save(fig, path)
+
+
+def _grid_panel(ax, groups: list[Group], rows_key: str, cols_key: str, axes: dict, metric: str, label: str) -> None:
+    """A heatmap of ``metric`` over two swept keys; cells annotated mean ± std, '*' where Holm p < 0.05."""
+    rows, cols = axes[rows_key], axes[cols_key]
+    grid = np.full((len(rows), len(cols)), np.nan)
+    notes = [["" for _ in cols] for _ in rows]
+    for g in groups:
+        i = rows.index(_value_of(g, rows_key))
+        j = cols.index(_value_of(g, cols_key))
+        s = g.stats[metric]
+        grid[i, j] = s["mean"] * 100
+        star = " *" if g.p_value_holm is not None and g.p_value_holm < 0.05 else ""
+        std = f"\n± {s['std'] * 100:.2f}" if math.isfinite(s["std"]) else ""
+        notes[i][j] = f"{s['mean'] * 100:.2f}{star}{std}"
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    middle = np.nanmean(grid) if np.isfinite(grid).any() else 0
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            colour = "black" if np.isfinite(grid[i, j]) and grid[i, j] > middle else "white"
+            ax.text(j, i, notes[i][j], ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(len(cols)), [_text(v) for v in cols], fontsize=8)
+    ax.set_yticks(range(len(rows)), [_text(v) for v in rows], fontsize=8)
+    ax.set_xlabel(cols_key)
+    ax.set_ylabel(rows_key)
+    ax.set_title(label, fontsize=10)
+    plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+
+
+def heatmap(groups: list[Group], axes: dict[str, list], path: Path) -> Path:
+    """Two swept keys: heatmaps of test accuracy and generalization gap. Three or more: small multiples of the
+    test-accuracy heatmap over the first two keys, one panel per combination of the others (at most 12)."""
+    keys = list(axes)
+    rows_key, cols_key = keys[0], keys[1]
+    if len(keys) == 2:
+        fig, panels = plt.subplots(1, 2, figsize=(12, 0.6 * len(axes[rows_key]) + 3), dpi=110)
+        for ax, (metric, label) in zip(panels, PANELS, strict=True):
+            _grid_panel(ax, groups, rows_key, cols_key, axes, metric, label + ", mean ± std")
+    else:
+        import itertools
+
+        others = keys[2:]
+        combos = list(itertools.product(*(axes[k] for k in others)))[:12]
+        cols = min(3, len(combos))
+        nrows = math.ceil(len(combos) / cols)
+        fig, panels = plt.subplots(nrows, cols, figsize=(5.5 * cols, (0.5 * len(axes[rows_key]) + 2.5) * nrows))
+        panels = np.atleast_1d(panels).ravel()
+        for ax, combo in zip(panels, combos, strict=False):
+            chosen = [g for g in groups if all(_value_of(g, k) == v for k, v in zip(others, combo, strict=True))]
+            title = ", ".join(f"{_short(k)}={_text(v)}" for k, v in zip(others, combo, strict=True))
+            _grid_panel(ax, chosen, rows_key, cols_key, axes, "test_accuracy", f"test accuracy %: {title}")
+        for ax in panels[len(combos) :]:
+            ax.axis("off")
+    fig.suptitle("Sweep grid; * = Holm-adjusted p < 0.05 against the baseline (Welch's t-test)")
     return _save(fig, path)

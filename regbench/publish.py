@@ -91,14 +91,25 @@ def write_all(
     atomic_write(folder / "summary.md", markdown(header, rows))
     atomic_write(folder / "summary.csv", csv_text(records(groups, diff)))
     atomic_write(folder / "summary.json", json_text(groups, diff, skipped or []))
-    plots.loss_plot(groups, folder / "loss.png")
-    plots.accuracy_plot(groups, folder / "accuracy.png")
+    base = baseline_group(groups, baseline) if baseline else None
+    plots.loss_plot(groups, folder / "loss.png", base)
+    plots.accuracy_plot(groups, folder / "accuracy.png", base)
     plots.accuracy_bars(groups, folder / "accuracy_bars.png")
     plots.weight_histogram(groups, folder / "weights.png")
+    figures = dict(FIGURES)
     if "data.train_subset" in changed_keys(groups):
         plots.learning_curve(groups, folder / "learning_curve.png")
-    atomic_write(folder / "report.html", report_html(groups, folder, header, rows, baseline, skipped or [], title))
-    return [folder / n for n in ("summary.md", "summary.csv", "summary.json", *FIGURES, "report.html")]
+        figures["learning_curve.png"] = "Test accuracy against training-set size"
+    axes = plots.sweep_axes(groups)
+    if len(axes) == 1 and len(groups) > 2:
+        plots.sweep_plot(groups, next(iter(axes)), folder / "sweep.png", base)
+        figures["sweep.png"] = f"Test accuracy and generalization gap against {next(iter(axes))}, mean ± std"
+    elif len(axes) >= 2:
+        plots.heatmap(groups, axes, folder / "heatmap.png")
+        figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the Holm-adjusted p < 0.05"
+    page = report_html(groups, folder, header, rows, baseline, skipped or [], title, figures, axes)
+    atomic_write(folder / "report.html", page)
+    return [folder / n for n in ("summary.md", "summary.csv", "summary.json", *figures, "report.html")]
 
 
 def report_html(
@@ -109,24 +120,35 @@ def report_html(
     baseline: str | None,
     skipped: list[Skipped],
     title: str,
+    captions: dict[str, str] | None = None,
+    sweep: dict[str, list] | None = None,
 ) -> str:
-    """One page, no server, no network: the table, the figures as embedded PNGs, config diffs."""
+    """One page, no server, no network: the table, the figures as embedded PNGs, and what differs between the
+    variants (for a sweep, one table with a column per swept key; otherwise each variant's config diff)."""
     esc = html.escape
     base = baseline_group(groups, baseline)
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
     figures = []
-    captions = dict(FIGURES)
-    if "data.train_subset" in changed_keys(groups):
-        captions["learning_curve.png"] = "Test accuracy against training-set size"
-    for name, caption in captions.items():
+    for name, caption in (captions or FIGURES).items():
         data = base64.b64encode((folder / name).read_bytes()).decode()
         figures.append(
             f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{esc(caption)}</figcaption></figure>"
         )
     diffs = []
-    for g in groups:
+    if sweep:
+        from regbench.identity import comparable_config
+
+        cells = "".join(f"<th>{esc(k)}</th>" for k in sweep)
+        lines = "".join(
+            f"<tr><td>{esc(g.label)}</td>"
+            + "".join(f"<td>{esc(json.dumps(comparable_config(g.config).get(k)))}</td>" for k in sweep)
+            + "</tr>"
+            for g in groups
+        )
+        diffs.append(f"<table class=diff><tr><th>variant</th>{cells}</tr>{lines}</table>")
+    for g in [] if sweep else groups:
         if base is None or g is base:
             continue
         changed = config_diff(g, base)
@@ -150,13 +172,21 @@ def report_html(
         )
     experiments = sorted({e for g in groups for e in g.experiments})
     tested = groups[0].tested.replace("_", " ") if groups else ""
-    against = f" Δ and p (Welch's t-test, on {tested}) are against {esc(base.label)}." if baseline and base else ""
+    against = (
+        f" Δ, its 95 % confidence interval, Hedges' g and p (Welch's t-test, Holm-adjusted over the table; on "
+        f"{tested}) are against {esc(base.label)}."
+        if baseline and base
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; white-space: nowrap; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 12px; max-width: 100%; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 5px; text-align: right; }}
+td {{ white-space: nowrap; }}
+th {{ white-space: normal; vertical-align: bottom; }}
+td:first-child {{ white-space: normal; word-break: break-word; }}
 th:first-child, td:first-child {{ text-align: left; }}
 th {{ background: #f3f3f3; }}
 table.diff td, table.diff th {{ text-align: left; }}
@@ -172,7 +202,7 @@ held-out validation split. Values are mean ± std over seeds; gap = train accura
 (both in inference mode), in percentage points.{against}</p>
 <table><tr>{head}</tr>{body}</table>
 {"".join(figures)}
-<h2>Config differences against {esc(base.label) if base else "—"}</h2>
+<h2>{"Swept keys per variant" if sweep else "Config differences against " + (esc(base.label) if base else "—")}</h2>
 {"".join(diffs) or "<p>Only one variant.</p>"}
 {skipped_html}
 </body></html>

@@ -346,3 +346,38 @@ def test_a_published_reference_is_shown_beside_the_measured_mean(tmp_path: Path)
     assert "reference" not in comparable_config(
         VariantConfig.model_validate({"reference": ref}).model_dump(mode="json")
     )
+
+
+def grid_runs(exp: Path, dropouts: list[float], l2s: list[float], seeds: int = 2) -> None:
+    """A dropout x l2 sweep as `regbench run` names and writes it (numbers chosen, no training)."""
+    for d in dropouts:
+        for l2 in l2s:
+            for seed in range(seeds):
+                cfg = VariantConfig.model_validate(
+                    {"regularization": {"dropout": d, "l2": l2}, "train": {"seeds": [seed]}}
+                ).model_dump(mode="json")
+                name = f"dropout={d},l2={l2}" if len(l2s) > 1 else f"dropout={d}"
+                fake_run(exp, name, seed, 0.97 + d / 100 - l2 + seed / 1000)
+                record_path = exp / name / f"seed-{seed}" / "metrics.json"
+                record = json.loads(record_path.read_text())
+                record["config"] = cfg
+                record_path.write_text(json.dumps(record))
+
+
+def test_a_two_key_sweep_gets_a_heatmap_and_one_key_a_sweep_plot(tmp_path: Path):
+    two = tmp_path / "grid-20261126-120000"
+    grid_runs(two, [0.0, 0.2, 0.5], [0.0, 0.001])
+    out = tmp_path / "report2"
+    result = cli(str(two), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG" and not (out / "sweep.png").exists()
+    page = (out / "report.html").read_text()
+    assert "Swept keys per variant" in page and "<th>regularization.dropout</th><th>regularization.l2</th>" in page
+    one = tmp_path / "one-20261126-120000"
+    grid_runs(one, [0.0, 0.1, 0.3, 0.5], [0.0])
+    out = tmp_path / "report1"
+    assert cli(str(one), "--out", str(out)).exit_code == 0
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and not (out / "heatmap.png").exists()
+    # hand-written variants that are no grid (outputs fixture: baseline and l2 over three days) get neither
+    assert cli(str(two), str(one), "--out", str(tmp_path / "mixed")).exit_code == 0
+    assert not (tmp_path / "mixed" / "heatmap.png").exists() and not (tmp_path / "mixed" / "sweep.png").exists()
