@@ -225,6 +225,14 @@ def run(
         typer.Option("--resume", help="Continue this experiment folder: skip finished runs, redo the rest."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned runs and exit.")] = False,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard",
+            help="Write TensorBoard logs (Keras' layout, plus hyperparameters) into each run folder's "
+            "tensorboard/; view them with: tensorboard --logdir outputs/",
+        ),
+    ] = False,
     backends: Annotated[
         str | None,
         typer.Option(
@@ -276,6 +284,7 @@ def run(
             forwarded += ["--threads", str(threads), "--executor", executor] + (["--fuse"] if fuse else [])
             forwarded += ["--data-dir", data_dir] if data_dir else []
             forwarded += ["--ray-address", ray_address] if ray_address else []
+            forwarded += ["--tensorboard"] if tensorboard else []
             _run_backends(config, experiment.name, backends.split(","), forwarded, out)
             return
         if dry_run:
@@ -297,6 +306,7 @@ def run(
             resume=resume,
             fuse=fuse,
             threads=threads,
+            tensorboard=tensorboard,
         )
         progress = RichProgress(total) if console.is_terminal else PlainProgress(total)
         with progress:

@@ -313,6 +313,14 @@ class VariantOverrides(_Strict):
     reference: Reference | None = None
 
 
+class OutputConfig(_Strict):
+    """What a run writes besides its run folders' usual files."""
+
+    tensorboard: bool = Field(
+        False, description="TensorBoard logs in each run folder (tensorboard/), as run --tensorboard writes them."
+    )
+
+
 class StudyFile(_Strict):
     """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
 
@@ -322,6 +330,7 @@ class StudyFile(_Strict):
     model: ModelConfig = ModelConfig()
     regularization: RegularizationConfig = RegularizationConfig()
     train: TrainConfig = TrainConfig()
+    output: OutputConfig = OutputConfig()
     variants: dict[str, VariantOverrides | None] = Field(
         default_factory=lambda: {"default": None},
         description="Variant name -> overrides of data/model/regularization/train. Empty means the defaults.",
@@ -342,6 +351,7 @@ class Experiment(BaseModel):
     source: str = "<config>"
     variants: dict[str, VariantConfig]
     sweep_keys: list[str] = []
+    output: OutputConfig = OutputConfig()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -515,6 +525,8 @@ def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
         path = key.split(".")
         if path[0] == "variants":
             ok = len(path) >= 4 and _known_key(path[2:])
+        elif path[0] == "output":
+            ok = len(path) == 2 and path[1] in OutputConfig.model_fields
         else:
             ok = _known_key(path)
         if not ok:
@@ -636,7 +648,7 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
     for path, value in parse_overrides(overrides or []):
         overridden.add(tuple(path))
         _set_path(raw, path, value)
-        if path[0] not in ("variants", "name", "description"):
+        if path[0] not in ("variants", "name", "description", "output"):
             for spec in (raw.get("variants") or {}).values():
                 if isinstance(spec, dict) and _has_path(spec, path):
                     _set_path(spec, path, value)
@@ -714,7 +726,12 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         raise ConfigError(sorted(problems, key=_line_number))
     assert study is not None
     return Experiment(
-        name=study.name, description=study.description, source=source, variants=variants, sweep_keys=list(sweep)
+        name=study.name,
+        description=study.description,
+        source=source,
+        variants=variants,
+        sweep_keys=list(sweep),
+        output=study.output,
     )
 
 

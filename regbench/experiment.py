@@ -170,6 +170,7 @@ def run_experiment(
     resume: Path | None = None,
     fuse: bool = False,
     threads: int = 1,
+    tensorboard: bool = False,
 ) -> Result:
     """Train every planned run of ``experiment`` and write its experiment folder.
 
@@ -190,10 +191,17 @@ def run_experiment(
         fuse: Train runs of the same shape and schedule as branches of one model (see fused.py).
         threads: CPU threads per training process (0: the framework's default). One thread per process trained
             the seed MLP fastest on a 2-core machine; use --jobs to fill more cores.
+        tensorboard: Write TensorBoard logs into each run folder (also when the study's output.tensorboard is
+            true); see tblog.py.
     """
     from regbench import executors
 
     progress = progress or _Silent()
+    tensorboard = tensorboard or experiment.output.tensorboard
+    if tensorboard:
+        from regbench.tblog import check_available
+
+        check_available()
     runs = plan(experiment)
     if resume is not None:
         if not (resume / "config.yaml").is_file():
@@ -218,7 +226,14 @@ def run_experiment(
     exp_dir = resume if resume is not None else new_experiment_dir(Path(out), experiment.name)
     alone = executors.trained_alone(tasks) if fuse else {}
     env = _environment_or_keep(
-        exp_dir, executor=executor, jobs=jobs, threads=threads, fuse=fuse, data_sources=sources, trained_alone=alone
+        exp_dir,
+        executor=executor,
+        jobs=jobs,
+        threads=threads,
+        fuse=fuse,
+        data_sources=sources,
+        trained_alone=alone,
+        tensorboard=tensorboard,
     )
     write_experiment_header(exp_dir, resolved_dict(experiment), env)
     progress.begin(exp_dir)
@@ -253,6 +268,10 @@ def run_experiment(
                 (folder / "error.json").unlink(missing_ok=True)
                 metrics = {**outcome["metrics"], "run_id": planned.run_id}
                 write_run(exp_dir, experiment.name, planned.variant, task.config, metrics, outcome["history"])
+                if tensorboard:
+                    from regbench.tblog import write_run_logs
+
+                    write_run_logs(folder, planned.run_id, task.config, metrics, outcome["history"])
                 result.ran.append(task.key)
                 if metrics["status"] == "diverged":
                     result.diverged.append(task.key)

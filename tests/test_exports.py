@@ -1,0 +1,60 @@
+"""What other tools read: TensorBoard logs in every run folder, and an MLflow store."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from regbench.cli import app
+
+runner = CliRunner()
+needs_tensorboard = pytest.mark.skipif(
+    importlib.util.find_spec("tensorboard") is None, reason="needs tensorboard: pip install 'regbench[tensorboard]'"
+)
+
+
+def scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logdir), size_guidance={"tensors": 0})
+    acc.Reload()
+    import tensorflow as tf
+
+    def value(event):
+        array = tf.make_ndarray(event.tensor_proto)
+        return float(array) if array.ndim == 0 else array  # _hparams_ tags hold serialized protos
+
+    return {tag: [(e.step, value(e)) for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
+
+
+@needs_tensorboard
+def test_tensorboard_logs_in_every_run_folder(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(tiny_study), "--tensorboard", "--fuse", "--seeds", "0,1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    [exp] = list(out.iterdir())
+    folders = sorted(p.parent for p in exp.glob("*/seed-*/metrics.json"))
+    assert len(folders) == 4
+    for folder in folders:
+        history = (folder / "history.csv").read_text().splitlines()
+        train = scalars(folder / "tensorboard" / "train")
+        validation = scalars(folder / "tensorboard" / "validation")
+        assert [step for step, _ in train["epoch_accuracy"]] == [1, 2]
+        last_val_acc = float(history[-1].split(",")[history[0].split(",").index("val_accuracy")])
+        assert validation["epoch_accuracy"][-1][1] == pytest.approx(last_val_acc)
+        root = scalars(folder / "tensorboard")
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert root["test_accuracy"][0][1] == pytest.approx(metrics["test_accuracy"])
+        assert "_hparams_/session_start_info" in root  # the HParams dashboard lists the run by its config
+    assert json.loads((exp / "environment.json").read_text())["tensorboard"] is True
+
+
+def test_output_tensorboard_in_a_config_and_set(tmp_path: Path, tiny_study: Path):
+    from regbench.config import load
+
+    assert load(tiny_study).output.tensorboard is False
+    assert load(tiny_study, overrides=["output.tensorboard=true"]).output.tensorboard is True
