@@ -34,7 +34,9 @@ def scalars(logdir: Path) -> dict[str, list[tuple[int, float]]]:
 @needs_tensorboard
 def test_tensorboard_logs_in_every_run_folder(tmp_path: Path, data_dir: Path, tiny_study: Path):
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", str(tiny_study), "--tensorboard", "--fuse", "--seeds", "0,1", "--out", str(out)])
+    result = runner.invoke(
+        app, ["run", str(tiny_study), "--tensorboard", "--fuse", "--seeds", "0,1", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     [exp] = list(out.iterdir())
     folders = sorted(p.parent for p in exp.glob("*/seed-*/metrics.json"))
