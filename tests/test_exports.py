@@ -60,3 +60,33 @@ def test_output_tensorboard_in_a_config_and_set(tmp_path: Path, tiny_study: Path
 
     assert load(tiny_study).output.tensorboard is False
     assert load(tiny_study, overrides=["output.tensorboard=true"]).output.tensorboard is True
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="needs MLflow: pip install 'regbench[mlflow]'")
+def test_mlflow_export_twice_holds_each_run_once(tmp_path: Path, data_dir: Path, tiny_study: Path):
+    from mlflow.tracking import MlflowClient
+
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["run", str(tiny_study), "--seeds", "0,1", "--out", str(out)]).exit_code == 0
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = runner.invoke(app, ["export", "mlflow", str(out), "--tracking-uri", uri])
+    assert first.exit_code == 0, first.output
+    assert "Exported 4 run(s) to MLflow experiment(s) tiny; 0 were there already" in first.output
+    again = runner.invoke(app, ["export", "mlflow", str(out), "--tracking-uri", uri])
+    assert again.exit_code == 0 and "Exported 0 run(s)" in again.output and "4 were there already" in again.output
+
+    client = MlflowClient(tracking_uri=uri)
+    [experiment] = [e for e in client.search_experiments() if e.name == "tiny"]
+    mlruns = client.search_runs([experiment.experiment_id])
+    assert len(mlruns) == 4
+    by_name = {(r.data.tags["regbench.variant"], r.data.tags["regbench.seed"]): r for r in mlruns}
+    dropout = by_name[("dropout", "1")]
+    metrics = json.loads(next(out.glob("*/dropout/seed-1/metrics.json")).read_text())
+    assert dropout.data.params["regularization.dropout"] == "[0.3, 0.0]"
+    assert dropout.data.params["seed"] == "1"
+    assert dropout.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert dropout.data.tags["regbench.run_id"] == metrics["run_id"]
+    history = client.get_metric_history(dropout.info.run_id, "val_accuracy")
+    assert sorted(m.step for m in history) == [1, 2]
+    artifacts = {a.path for a in client.list_artifacts(dropout.info.run_id)}
+    assert {"metrics.json", "history.csv", "figures"} <= artifacts
