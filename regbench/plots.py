@@ -314,7 +314,8 @@ def _grid_panel(ax, groups: list[Group], rows_key: str, cols_key: str, axes: dic
         j = cols.index(_value_of(g, cols_key))
         s = g.stats[metric]
         grid[i, j] = s["mean"] * 100
-        star = " *" if g.p_value_holm is not None and g.p_value_holm < 0.05 else ""
+        tested = g.tested == metric and g.p_value_holm is not None  # p belongs to the tested metric only
+        star = " *" if tested and g.p_value_holm < 0.05 else ""
         std = f"\n± {s['std'] * 100:.2f}" if math.isfinite(s["std"]) else ""
         notes[i][j] = f"{s['mean'] * 100:.2f}{star}{std}"
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
@@ -355,5 +356,6 @@ def heatmap(groups: list[Group], axes: dict[str, list], path: Path) -> Path:
             _grid_panel(ax, chosen, rows_key, cols_key, axes, "test_accuracy", f"test accuracy %: {title}")
         for ax in panels[len(combos) :]:
             ax.axis("off")
-    fig.suptitle("Sweep grid; * = Holm-adjusted p < 0.05 against the baseline (Welch's t-test)")
+    tested = groups[0].tested.replace("_", " ") if groups else ""
+    fig.suptitle(f"Sweep grid; * = {tested}: Holm-adjusted p < 0.05 against the baseline (Welch's t-test)")
     return _save(fig, path)
