@@ -100,8 +100,8 @@ def write_all(
     if "data.train_subset" in changed_keys(groups):
         plots.learning_curve(groups, folder / "learning_curve.png")
         figures["learning_curve.png"] = "Test accuracy against training-set size"
-    axes = plots.sweep_axes(groups)
-    if len(axes) == 1 and len(groups) > 2:
+    axes = plots.sweep_axes(groups) if len(groups) > 2 else {}  # two variants: the config diff says it all
+    if len(axes) == 1:
         plots.sweep_plot(groups, next(iter(axes)), folder / "sweep.png", base)
         figures["sweep.png"] = f"Test accuracy and generalization gap against {next(iter(axes))}, mean ± std"
     elif len(axes) >= 2:
