@@ -63,8 +63,10 @@ def test_output_tensorboard_in_a_config_and_set(tmp_path: Path, tiny_study: Path
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="needs MLflow: pip install 'regbench[mlflow]'")
-def test_mlflow_export_twice_holds_each_run_once(tmp_path: Path, data_dir: Path, tiny_study: Path):
+def test_mlflow_export_twice_holds_each_run_once(tmp_path: Path, data_dir: Path, tiny_study: Path, monkeypatch):
     from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
 
     out = tmp_path / "out"
     assert runner.invoke(app, ["run", str(tiny_study), "--seeds", "0,1", "--out", str(out)]).exit_code == 0
