@@ -446,7 +446,7 @@ def compare(
         typer.Option(
             "--sort",
             help="Sort rows by: variant, n, test_accuracy, test_data_loss, best_epoch, "
-            "stopped_epoch, generalization_gap, sparsity, weight_l2, train_time_s, delta, p_value.",
+            "stopped_epoch, generalization_gap, sparsity, weight_l2, max_unit_norm, train_time_s, delta, p_value.",
         ),
     ] = None,
     reverse: Annotated[bool, typer.Option("--reverse", help="Sort descending.")] = False,
@@ -567,7 +567,7 @@ def _print_agreement(groups, fmt: str) -> None:
         )
     header, rows = backend_agreement(groups)
     base = next((g.variant for g in groups if g.test_note == "baseline"), "?")
-    title = f"Does each verdict survive the backend? Δ and Welch p against '{base}' on each backend"
+    title = f"Does each verdict survive the backend? Δ and Welch p (Holm) against '{base}' on each backend"
     if fmt == "md":
         print(markdown(header, rows), end="")
     elif fmt in ("csv", "json"):

@@ -24,6 +24,13 @@ METRICS: dict[str, tuple[str, Any, str, float]] = {
     "generalization_gap": ("gap pp", lambda m: m["generalization_gap"], "{:.2f}", 100.0),
     "sparsity": ("|w|<1e-3 %", lambda m: m["weights"]["near_zero_share"], "{:.1f}", 100.0),
     "weight_l2": ("weight L2", lambda m: m["weights"]["l2_norm"], "{:.1f}", 1.0),
+    # the largest L2 norm of one unit's incoming weights, over all layers: what max-norm bounds
+    "max_unit_norm": (
+        "max unit norm",
+        lambda m: max(layer["max_unit_norm"] for layer in m["weights"]["layers"].values()),
+        "{:.2f}",
+        1.0,
+    ),
     "train_time_s": ("time s", lambda m: m["train_time_s"], "{:.1f}", 1.0),
 }
 RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_gap", "train_time_s"]
@@ -159,8 +166,12 @@ def summarize(
                 g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
                 continue
             _test_against(g, base, metric)
-        for g, adjusted in zip(groups, holm([g.p_value for g in groups]), strict=True):
-            g.p_value_holm = adjusted
+        families: dict[str, list[Group]] = {}  # each runtime's comparisons against its own baseline
+        for g in groups:
+            families.setdefault(json.dumps(g.runtime, sort_keys=True), []).append(g)
+        for family in families.values():
+            for g, adjusted in zip(family, holm([g.p_value for g in family]), strict=True):
+                g.p_value_holm = adjusted
     return groups, dropped
 
 
@@ -300,7 +311,8 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
     on each backend, whether the verdicts agree, and the p-value of the metric between backends.
 
     ``groups`` come from :func:`summarize` with a baseline over runs of two or more runtimes. A verdict is the
-    sign of Δ and whether p < ``alpha``; verdicts agree when every backend gives the same one. The last column
+    sign of Δ and whether the Holm-adjusted p (over that backend's comparisons) is < ``alpha``; verdicts agree
+    when every backend gives the same one. The last column
     is Welch's t-test of the variant's own runs on the first runtime against each other runtime: small values
     mean the backends train this variant differently.
     """
@@ -312,7 +324,7 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
     name, _, spec, scale = METRICS[tested]
     header = ["variant"]
     for r in runtimes:
-        header += [f"{name} ({shorts[r]})", f"Δ ({shorts[r]})", f"p ({shorts[r]})"]
+        header += [f"{name} ({shorts[r]})", f"Δ ({shorts[r]})", f"p Holm ({shorts[r]})"]
     header += ["verdicts agree", "p between backends"]
     rows = []
     by_variant: dict[str, dict[str, Group]] = {}
@@ -326,11 +338,11 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
                 cells += ["—", "—", "—"]
                 continue
             delta = "—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale)
-            cells += [fmt_stat(tested, g.stats[tested]), delta, fmt_p(g, adjusted=False)]
+            cells += [fmt_stat(tested, g.stats[tested]), delta, fmt_p(g)]
             if g.test_note == "baseline":
                 verdicts.add("baseline")
-            elif g.p_value is not None and g.delta is not None:
-                verdicts.add(("better" if g.delta > 0 else "worse") if g.p_value < alpha else "no difference")
+            elif g.p_value_holm is not None and g.delta is not None:
+                verdicts.add(("better" if g.delta > 0 else "worse") if g.p_value_holm < alpha else "no difference")
             else:
                 verdicts.add(g.test_note or "untested")
         present = [per[r] for r in runtimes if r in per]

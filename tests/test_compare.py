@@ -297,7 +297,7 @@ def test_across_backends_shows_whether_verdicts_agree(two_backends: Path):
     assert rows["baseline"]["verdicts agree"] == "baseline"
     assert rows["bn"]["verdicts agree"] == "NO: better vs no difference"
     p_jax = stats.ttest_ind([0.979, 0.980, 0.981], [0.970, 0.971, 0.972], equal_var=False).pvalue
-    assert rows["bn"]["p (jax)"] == f"{p_jax:.3f}" if p_jax >= 0.001 else f"{p_jax:.1e}"
+    assert rows["bn"]["p Holm (jax)"] == (f"{p_jax:.3f}" if p_jax >= 0.001 else f"{p_jax:.1e}")
     between = stats.ttest_ind([0.971, 0.973, 0.970], [0.979, 0.980, 0.981], equal_var=False).pvalue
     assert rows["bn"]["p between backends"] == (f"{between:.3f}" if between >= 0.001 else f"{between:.1e}")
 
