@@ -273,8 +273,9 @@ def run(
     try:
         if seeds is not None:
             overrides.append(f"train.seeds={_seed_list(seeds)}")
-        if executor not in ("local", "ray"):
-            raise RegbenchError(f"--executor {executor}: expected local or ray", exit_code=2)
+        from regbench.executors import Executor
+
+        Executor(executor)  # checks the name before anything is loaded
         if not dry_run:
             _writable_folder("--out", out)
         experiment = load(config, overrides=overrides)

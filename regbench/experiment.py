@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from regbench import __version__
 from regbench.config import Experiment, VariantConfig, resolved_dict
-from regbench.data import forget_splits, splits_for
+from regbench.data import splits_for
 from regbench.errors import ConfigError, RegbenchError
 from regbench.executors import Task
 from regbench.identity import run_id
@@ -210,16 +210,12 @@ def run_experiment(
     todo = [r for r in runs if r.state != "finished"]
     tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), data_dir) for r in todo]
 
-    if executor == "local" and jobs <= 1:
-        from regbench.framework import import_keras
-
-        executors.set_thread_env(threads)  # only takes effect if the framework has not started yet
-        import_keras()
+    runner = executors.Executor(executor, jobs, threads, ray_address)
+    runner.start()
     sources = sorted(  # loading every dataset now fails on missing data before anything is written
         {splits_for(cfg, data_dir).source for cfg in {id(r.config): r.config for r in todo}.values()}
     )
-    if executor != "local" or jobs > 1:
-        forget_splits()  # workers load their own copy; don't hold one here
+    runner.data_checked()
 
     if resume is not None:
         check_same_runtime(resume)
@@ -255,13 +251,7 @@ def run_experiment(
             progress.epoch(key, epoch, logs)
 
         work = executors.make_jobs(tasks, fuse, workers=jobs)
-        if executor == "ray":
-            stream = executors.run_ray(work, ray_address, on_start, on_epoch)
-        elif jobs > 1:
-            stream = executors.run_processes(work, jobs, on_start, on_epoch, threads=threads)
-        else:
-            stream = executors.run_serial(work, on_start, on_epoch)
-        for task, outcome in stream:
+        for task, outcome in runner.run(work, on_start, on_epoch):
             planned = by_key[task.key]
             folder = run_dir(exp_dir, planned.variant, planned.seed)
             if outcome["ok"]:
