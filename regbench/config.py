@@ -627,8 +627,8 @@ def _expand(variants: dict[str, Any], sweep: dict[str, list[Any]]) -> tuple[dict
 # Loading
 
 
-def load_text(text: str, source: str = "<config>", overrides: list[str] | None = None) -> Experiment:
-    """Load a study from YAML text. See :func:`load`."""
+def _parse(text: str, source: str) -> dict[str, Any]:
+    """The YAML document as a mapping; a syntax error or a non-mapping is a ConfigError with its line."""
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -636,95 +636,140 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         where = f"{source}:{mark.line + 1}" if mark else source
         raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
     if raw is None:
-        raw = {}
+        return {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}:1: config: expected a mapping of sections, got {_show(raw)}"])
-    lines = _line_map(text)
-    problems: list[str] = []
+    return raw
 
-    # Apply --set overrides: to the defaults, and to every variant that sets the same key itself, so that
-    # `--set train.epochs=2` means two epochs everywhere.
+
+def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str, ...]]:
+    """Apply ``--set`` overrides in place: to the defaults, and to every variant that sets the same key itself,
+    so that ``--set train.epochs=2`` means two epochs everywhere. Returns the overridden paths."""
     overridden: set[tuple[str, ...]] = set()
-    for path, value in parse_overrides(overrides or []):
+    for path, value in parse_overrides(overrides):
         overridden.add(tuple(path))
         _set_path(raw, path, value)
         if path[0] not in ("variants", "name", "description", "output"):
             for spec in (raw.get("variants") or {}).values():
                 if isinstance(spec, dict) and _has_path(spec, path):
                     _set_path(spec, path, value)
+    return overridden
 
-    def report(path: tuple[str, ...], text: str, got: str, floor: int = 0) -> None:
-        if any(path[: len(o)] == o for o in overridden):
-            problems.append(f"--set {'.'.join(path)}: {text}{got}")
-            return
-        line = _line_of(lines, path, floor)
-        problems.append(f"{source}:{line or 1}: {'.'.join(path)}: {text}{got}")
+
+class _Problems:
+    """Every problem found in one file, each located: ``FILE:LINE: key: ...``, or ``--set key: ...`` when an
+    override set the value."""
+
+    def __init__(self, text: str, source: str, overridden: set[tuple[str, ...]]):
+        self.lines, self.source, self.overridden = _line_map(text), source, overridden
+        self.found: list[str] = []
+
+    def line(self, path: tuple[str, ...], floor: int = 0) -> int:
+        return _line_of(self.lines, path, floor) or 1
+
+    def at(self, path: tuple[str, ...], text: str, got: str = "", floor: int = 0) -> None:
+        if any(path[: len(o)] == o for o in self.overridden):
+            self.found.append(f"--set {'.'.join(path)}: {text}{got}")
+        else:
+            self.found.append(f"{self.source}:{self.line(path, floor)}: {'.'.join(path)}: {text}{got}")
+
+    def add(self, line: int, message: str) -> None:
+        text = f"{self.source}:{line}: {message}"
+        if text not in self.found:
+            self.found.append(text)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError(sorted(self.found, key=_line_number))
+
+
+def _variant(
+    vname: str,
+    spec: Any,
+    defaults: dict[str, Any],
+    swept: tuple[str, ...],
+    implicit: bool,
+    study_ok: bool,
+    problems: _Problems,
+) -> VariantConfig | None:
+    """Validate one variant (its overrides merged onto the defaults), locating each problem where it was
+    written: the variant's own key, the sweep line that produced the value, or the key itself for the implicit
+    ``default`` variant. Returns None when it has problems."""
+    prefix = ("variants", vname)
+    if not re.fullmatch(VARIANT_NAME, vname):
+        problems.add(
+            problems.lines.get(prefix, 1),
+            f"variants.{vname}: expected a name of letters, digits, '_', '.', '+', '-', '=' or ',' (it names a "
+            f"folder), got {_show(vname)}",
+        )
+        return None
+    spec = spec or {}
+    if not isinstance(spec, dict):
+        problems.add(problems.lines.get(prefix, 1), f"variants.{vname}: expected a mapping, got {_show(spec)}")
+        return None
+    unknown = [str(k) for k in spec if k not in VARIANT_KEYS]
+    for key in unknown:
+        problems.at((*prefix, key), f"unknown section; expected one of: {', '.join(VARIANT_KEYS)}")
+    if unknown:
+        return None
+    try:
+        return VariantConfig.model_validate(_deep_merge(defaults, spec))
+    except ValidationError as exc:
+        for loc, text, got in _error_lines(exc, VariantConfig):
+            key = next((k for k in swept if ".".join(loc).startswith(k)), None)
+            if key is not None:  # a value from the sweep grid
+                problems.add(problems.lines.get(("sweep", key), 1), f"sweep.{key}: {text}{got}")
+            elif _has_path(spec, list(loc)):
+                problems.at((*prefix, *loc), text, got, floor=2)  # the variant's own override is wrong
+            elif not study_ok and _has_path(defaults, list(loc)):
+                continue  # a wrong default, already reported once
+            elif implicit:  # the implicit 'default' variant: name the key only
+                problems.at(loc, text, got)
+            else:  # e.g. a list of dropout rates that no longer matches the variant's hidden_units
+                line = _line_of(problems.lines, (*prefix, *loc), 2) or _line_of(problems.lines, loc)
+                problems.add(line or problems.lines.get(prefix, 1), f"variants.{vname}: {'.'.join(loc)}: {text}{got}")
+    return None
+
+
+def load_text(text: str, source: str = "<config>", overrides: list[str] | None = None) -> Experiment:
+    """Load a study from YAML text: parse, apply overrides, validate the defaults, expand the sweep, validate
+    every variant, and report every problem at once. See :func:`load`."""
+    raw = _parse(text, source)
+    problems = _Problems(text, source, _apply_overrides(raw, overrides or []))
 
     study = None
     try:
         study = StudyFile.model_validate({k: v for k, v in raw.items() if k != "variants"})
     except ValidationError as exc:
-        for loc, text, got in _error_lines(exc, StudyFile):
-            report(loc, text, got)
+        for loc, message, got in _error_lines(exc, StudyFile):
+            problems.at(loc, message, got)
 
     variants_raw = raw.get("variants")
     if not isinstance(variants_raw, (dict, type(None))):
-        problems.append(
-            f"{source}:{lines.get(('variants',), 1)}: variants: expected a mapping of variant name -> "
-            f"overrides, got {_show(variants_raw)}"
+        problems.add(
+            problems.lines.get(("variants",), 1),
+            f"variants: expected a mapping of variant name -> overrides, got {_show(variants_raw)}",
         )
         variants_raw = {}
     sweep, sweep_problems = _sweep_axes(raw.get("sweep"))
-    for key, text in sweep_problems:
-        report(("sweep", key), text, "")
+    for key, message in sweep_problems:
+        problems.at(("sweep", key), message)
     if "train.seeds" in sweep:
         raw.setdefault("train", {})
         if isinstance(raw["train"], dict):
             raw["train"]["seeds"] = sweep.pop("train.seeds")
+    implicit = not raw.get("variants") and not sweep
     variants_raw, swept = _expand(variants_raw or {}, sweep)
 
     defaults = {k: raw[k] for k in SECTIONS if k in raw}
     variants: dict[str, VariantConfig] = {}
     for vname, spec in variants_raw.items():
-        vname = str(vname)
-        prefix = ("variants", vname)
-        if not re.fullmatch(VARIANT_NAME, vname):
-            problems.append(
-                f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a name of letters, digits, "
-                f"'_', '.', '+', '-', '=' or ',' (it names a folder), got {_show(vname)}"
-            )
-            continue
-        spec = spec or {}
-        if not isinstance(spec, dict):
-            problems.append(f"{source}:{lines.get(prefix, 1)}: variants.{vname}: expected a mapping, got {_show(spec)}")
-            continue
-        unknown = [str(k) for k in spec if k not in VARIANT_KEYS]
-        for key in unknown:
-            report((*prefix, key), f"unknown section; expected one of: {', '.join(VARIANT_KEYS)}", "")
-        if unknown:
-            continue
-        try:
-            variants[vname] = VariantConfig.model_validate(_deep_merge(defaults, spec))
-        except ValidationError as exc:
-            for loc, text, got in _error_lines(exc, VariantConfig):
-                key = next((k for k in swept.get(vname, ()) if ".".join(loc).startswith(k)), None)
-                if key is not None:  # a value from the sweep grid
-                    line = lines.get(("sweep", key), 1)
-                    message = f"{source}:{line}: sweep.{key}: {text}{got}"
-                    if message not in problems:
-                        problems.append(message)
-                elif _has_path(spec, list(loc)):
-                    report((*prefix, *loc), text, got, floor=2)  # the variant's own override is wrong
-                elif study is None and _has_path(defaults, list(loc)):
-                    continue  # a wrong default, already reported once above
-                elif not raw.get("variants") and not swept:  # the implicit 'default' variant: name the key only
-                    report(loc, text, got)
-                else:  # e.g. a list of dropout rates that no longer matches the variant's hidden_units
-                    line = _line_of(lines, (*prefix, *loc), 2) or _line_of(lines, loc) or lines.get(prefix)
-                    problems.append(f"{source}:{line or 1}: variants.{vname}: {'.'.join(loc)}: {text}{got}")
-    if problems:
-        raise ConfigError(sorted(problems, key=_line_number))
-    assert study is not None
+        cfg = _variant(str(vname), spec, defaults, swept.get(str(vname), ()), implicit, study is not None, problems)
+        if cfg is not None:
+            variants[str(vname)] = cfg
+    problems.raise_any()
+    if study is None:  # unreachable: a study that failed validation has reported problems
+        raise ConfigError([f"{source}: invalid study"])
     return Experiment(
         name=study.name,
         description=study.description,
