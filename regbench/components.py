@@ -79,47 +79,24 @@ def _seeded(seed: int, layer: int) -> int:
     return seed + 7919 * layer
 
 
-class Dropout(Component):
-    name = "dropout"
-    fields = {"regularization.dropout": PER_BRANCH}
+class PerLayer(Component):
+    """A layer after each hidden layer's activation with one value per hidden layer (``dropout``,
+    ``gaussian_noise``, ``gaussian_dropout``): Keras' own layer in a plain model, its branch counterpart in a
+    fused one (random numbers from another seed than alone, so these are not bit-equal fused and alone)."""
+
+    def __init__(self, key: str, plain: type, branch: type, seed_offset: int):
+        self.name, self.plain, self.branch, self.seed_offset = key, plain, branch, seed_offset
+        self.fields = {f"regularization.{key}": PER_BRANCH}
 
     def after_activation(self, cfg, layer):
-        rate = cfg.per_layer("dropout")[layer - 1]
-        return [keras.layers.Dropout(rate, name=f"dropout_{layer}")] if rate > 0 else []
+        value = cfg.per_layer(self.name)[layer - 1]
+        return [self.plain(value, name=f"{self.name}_{layer}")] if value > 0 else []
 
     def branch_after_activation(self, cfgs, layer, seed):
-        rates = [c.per_layer("dropout")[layer - 1] for c in cfgs]
-        return [BranchDropout(rates, seed=_seeded(seed, layer), name=f"dropout_{layer}")] if any(rates) else []
-
-
-class GaussianNoise(Component):
-    name = "gaussian_noise"
-    fields = {"regularization.gaussian_noise": PER_BRANCH}
-
-    def after_activation(self, cfg, layer):
-        stddev = cfg.per_layer("gaussian_noise")[layer - 1]
-        return [keras.layers.GaussianNoise(stddev, name=f"gaussian_noise_{layer}")] if stddev > 0 else []
-
-    def branch_after_activation(self, cfgs, layer, seed):
-        stddevs = [c.per_layer("gaussian_noise")[layer - 1] for c in cfgs]
-        if not any(stddevs):
+        values = [c.per_layer(self.name)[layer - 1] for c in cfgs]
+        if not any(values):
             return []
-        return [BranchGaussianNoise(stddevs, seed=_seeded(seed, layer) + 1, name=f"gaussian_noise_{layer}")]
-
-
-class GaussianDropout(Component):
-    name = "gaussian_dropout"
-    fields = {"regularization.gaussian_dropout": PER_BRANCH}
-
-    def after_activation(self, cfg, layer):
-        rate = cfg.per_layer("gaussian_dropout")[layer - 1]
-        return [keras.layers.GaussianDropout(rate, name=f"gaussian_dropout_{layer}")] if rate > 0 else []
-
-    def branch_after_activation(self, cfgs, layer, seed):
-        rates = [c.per_layer("gaussian_dropout")[layer - 1] for c in cfgs]
-        if not any(rates):
-            return []
-        return [BranchGaussianDropout(rates, seed=_seeded(seed, layer) + 2, name=f"gaussian_dropout_{layer}")]
+        return [self.branch(values, seed=_seeded(seed, layer) + self.seed_offset, name=f"{self.name}_{layer}")]
 
 
 class InputDropout(Component):
@@ -300,9 +277,9 @@ COMPONENTS: list[Component] = [
     Penalty(),
     MaxNorm(),
     BatchNorm(),
-    GaussianNoise(),
-    GaussianDropout(),
-    Dropout(),
+    PerLayer("gaussian_noise", keras.layers.GaussianNoise, BranchGaussianNoise, 1),
+    PerLayer("gaussian_dropout", keras.layers.GaussianDropout, BranchGaussianDropout, 2),
+    PerLayer("dropout", keras.layers.Dropout, BranchDropout, 0),
     LabelSmoothing(),
     EarlyStopping(),
     Optimizer(),
