@@ -33,9 +33,13 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Which dataset, where it lives, and how the training set is split and perturbed."""
 
-    dataset: Literal["mnist", "fashion_mnist"] = Field("mnist", description="Dataset to train on.")
+    dataset: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"] = Field(
+        "mnist", description="Dataset to train on (CIFAR needs its files or the internet: see the README)."
+    )
     dir: str | None = Field(
-        None, description="Directory holding <dataset>.npz or the four IDX files. Overrides REGBENCH_DATA_DIR."
+        None,
+        description="Directory holding <dataset>.npz, the four IDX files, or CIFAR's Python batches. Overrides "
+        "REGBENCH_DATA_DIR.",
     )
     validation_split: float = Field(
         0.1, gt=0.0, lt=1.0, description="Share of the training set held out for validation (model selection)."

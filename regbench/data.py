@@ -3,7 +3,10 @@
 Sources are tried in order: a data directory (``data.dir`` in the config, ``--data-dir``, or the
 ``REGBENCH_DATA_DIR`` environment variable), Debian's dataset folder ``/usr/share/datasets/<name>``, then
 Keras' own download. A data directory holds ``<name>.npz`` with Keras' keys (``x_train``, ``y_train``,
-``x_test``, ``y_test``) or the four IDX files, gzipped or not, either directly or in a ``<name>/`` folder.
+``x_test``, ``y_test``), or the dataset's own files: the four IDX files of MNIST and Fashion-MNIST (gzipped
+or not), or CIFAR's Python batches as Keras downloads and unpacks them (``cifar-10-batches-py/``,
+``cifar-100-python/``), either directly or in a ``<name>/`` folder. Image shape and number of classes come
+from the data.
 """
 
 from __future__ import annotations
@@ -25,12 +28,18 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 KEYS = tuple(IDX_FILES)
-NUM_CLASSES = 10
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+# CIFAR's Python batches, as keras.datasets downloads and unpacks them: folder, training files, test files,
+# label key. Each file is a pickled dict with b"data" (N x 3072 uint8, channels first) and the labels.
+CIFAR_BATCHES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}
 
 
 @dataclass
 class Splits:
-    """Float32 images in [0, 1] of shape (n, 28, 28) and int labels, ready to train on."""
+    """Float32 images in [0, 1] (n, height, width[, channels]) and int labels, ready to train on."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -39,6 +48,7 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str = ""
+    num_classes: int = 10  # from the data: the largest label + 1
 
 
 def _names(dataset: str) -> list[str]:
@@ -61,10 +71,39 @@ def read_idx(path: Path) -> np.ndarray:
     return array.reshape(shape)
 
 
+def read_cifar(folder: Path, dataset: str) -> dict[str, np.ndarray]:
+    """CIFAR-10 or CIFAR-100 (fine labels) from its unpacked Python batches, as Keras reads them: images
+    channels last, uint8 (N, 32, 32, 3). The batches are pickles: read only files from a source you trust."""
+    import pickle
+
+    _, train_files, test_files, label_key = CIFAR_BATCHES[dataset]
+
+    def batches(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for name in names:
+            try:
+                with open(folder / name, "rb") as fh:
+                    batch = pickle.load(fh, encoding="bytes")
+                data = np.asarray(batch[b"data"], dtype=np.uint8)
+                xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                ys.append(np.asarray(batch[label_key], dtype=np.int64))
+            except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+                raise DataError(f"{folder / name}: not a {dataset} batch in Keras' format ({exc!r})") from None
+        return np.concatenate(xs), np.concatenate(ys)
+
+    x_train, y_train = batches(train_files)
+    x_test, y_test = batches(test_files)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
 def _from_dir(folder: Path, dataset: str) -> dict[str, np.ndarray] | None:
-    """Arrays from a folder, or None when it holds neither an npz nor a complete set of IDX files."""
+    """Arrays from a folder, or None when it holds none of the dataset's files (npz, IDX, CIFAR batches)."""
     candidates = [folder] + [folder / n for n in _names(dataset)]
     for where in candidates:
+        if dataset in CIFAR_BATCHES:
+            batches = where / CIFAR_BATCHES[dataset][0]
+            if batches.is_dir():
+                return read_cifar(batches, dataset)
         for name in _names(dataset):
             npz = where / f"{name}.npz"
             if npz.is_file():
@@ -99,7 +138,7 @@ def load_arrays(dataset: str, data_dir: str | Path | None = None) -> tuple[dict[
     """Load a dataset's raw uint8 arrays and say where they came from.
 
     Args:
-        dataset: ``mnist`` or ``fashion_mnist``.
+        dataset: ``mnist``, ``fashion_mnist``, ``cifar10`` or ``cifar100``.
         data_dir: A data directory to look in first. Defaults to ``REGBENCH_DATA_DIR`` when unset.
 
     Raises:
@@ -118,14 +157,19 @@ def load_arrays(dataset: str, data_dir: str | Path | None = None) -> tuple[dict[
         arrays = _from_dir(folder, dataset)
         if arrays is not None:
             return arrays, str(folder)
-        tried.append(f"{label} {folder}: no {dataset}.npz or IDX files there")
+        tried.append(f"{label} {folder}: no {dataset}.npz or {dataset} files there")
     try:
         return _from_keras(dataset), "keras.datasets download"
     except Exception as exc:  # noqa: BLE001 - any download failure is reported with the others
         tried.append(f"Keras download: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     debian = "apt-get install dataset-fashion-mnist" if dataset == "fashion_mnist" else None
+    own = (
+        f"CIFAR's unpacked Python batches ({CIFAR_BATCHES[dataset][0]}/)"
+        if dataset in CIFAR_BATCHES
+        else "the four IDX files"
+    )
     hints = [
-        f"Put {dataset}.npz (Keras' keys x_train, y_train, x_test, y_test) or the four IDX files in a folder and "
+        f"Put {dataset}.npz (Keras' keys x_train, y_train, x_test, y_test) or {own} in a folder and "
         "pass it with --data-dir DIR, data.dir in the config, or REGBENCH_DATA_DIR=DIR.",
     ]
     if debian:
@@ -166,10 +210,12 @@ def prepare(
         )
     train_idx, val_idx = order[:-n_val], order[-n_val:]
     y_train = y[train_idx].copy()
+    y_test = np.asarray(arrays["y_test"]).astype(np.int32).reshape(-1)
+    classes = int(max(y.max(), y_test.max())) + 1
     if label_noise > 0:
         flip = rng.random(len(y_train)) < label_noise
-        shift = rng.integers(1, NUM_CLASSES, size=int(flip.sum()))
-        y_train[flip] = (y_train[flip] + shift) % NUM_CLASSES
+        shift = rng.integers(1, classes, size=int(flip.sum()))
+        y_train[flip] = (y_train[flip] + shift) % classes
 
     def scale(images: np.ndarray) -> np.ndarray:
         return np.asarray(images, dtype=np.float32) / np.float32(255.0)
@@ -180,8 +226,9 @@ def prepare(
         x_val=scale(x[val_idx]),
         y_val=y[val_idx].copy(),
         x_test=scale(arrays["x_test"]),
-        y_test=np.asarray(arrays["y_test"]).astype(np.int32).reshape(-1),
+        y_test=y_test,
         source=source,
+        num_classes=classes,
     )
 
 

@@ -34,7 +34,7 @@ from regbench.batches import BatchOrder, training_input
 from regbench.branches import BranchDense, SlotsToBranches
 from regbench.components import fusion_key
 from regbench.config import VariantConfig
-from regbench.data import NUM_CLASSES, Splits
+from regbench.data import Splits
 from regbench.framework import loop_steps_in_xla
 from regbench.models import build_model, make_optimizer
 from regbench.training import EVAL_BATCH, HISTORY_KEYS, assemble_metrics, best_epoch, diverged, monitor_of
@@ -56,7 +56,7 @@ def slot_layout(seeds: list[int]) -> tuple[list[int], list[int]]:
 
 
 def build_fused(
-    cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28), slots: int = 1
+    cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28), slots: int = 1, num_classes: int = 10
 ) -> tuple[keras.Model, int]:
     """The fused model, with each branch initialised exactly as the plain model of its (config, seed) would be.
 
@@ -87,7 +87,7 @@ def build_fused(
         )(x)
         for layer in (layer for c in parts for layer in c.branch_after_activation(cfgs, i, seeds[0])):
             x = layer(x)
-    outputs = BranchDense(NUM_CLASSES, activation="softmax", name="output", **dense_kwargs)(x)
+    outputs = BranchDense(num_classes, activation="softmax", name="output", **dense_kwargs)(x)
     model = keras.Model(inputs, outputs, name=f"fused_{k}")
 
     params = 0
@@ -95,7 +95,7 @@ def build_fused(
     biases: dict[str, list[np.ndarray]] = {}
     for cfg, seed in zip(cfgs, seeds, strict=True):
         keras.utils.set_random_seed(seed)
-        plain = build_model(cfg, input_shape)
+        plain = build_model(cfg, input_shape, num_classes)
         params = plain.count_params()
         for layer in plain.layers:
             if isinstance(layer, keras.layers.Dense):
@@ -189,9 +189,9 @@ def _biases(model: keras.Model) -> dict[str, np.ndarray]:
 class _Branches(keras.callbacks.Callback):
     """Per-branch history, early stopping (Keras' EarlyStopping rules), divergence, and weight snapshots."""
 
-    def __init__(self, cfgs: list[VariantConfig], on_epoch: list[Callable | None]):
+    def __init__(self, cfgs: list[VariantConfig], on_epoch: list[Callable | None], num_classes: int = 10):
         super().__init__()
-        self.cfgs, self.on_epoch = cfgs, on_epoch
+        self.cfgs, self.on_epoch, self.num_classes = cfgs, on_epoch, num_classes
         k = len(cfgs)
         self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
         self.active = [True] * k
@@ -220,7 +220,7 @@ class _Branches(keras.callbacks.Callback):
             self.history[b].append({k: row[k] for k in ("epoch", *HISTORY_KEYS) if k in row})
             if self.on_epoch[b] is not None:
                 self.on_epoch[b](epoch + 1, row)
-            if diverged(row["loss"]):
+            if diverged(row["loss"], self.num_classes):
                 self.diverged[b], self.active[b] = True, False
                 self.final[b] = (kernels, biases)
                 continue
@@ -300,7 +300,9 @@ def train_fused(
 def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
     """train_fused with branches already in slot order."""
     k = len(cfgs)
-    model, params = build_fused(cfgs, seeds, splits.x_train.shape[1:], slots=len(slot_seeds))
+    model, params = build_fused(
+        cfgs, seeds, splits.x_train.shape[1:], slots=len(slot_seeds), num_classes=splits.num_classes
+    )
     cfg0 = cfgs[0]
     model.compile(
         optimizer=make_optimizer(cfg0),
@@ -309,7 +311,7 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
         steps_per_execution=cfg0.train.steps_per_execution,
     )
     loop_steps_in_xla(model)
-    branches = _Branches(cfgs, on_epoch)
+    branches = _Branches(cfgs, on_epoch, splits.num_classes)
     batch_order = BatchOrder(len(splits.x_train), slot_seeds if shuffle else None, slots=True)
     start = time.perf_counter()
     model.fit(

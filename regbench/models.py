@@ -7,11 +7,10 @@ import keras
 
 from regbench import components
 from regbench.config import VariantConfig
-from regbench.data import NUM_CLASSES
 from regbench.framework import loop_steps_in_xla
 
 
-def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28)) -> keras.Model:
+def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10) -> keras.Model:
     """Flatten -> (input layers) -> [Dense -> (normalization) -> activation -> (noise, dropout)] per hidden
     layer -> Dense softmax.
 
@@ -22,7 +21,8 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28)) -> 
 
     Args:
         cfg: The resolved variant.
-        input_shape: Shape of one example. Defaults to MNIST's (28, 28).
+        input_shape: Shape of one example (from the data). Defaults to MNIST's (28, 28).
+        num_classes: Output units (from the data). Defaults to 10.
     """
     parts = components.COMPONENTS
 
@@ -45,7 +45,7 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28)) -> 
         if norm:
             layers += norm + [keras.layers.Activation(activation, name=f"activation_{i}")]
         layers += [layer for c in parts for layer in c.after_activation(cfg, i)]
-    layers.append(keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", **dense_kwargs()))
+    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **dense_kwargs()))
     return keras.Sequential(layers, name="mlp")
 
 

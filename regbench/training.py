@@ -39,23 +39,24 @@ class _EpochReporter(keras.callbacks.Callback):
         self.hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
 
-DIVERGED_LOSS = 100 * math.log(10)  # 100x the cross-entropy of a uniform guess over 10 classes
-
-
-def diverged(loss: float) -> bool:
-    """The divergence rule of both trainers: an epoch's training loss that is NaN, infinite or > DIVERGED_LOSS."""
-    return not math.isfinite(loss) or loss > DIVERGED_LOSS
+def diverged(loss: float, num_classes: int = 10) -> bool:
+    """The divergence rule of both trainers: an epoch's training loss that is NaN, infinite, or above 100 times
+    the cross-entropy of a uniform guess over the data's classes."""
+    return not math.isfinite(loss) or loss > 100 * math.log(num_classes)
 
 
 class _DivergenceGuard(keras.callbacks.Callback):
-    """Stops training when the epoch's training loss is NaN/inf or beyond DIVERGED_LOSS (e.g. a learning rate
-    of 10 sends Adam's loss to 1e6 before the ReLUs die and it settles at chance). TerminateOnNaN catches NaN
-    within an epoch; this catches losses that explode without becoming NaN."""
+    """Stops training when the epoch's training loss is NaN/inf or far beyond chance (:func:`diverged`; e.g. a
+    learning rate of 10 sends Adam's loss to 1e6 before the ReLUs die and it settles at chance). TerminateOnNaN
+    catches NaN within an epoch; this catches losses that explode without becoming NaN."""
 
-    diverged = False
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.diverged = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if diverged(float((logs or {}).get("loss", math.nan))):
+        if diverged(float((logs or {}).get("loss", math.nan)), self.num_classes):
             self.diverged = True
             self.model.stop_training = True
 
@@ -186,9 +187,9 @@ def train_run(
         (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
     """
     keras.utils.set_random_seed(seed)
-    model = compile_model(build_model(cfg, splits.x_train.shape[1:]), cfg)
+    model = compile_model(build_model(cfg, splits.x_train.shape[1:], splits.num_classes), cfg)
     monitor, mode = monitor_of(cfg)
-    guard = _DivergenceGuard()
+    guard = _DivergenceGuard(splits.num_classes)
     order = BatchOrder(len(splits.x_train), [seed] if shuffle else None)
     callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
     callbacks += components.callbacks(cfg)

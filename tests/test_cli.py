@@ -219,3 +219,17 @@ def test_bad_flags_exit_2_and_name_the_flag(tmp_path: Path, data_dir: Path, tiny
     assert "variants" not in result.output and not (tmp_path / "o").exists()
     result = runner.invoke(app, ["compare", str(tmp_path), "--out", str(a_file)])
     assert result.exit_code == 2
+
+
+def test_an_mlp_on_cifar100_shaped_data_has_100_outputs(tmp_path: Path, monkeypatch):
+    from test_data import write_cifar
+
+    write_cifar(tmp_path / "data", "cifar100", n_train=120, n_test=40)
+    study = tmp_path / "c.yaml"
+    study.write_text("name: c\ndata: {dataset: cifar100}\nmodel: {hidden_units: [8]}\ntrain: {epochs: 1}\n")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(study), "--data-dir", str(tmp_path / "data"), "--out", str(out), "--fuse"])
+    assert result.exit_code == 0, result.output
+    [metrics] = [json.loads(p.read_text()) for p in out.glob("*/*/seed-*/metrics.json")]
+    assert metrics["weights"]["layers"]["output"]["size"] == 8 * 100
+    assert metrics["weights"]["layers"]["dense_1"]["size"] == 32 * 32 * 3 * 8

@@ -130,3 +130,64 @@ def test_truncated_idx_file_is_an_error(tmp_path):
     (tmp_path / "x").write_bytes((tmp_path / "x").read_bytes()[:-3])
     with pytest.raises(DataError, match="truncated"):
         data.read_idx(tmp_path / "x")
+
+
+def write_cifar(folder: Path, dataset: str, n_train: int = 20, n_test: int = 10, seed: int = 0) -> dict:
+    """Small arrays in Keras' CIFAR format: pickled dicts of channels-first rows, as keras.datasets unpacks them."""
+    import pickle
+
+    name, train_files, test_files, label_key = data.CIFAR_BATCHES[dataset]
+    classes = 10 if dataset == "cifar10" else 100
+    rng = np.random.default_rng(seed)
+    batches = folder / name
+    batches.mkdir(parents=True)
+    images = {"train": [], "test": []}
+    for part, files, n in (("train", train_files, n_train), ("test", test_files, n_test)):
+        for file in files:
+            x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+            y = rng.integers(0, classes, size=n)
+            y[0] = classes - 1  # every class count check sees the largest label
+            record = {b"data": x.transpose(0, 3, 1, 2).reshape(n, 3072), label_key: list(map(int, y))}
+            with open(batches / file, "wb") as fh:
+                pickle.dump(record, fh)
+            images[part].append((x, y))
+    return images
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100"])
+def test_cifar_batches_in_keras_format(tmp_path, no_other_sources, dataset):
+    written = write_cifar(tmp_path / "data" / dataset, dataset)  # <dir>/<name>/cifar-10-batches-py/
+    arrays, source = data.load_arrays(dataset, tmp_path / "data")
+    assert source == str(tmp_path / "data")
+    x_train = np.concatenate([x for x, _ in written["train"]])
+    np.testing.assert_array_equal(arrays["x_train"], x_train)  # channels last, as Keras returns them
+    np.testing.assert_array_equal(arrays["y_test"], written["test"][0][1])
+    assert arrays["x_train"].shape == (len(x_train), 32, 32, 3)
+    splits = data.prepare(arrays, validation_split=0.2)
+    assert splits.num_classes == (10 if dataset == "cifar10" else 100)
+    assert splits.x_train.shape[1:] == (32, 32, 3) and splits.x_train.dtype == np.float32
+
+
+def test_a_broken_cifar_batch_names_the_file(tmp_path, no_other_sources):
+    write_cifar(tmp_path, "cifar10")
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="data_batch_3: not a cifar10 batch in Keras' format"):
+        data.load_arrays("cifar10", tmp_path)
+
+
+def test_missing_cifar_says_which_files_to_supply(tmp_path, no_other_sources):
+    with pytest.raises(DataError) as info:
+        data.load_arrays("cifar100", tmp_path)
+    assert "CIFAR's unpacked Python batches (cifar-100-python/)" in str(info.value)
+
+
+@pytest.mark.skipif(
+    not (Path("/usr/share/datasets/fashion-mnist") / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
+def test_real_fashion_mnist_from_debian_with_no_data_directory(monkeypatch):
+    monkeypatch.delenv("REGBENCH_DATA_DIR", raising=False)
+    arrays, source = data.load_arrays("fashion_mnist")
+    assert source == "/usr/share/datasets/fashion-mnist"
+    assert arrays["x_train"].shape == (60000, 28, 28) and arrays["x_test"].shape == (10000, 28, 28)
+    assert np.bincount(arrays["y_train"]).tolist() == [6000] * 10  # Fashion-MNIST's balanced classes

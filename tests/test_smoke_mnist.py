@@ -32,3 +32,20 @@ def test_smoke_config_on_real_mnist(tmp_path: Path):
         assert 0.80 < metrics["test_accuracy"] < 0.99, (metrics_file, metrics["test_accuracy"])
     env = json.loads((exp / "environment.json").read_text())
     assert env["data_sources"] == [DATA]
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it with apt-get)",
+)
+def test_trains_on_real_fashion_mnist_from_debian(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("REGBENCH_DATA_DIR", raising=False)
+    args = ["run", str(ROOT / "configs" / "smoke.yaml"), "--set", "data.dataset=fashion_mnist", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [exp] = list(tmp_path.iterdir())
+    accuracies = [json.loads(p.read_text())["test_accuracy"] for p in exp.glob("*/seed-*/metrics.json")]
+    # Fashion-MNIST is harder than MNIST: 3,000 images and 2 epochs give far above chance, below MNIST's 90 %+
+    assert len(accuracies) == 3 and all(0.6 < a < 0.9 for a in accuracies), accuracies
+    env = json.loads((exp / "environment.json").read_text())
+    assert env["data_sources"] == ["/usr/share/datasets/fashion-mnist"]
