@@ -35,6 +35,10 @@ class Component:
     name = ""
     fields: dict[str, str] = {}
 
+    def image_layers(self, cfg: VariantConfig) -> list[keras.layers.Layer]:
+        """Layers on the input images (height, width, channels), before any conv block or flattening."""
+        return []
+
     def input_layers(self, cfg: VariantConfig) -> list[keras.layers.Layer]:
         """Layers on the flattened input."""
         return []
@@ -43,9 +47,18 @@ class Component:
         """Layers on the flattened input of a fused model, as [batch, K, in] (after SlotsToBranches)."""
         return []
 
-    def normalization(self, cfg: VariantConfig, layer: int) -> list[keras.layers.Layer]:
-        """Layers between a hidden Dense layer (then without bias) and its activation."""
+    def normalization(self, cfg: VariantConfig, name: str) -> list[keras.layers.Layer]:
+        """Layers between a hidden Dense or conv layer (then without bias) and its activation; ``name`` is that
+        layer's suffix (``1``, ``conv_1``)."""
         return []
+
+    def after_conv_block(self, cfg: VariantConfig, block: int) -> list[keras.layers.Layer]:
+        """Layers after conv block ``block``'s activation (1-based), before its pooling."""
+        return []
+
+    def conv_kwargs(self, cfg: VariantConfig) -> dict[str, Any]:
+        """Arguments of every keras.layers.Conv2D (kernel regularizer, constraint)."""
+        return {}
 
     def after_activation(self, cfg: VariantConfig, layer: int) -> list[keras.layers.Layer]:
         """Layers after hidden layer ``layer``'s activation (1-based)."""
@@ -99,6 +112,49 @@ class PerLayer(Component):
         return [self.branch(values, seed=_seeded(seed, layer) + self.seed_offset, name=f"{self.name}_{layer}")]
 
 
+class ConvNet(Component):
+    """Conv blocks before the Dense head (model.kind cnn), with SpatialDropout2D per block. Fused training
+    covers MLPs only: a CNN trains alone."""
+
+    name = "cnn"
+    fields = {
+        "model.kind": ALONE,
+        "model.conv_filters": SHARED,
+        "model.kernel_size": SHARED,
+        "model.pool": SHARED,
+        "regularization.spatial_dropout": ALONE,
+    }
+
+    def after_conv_block(self, cfg, block):
+        rate = cfg.spatial_dropout_rates()[block - 1]
+        return [keras.layers.SpatialDropout2D(rate, name=f"spatial_dropout_{block}")] if rate > 0 else []
+
+
+class Augmentation(Component):
+    """Random transformations of the training images, from Keras' preprocessing layers (inactive in inference).
+    Each run draws its own, so augmented runs train alone."""
+
+    name = "augmentation"
+    fields = {"data.augmentation": ALONE}
+
+    def image_layers(self, cfg):
+        a = cfg.data.augmentation
+        if a is None:
+            return []
+        layers: list[keras.layers.Layer] = []
+        if a.translate:
+            layers.append(keras.layers.RandomTranslation(a.translate, a.translate, fill_mode="constant"))
+        if a.rotate:
+            layers.append(keras.layers.RandomRotation(a.rotate / 360.0, fill_mode="constant"))
+        if a.zoom:
+            layers.append(keras.layers.RandomZoom(a.zoom, fill_mode="constant"))
+        if a.flip:
+            layers.append(keras.layers.RandomFlip(a.flip))
+        if a.noise:
+            layers.append(keras.layers.GaussianNoise(a.noise))
+        return layers
+
+
 class InputDropout(Component):
     name = "input_dropout"
     fields = {"regularization.input_dropout": PER_BRANCH}
@@ -122,6 +178,9 @@ class Penalty(Component):
         r = cfg.regularization
         return {"kernel_regularizer": keras.regularizers.L1L2(l1=r.l1, l2=r.l2)} if (r.l1 or r.l2) else {}
 
+    def conv_kwargs(self, cfg):
+        return self.dense_kwargs(cfg)
+
     def branch_dense_kwargs(self, cfgs):
         return {"l1": [c.regularization.l1 for c in cfgs], "l2": [c.regularization.l2 for c in cfgs]}
 
@@ -136,6 +195,10 @@ class MaxNorm(Component):
         c = cfg.regularization.max_norm
         return {"kernel_constraint": keras.constraints.MaxNorm(max_value=c, axis=0)} if c is not None else {}
 
+    def conv_kwargs(self, cfg):  # a conv kernel is [height, width, in, out]: each filter's weights within c
+        c = cfg.regularization.max_norm
+        return {"kernel_constraint": keras.constraints.MaxNorm(max_value=c, axis=[0, 1, 2])} if c is not None else {}
+
     def branch_dense_kwargs(self, cfgs):
         return {"max_norm": [c.regularization.max_norm for c in cfgs]}
 
@@ -147,8 +210,8 @@ class BatchNorm(Component):
     name = "batchnorm"
     fields = {"regularization.batchnorm": ALONE}
 
-    def normalization(self, cfg, layer):
-        return [keras.layers.BatchNormalization(name=f"batchnorm_{layer}")] if cfg.regularization.batchnorm else []
+    def normalization(self, cfg, name):
+        return [keras.layers.BatchNormalization(name=f"batchnorm_{name}")] if cfg.regularization.batchnorm else []
 
 
 class EarlyStopping(Component):
@@ -273,6 +336,8 @@ class Structure(Component):
 
 COMPONENTS: list[Component] = [
     Structure(),
+    Augmentation(),
+    ConvNet(),
     InputDropout(),
     Penalty(),
     MaxNorm(),

@@ -30,6 +30,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
+class AugmentationConfig(_Strict):
+    """Random transformations of training images (Keras' RandomTranslation, RandomRotation, RandomZoom,
+    RandomFlip, GaussianNoise), active in training only, seeded by the run's seed."""
+
+    translate: float = Field(0.0, ge=0.0, lt=1.0, description="Largest shift, as a fraction of height and width.")
+    rotate: float = Field(0.0, ge=0.0, le=180.0, description="Largest rotation in degrees, either way.")
+    zoom: float = Field(0.0, ge=0.0, lt=1.0, description="Largest zoom in or out, as a fraction.")
+    flip: Literal["horizontal", "vertical"] | None = Field(None, description="Random flips; null: none.")
+    noise: float = Field(0.0, ge=0.0, description="Stddev of Gaussian pixel noise (pixels are in [0, 1]).")
+
+
 class DataConfig(_Strict):
     """Which dataset, where it lives, and how the training set is split and perturbed."""
 
@@ -51,23 +62,37 @@ class DataConfig(_Strict):
         0.0, ge=0.0, le=1.0, description="Share of training labels replaced by a random class (seeded)."
     )
     seed: int = Field(0, ge=0, description="Seed of the subset, label noise and validation split.")
+    augmentation: AugmentationConfig | None = Field(
+        None, description="Random image transformations in training (Keras preprocessing layers); null: none."
+    )
 
 
 class ModelConfig(_Strict):
-    """The network: a Dense stack on flattened images, softmax output."""
+    """The network: a Dense stack on flattened images (``mlp``), or conv blocks then a Dense head (``cnn``)."""
 
+    kind: Literal["mlp", "cnn"] = Field("mlp", description="mlp: Dense layers only; cnn: conv blocks, then Dense.")
     hidden_units: list[int] = Field(
-        [128, 64], min_length=1, description="Widths of the hidden Dense layers, input side first."
+        [128, 64], min_length=1, description="Widths of the hidden Dense layers, input side first (a CNN's head)."
     )
     activation: Literal["relu", "tanh", "sigmoid", "elu", "gelu", "selu", "swish"] = Field(
-        "relu", description="Activation of every hidden layer."
+        "relu", description="Activation of every hidden layer and conv block."
+    )
+    conv_filters: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="cnn only: filters of each conv block (Conv2D -> [BatchNormalization] -> activation -> "
+        "[SpatialDropout2D] -> pooling). null: [32, 64] for a cnn.",
+    )
+    kernel_size: int | None = Field(None, ge=1, description="cnn only: conv kernel size. null: 3 for a cnn.")
+    pool: Literal["max", "avg"] | None = Field(
+        "max", description="cnn only: 2x2 pooling after each conv block: max, avg, or null for none."
     )
 
-    @field_validator("hidden_units")
+    @field_validator("hidden_units", "conv_filters")
     @classmethod
-    def _positive_units(cls, value: list[int]) -> list[int]:
-        if any(u < 1 for u in value):
-            raise ValueError("expected a list of layer widths >= 1")
+    def _positive_units(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(u < 1 for u in value):
+            raise ValueError("expected a list of widths >= 1")
         return value
 
 
@@ -134,12 +159,18 @@ class RegularizationConfig(_Strict):
         description="Label smoothing of the training loss: targets (1 - s) one-hot + s / classes. The reported "
         "data loss stays the plain cross-entropy.",
     )
-    batchnorm: bool = Field(False, description="BatchNormalization between each hidden Dense and activation.")
+    batchnorm: bool = Field(
+        False, description="BatchNormalization between each hidden Dense (and conv) layer and its activation."
+    )
+    spatial_dropout: float | list[float] = Field(
+        0.0,
+        description="cnn only: SpatialDropout2D rate after each conv block (whole feature maps), or one per block.",
+    )
     early_stopping: EarlyStoppingConfig | None = Field(
         None, description="null for no early stopping, or a mapping of EarlyStopping arguments."
     )
 
-    @field_validator("dropout", "gaussian_dropout", mode="before")
+    @field_validator("dropout", "gaussian_dropout", "spatial_dropout", mode="before")
     @classmethod
     def _rates_in_range(cls, value: Any) -> float | list[float]:
         return _per_layer(value, 0.0, 1.0, "a rate in [0, 1) or a list of such rates")
@@ -274,6 +305,27 @@ class VariantConfig(_Strict):
                     f"regularization.{key}: expected {layers} {'rates' if 'dropout' in key else 'values'} (one per "
                     f"hidden layer in model.hidden_units), got {len(values)}"
                 )
+        m = self.model
+        if m.kind == "mlp":
+            for key, value, default in (
+                ("model.conv_filters", m.conv_filters, None),
+                ("model.kernel_size", m.kernel_size, None),
+                ("model.pool", m.pool, "max"),
+                ("regularization.spatial_dropout", self.regularization.spatial_dropout, 0.0),
+            ):
+                if value != default:
+                    raise ValueError(f"{key}: expected it unset with model.kind mlp (a cnn key), got {_show(value)}")
+        else:
+            if m.conv_filters is None:
+                m.conv_filters = [32, 64]
+            if m.kernel_size is None:
+                m.kernel_size = 3
+            rates = self.regularization.spatial_dropout
+            if isinstance(rates, list) and len(rates) != len(m.conv_filters):
+                raise ValueError(
+                    f"regularization.spatial_dropout: expected {len(m.conv_filters)} rates (one per conv block "
+                    f"in model.conv_filters), got {len(rates)}"
+                )
         t = self.train
         if t.momentum is not None and t.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(
@@ -302,6 +354,12 @@ class VariantConfig(_Strict):
 
     def dropout_rates(self) -> list[float]:
         return self.per_layer("dropout")
+
+    def spatial_dropout_rates(self) -> list[float]:
+        """One SpatialDropout2D rate per conv block (empty for an MLP)."""
+        rates = self.regularization.spatial_dropout
+        blocks = len(self.model.conv_filters or [])
+        return list(rates) if isinstance(rates, list) else [rates] * blocks
 
 
 class VariantOverrides(_Strict):

@@ -11,13 +11,16 @@ from regbench.framework import loop_steps_in_xla
 
 
 def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10) -> keras.Model:
-    """Flatten -> (input layers) -> [Dense -> (normalization) -> activation -> (noise, dropout)] per hidden
-    layer -> Dense softmax.
+    """[image layers] -> [conv blocks] -> Flatten -> (input layers) -> [Dense -> (normalization) -> activation ->
+    (noise, dropout)] per hidden layer -> Dense softmax.
 
-    Every Dense kernel (hidden and output) carries the components' regularizer and constraint (``L1L2(l1, l2)``
-    when either lambda is non-zero, ``MaxNorm(c)``). With batch normalization the Dense layer has no bias
+    Every Dense and Conv2D kernel carries the components' regularizer and constraint (``L1L2(l1, l2)`` when
+    either lambda is non-zero, ``MaxNorm(c)``). With batch normalization a Dense or conv layer has no bias
     (BatchNormalization's beta takes its place) and the activation follows the normalization. Gaussian noise,
-    Gaussian dropout and dropout follow a hidden layer's activation, in that order, when set.
+    Gaussian dropout and dropout follow a hidden layer's activation, in that order, when set. A ``cnn`` has one
+    block per ``model.conv_filters`` entry: Conv2D (same padding) -> (BatchNormalization) -> activation ->
+    (SpatialDropout2D) -> 2x2 pooling. Images without a channel axis get one when a conv block or augmentation
+    needs it.
 
     Args:
         cfg: The resolved variant.
@@ -25,28 +28,52 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num
         num_classes: Output units (from the data). Defaults to 10.
     """
     parts = components.COMPONENTS
+    m = cfg.model
 
-    def dense_kwargs() -> dict:
-        kwargs: dict = {}
+    def kwargs(hook: str) -> dict:
+        out: dict = {}
         for c in parts:
-            kwargs.update(c.dense_kwargs(cfg))
-        return kwargs
+            out.update(getattr(c, hook)(cfg))
+        return out
 
-    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape), keras.layers.Flatten(name="flatten")]
-    layers += [layer for c in parts for layer in c.input_layers(cfg)]
-    for i, units in enumerate(cfg.model.hidden_units, start=1):
-        norm = [layer for c in parts for layer in c.normalization(cfg, i)]
-        activation = cfg.model.activation
-        layers.append(
-            keras.layers.Dense(
-                units, use_bias=not norm, activation=None if norm else activation, name=f"dense_{i}", **dense_kwargs()
-            )
-        )
+    def block(make, suffix: str, after: list) -> list:
+        """A Dense or Conv2D layer (``make(use_bias=..., activation=...)``) with its normalization, activation and
+        the layers that follow it."""
+        norm = [n for c in parts for n in c.normalization(cfg, suffix)]
+        out = [make(use_bias=not norm, activation=None if norm else m.activation)] + norm
         if norm:
-            layers += norm + [keras.layers.Activation(activation, name=f"activation_{i}")]
-        layers += [layer for c in parts for layer in c.after_activation(cfg, i)]
-    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **dense_kwargs()))
-    return keras.Sequential(layers, name="mlp")
+            out.append(keras.layers.Activation(m.activation, name=f"activation_{suffix}"))
+        return out + after
+
+    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
+    images = [layer for c in parts for layer in c.image_layers(cfg)]
+    if (m.kind == "cnn" or images) and len(input_shape) == 2:
+        layers.append(keras.layers.Reshape((*input_shape, 1), name="channels"))
+    layers += images
+    if m.kind == "cnn":
+        for i, filters in enumerate(m.conv_filters or [], start=1):
+            after = [layer for c in parts for layer in c.after_conv_block(cfg, i)]
+            layers += block(
+                lambda filters=filters, i=i, **kw: keras.layers.Conv2D(
+                    filters, m.kernel_size, padding="same", name=f"conv_{i}", **kwargs("conv_kwargs"), **kw
+                ),
+                f"conv_{i}",
+                after,
+            )
+            pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(m.pool or "")
+            if pool is not None:
+                layers.append(pool(2, name=f"pool_{i}"))
+    layers.append(keras.layers.Flatten(name="flatten"))
+    layers += [layer for c in parts for layer in c.input_layers(cfg)]
+    for i, units in enumerate(m.hidden_units, start=1):
+        after = [layer for c in parts for layer in c.after_activation(cfg, i)]
+        layers += block(
+            lambda units=units, i=i, **kw: keras.layers.Dense(units, name=f"dense_{i}", **kwargs("dense_kwargs"), **kw),
+            str(i),
+            after,
+        )
+    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **kwargs("dense_kwargs")))
+    return keras.Sequential(layers, name=m.kind)
 
 
 def make_optimizer(cfg: VariantConfig) -> keras.optimizers.Optimizer:

@@ -76,11 +76,11 @@ def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
 
 
 def dense_kernels(model: keras.Model) -> dict[str, np.ndarray]:
-    """Every Dense layer's kernel as a numpy array, by layer name."""
+    """Every Dense and Conv2D layer's kernel as a numpy array, by layer name (``conv_1``, ``dense_1``, ``output``)."""
     return {
         layer.name: np.asarray(keras.ops.convert_to_numpy(layer.kernel))
         for layer in model.layers
-        if isinstance(layer, keras.layers.Dense)
+        if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D))
     }
 
 
@@ -90,10 +90,11 @@ def weight_stats(kernels: dict[str, np.ndarray]) -> dict[str, Any]:
     layers = {}
     for name, kernel in kernels.items():
         w = kernel.astype(np.float64)
+        units = w.reshape(-1, w.shape[-1])  # one column per unit (Dense) or filter (conv: height*width*in rows)
         layers[name] = {
             "l1_norm": float(np.abs(w).sum()),
             "l2_norm": float(np.sqrt((w * w).sum())),
-            "max_unit_norm": float(np.sqrt((w * w).sum(axis=0)).max()),  # the largest unit's incoming weights
+            "max_unit_norm": float(np.sqrt((units * units).sum(axis=0)).max()),  # largest unit's incoming weights
             "near_zero_share": float((np.abs(w) < NEAR_ZERO).mean()),
             "size": int(w.size),
         }
@@ -181,7 +182,7 @@ def train_run(
         seed: Seeds weights, batch order (:func:`regbench.batches.epoch_order`) and dropout masks.
         on_epoch: Called after each epoch with (epoch, logs).
         shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
-        kernels_out: If given, filled with the final Dense kernels by layer name.
+        kernels_out: If given, filled with the final Dense and conv kernels by layer name.
 
     Returns:
         (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.

@@ -50,9 +50,19 @@ def test_an_undeclared_or_alone_field_makes_a_run_train_alone(monkeypatch):
     for path, how in FUSION.items():
         if how == ALONE:
             section, key = path.split(".")
-            value = {"batchnorm": True, "clipnorm": 1.0}[key]
-            alone = VariantConfig.model_validate({section: {key: value}})
-            assert fusion_key(alone) is None and why_alone(alone) == f"{path} is {json.dumps(value)}"
+            value = {
+                "batchnorm": True,
+                "clipnorm": 1.0,
+                "augmentation": {"translate": 0.1, "rotate": 0.0, "zoom": 0.0, "flip": None, "noise": 0.0},
+                "kind": "cnn",
+                "spatial_dropout": 0.1,
+            }[key]
+            update = {section: {key: value}}
+            if key == "spatial_dropout":
+                update["model"] = {"kind": "cnn"}
+            alone = VariantConfig.model_validate(update)
+            assert fusion_key(alone) is None
+            assert why_alone(alone) in (f"{path} is {json.dumps(value)}", 'model.kind is "cnn"')
 
 
 def test_shared_fields_split_fusion_groups_and_per_branch_fields_do_not():
