@@ -2,9 +2,13 @@
 
 Same model (784-128-64-10, ReLU, softmax), Adam 1e-3, 10 epochs, batch 32, `fit` with default settings.
 Like regbench it holds out a 10 % validation split of the training set (the same examples: a permutation
-seeded with 0, the last 10 % held out) and evaluates the test set once, so both do the same work.
+seeded with 0, the last 10 % held out) and evaluates the test set once, so both do the same work. It is what a
+user would write, so it keeps Keras' own `fit(shuffle=True)`, which on TensorFlow repeats one batch order every
+epoch when a seed is set (see bench/tf_shuffle_repeats.py); regbench draws a new order each epoch, so accuracies
+differ a little between the two on TensorFlow. `--model cnn` is configs/cnn.yaml's baseline CNN instead.
 
     python bench/baseline.py --seeds 0,1,2 --json out.json
+    python bench/baseline.py --model cnn --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -26,9 +30,16 @@ def load_mnist(data_dir: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="default: 10 (mlp), 5 (cnn)")
     parser.add_argument("--data-dir", default=os.environ.get("REGBENCH_DATA_DIR", "../shared/data"))
     parser.add_argument("--json", help="write results here")
+    parser.add_argument(
+        "--model",
+        choices=("mlp", "cnn"),
+        default="mlp",
+        help="mlp: the seed study (baseline and dropout, batch 32); cnn: configs/cnn.yaml's baseline CNN (Conv 32 -> "
+        "pool -> Conv 64 -> pool -> Dense 128, batch 64, 5 epochs unless --epochs says otherwise)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
 
@@ -42,20 +53,46 @@ def main() -> None:
     x_val, y_val = x_train[val_idx] / 255.0, y_train[val_idx]
     x_te = x_test / 255.0
 
+    cnn = args.model == "cnn"
+    epochs = args.epochs if args.epochs is not None else (5 if cnn else 10)
     results = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        for variant in ("baseline", "dropout"):
+        for variant in ("baseline",) if cnn else ("baseline", "dropout"):
             keras.utils.set_random_seed(seed)
-            layers = [keras.Input(shape=(28, 28)), keras.layers.Flatten(), keras.layers.Dense(128, activation="relu")]
-            if variant == "dropout":
-                layers.append(keras.layers.Dropout(0.3))
-            layers += [keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+            if cnn:
+                layers = [
+                    keras.Input(shape=(28, 28, 1)),
+                    keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+                    keras.layers.MaxPooling2D(2),
+                    keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+                    keras.layers.MaxPooling2D(2),
+                    keras.layers.Flatten(),
+                    keras.layers.Dense(128, activation="relu"),
+                    keras.layers.Dense(10, activation="softmax"),
+                ]
+            else:
+                layers = [
+                    keras.Input(shape=(28, 28)),
+                    keras.layers.Flatten(),
+                    keras.layers.Dense(128, activation="relu"),
+                ]
+                if variant == "dropout":
+                    layers.append(keras.layers.Dropout(0.3))
+                layers += [keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")]
             model = keras.Sequential(layers)
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
             t = time.perf_counter()
-            model.fit(x_tr, y_tr, epochs=args.epochs, batch_size=32, validation_data=(x_val, y_val), verbose=0)
+            shape = (-1, 28, 28, 1) if cnn else (-1, 28, 28)
+            model.fit(
+                x_tr.reshape(shape),
+                y_tr,
+                epochs=epochs,
+                batch_size=64 if cnn else 32,
+                validation_data=(x_val.reshape(shape), y_val),
+                verbose=0,
+            )
             fit_s = time.perf_counter() - t
-            _, acc = model.evaluate(x_te, y_test, verbose=0)
+            _, acc = model.evaluate(x_te.reshape(shape), y_test, verbose=0)
             results.append({"variant": variant, "seed": seed, "test_accuracy": float(acc), "fit_s": fit_s})
             print(f"baseline script: {variant} seed={seed} test_acc={acc:.4f} fit={fit_s:.1f}s", flush=True)
     out = {"wall_s": time.perf_counter() - start, "backend": keras.backend.backend(), "runs": results}

@@ -26,7 +26,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STUDY = ROOT / "configs" / "dropout.yaml"
+# study: (regbench's study file, the plain script's --model, the variants both train, default modes)
+STUDIES = {
+    "seed": (ROOT / "configs" / "dropout.yaml", "mlp", ("baseline", "dropout"), None),
+    "cnn": (ROOT / "bench" / "cnn_baseline.yaml", "cnn", ("baseline",), "tf,tf-jobs2"),
+}
 MODES = {
     # name: (backend, extra regbench arguments)
     "tf": ("tensorflow", []),
@@ -65,14 +69,23 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--modes", help="comma-separated, from: " + ", ".join(MODES))
     parser.add_argument("--out", help="also write the table (Markdown) to this file")
+    parser.add_argument(
+        "--study",
+        choices=sorted(STUDIES),
+        default="seed",
+        help="seed: the seed study (configs/dropout.yaml); cnn: configs/cnn.yaml's baseline CNN "
+        "(bench/cnn_baseline.yaml; default modes tf,tf-jobs2: JAX's CPU convolutions are far slower)",
+    )
     args = parser.parse_args()
+    study, model, variants, default_modes = STUDIES[args.study]
     have = {b: importlib.util.find_spec(m) is not None for b, m in (("tensorflow", "tensorflow"), ("jax", "jax"))}
-    modes = args.modes.split(",") if args.modes else [m for m, (b, _) in MODES.items() if have[b]]
+    chosen = args.modes or default_modes
+    modes = chosen.split(",") if chosen else [m for m, (b, _) in MODES.items() if have[b]]
     base_backend = os.environ.get("KERAS_BACKEND") or ("tensorflow" if have["tensorflow"] else "jax")
     data_dir = os.environ.get("REGBENCH_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
     env = {**os.environ, "REGBENCH_DATA_DIR": data_dir, "TF_CPP_MIN_LOG_LEVEL": "3"}
     print(
-        f"# bench: seed study ({STUDY.name}), seeds {args.seeds}, {args.reps} repetition(s), "
+        f"# bench: {args.study} study ({study.name}), seeds {args.seeds}, {args.reps} repetition(s), "
         f"baseline backend {base_backend}, modes {', '.join(modes)}",
         flush=True,
     )
@@ -84,16 +97,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             result = Path(tmp) / "baseline.json"
             wall, rss, code = timed(
-                [sys.executable, "bench/baseline.py", "--seeds", args.seeds, "--json", str(result)],
+                [sys.executable, "bench/baseline.py", "--model", model, "--seeds", args.seeds, "--json", str(result)],
                 {**env, "KERAS_BACKEND": base_backend},
             )
             if code != 0:
                 raise SystemExit(f"baseline script failed (exit {code})")
             runs = json.loads(result.read_text())["runs"]
-            base_acc = {
-                v: statistics.fmean(r["test_accuracy"] for r in runs if r["variant"] == v)
-                for v in ("baseline", "dropout")
-            }
+            base_acc = {v: statistics.fmean(r["test_accuracy"] for r in runs if r["variant"] == v) for v in variants}
             for key, value in (("wall", wall), ("ratio", 1.0), ("rss", rss), ("acc", base_acc)):
                 rows["baseline"][key].append(value)
             print(f"rep {rep}: baseline script {wall:.1f} s, {rss:.0f} MB", flush=True)
@@ -105,7 +115,7 @@ def main() -> None:
                     "-m",
                     "regbench",
                     "run",
-                    str(STUDY),
+                    str(study),
                     "--seeds",
                     args.seeds,
                     "--out",
@@ -125,24 +135,25 @@ def main() -> None:
                     rows[mode][key].append(value)
                 print(f"rep {rep}: {mode} {wall_m:.1f} s = {wall_m / wall:.3f} x baseline, {rss_m:.0f} MB", flush=True)
 
-    base = {v: statistics.fmean(a[v] for a in rows["baseline"]["acc"]) for v in ("baseline", "dropout")}
+    base = {v: statistics.fmean(a[v] for a in rows["baseline"]["acc"]) for v in variants}
     cpu = platform.processor() or platform.machine()
     lines = [
-        f"Seed study, seeds {args.seeds}, median of {args.reps} repetition(s); {cpu}, {os.cpu_count()} CPU(s). "
-        "Accuracy: test set, mean over seeds; Δ against the baseline script.",
+        f"{args.study.capitalize()} study, seeds {args.seeds}, median of {args.reps} repetition(s); {cpu}, "
+        f"{os.cpu_count()} CPU(s). Accuracy: test set, mean over seeds; Δ against the baseline script.",
         "",
-        "| mode | wall s | × baseline | baseline acc % (Δ pp) | dropout acc % (Δ pp) | peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| mode | wall s | × baseline | " + " | ".join(f"{v} acc % (Δ pp)" for v in variants) + " | peak RSS MB |",
+        "|---|---:|---:|" + "---:|" * len(variants) + "---:|",
     ]
     for mode, r in rows.items():
         if not r["wall"]:
             continue
-        acc = {v: statistics.fmean(a[v] for a in r["acc"]) for v in ("baseline", "dropout")}
-        cells = [f"{acc[v] * 100:.2f} ({(acc[v] - base[v]) * 100:+.2f})" for v in ("baseline", "dropout")]
+        acc = {v: statistics.fmean(a[v] for a in r["acc"]) for v in variants}
+        cells = [f"{acc[v] * 100:.2f} ({(acc[v] - base[v]) * 100:+.2f})" for v in variants]
         name = f"plain Keras script ({base_backend})" if mode == "baseline" else f"regbench {mode}"
         lines.append(
             f"| {name} | {statistics.median(r['wall']):.1f} | {statistics.median(r['ratio']):.3f} | "
-            f"{cells[0]} | {cells[1]} | {max(r['rss']):.0f} |"
+            + " | ".join(cells)
+            + f" | {max(r['rss']):.0f} |"
         )
     table = "\n".join(lines)
     print("\n" + table)

@@ -201,3 +201,12 @@ def test_json_schema_comes_from_the_same_models():
     assert "regularization" in schema["properties"]
     reg = schema["$defs"]["RegularizationConfig"]["properties"]
     assert reg["l2"]["minimum"] == 0
+
+
+def test_the_cnn_benchmark_trains_configs_cnn_baseline():
+    """bench/cnn_baseline.yaml is configs/cnn.yaml's baseline alone: the benchmark times the study's model."""
+    from regbench.config import load
+
+    bench = load(ROOT / "bench" / "cnn_baseline.yaml").variants["baseline"]
+    study = load(ROOT / "configs" / "cnn.yaml").variants["baseline"]
+    assert bench == study
