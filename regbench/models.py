@@ -36,14 +36,17 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num
             out.update(getattr(c, hook)(cfg))
         return out
 
-    def block(make, suffix: str, after: list) -> list:
+    def block(make, suffix: str, after) -> list:
         """A Dense or Conv2D layer (``make(use_bias=..., activation=...)``) with its normalization, activation and
-        the layers that follow it."""
+        the layers that ``after()`` makes. The layer is made before what follows it: layers that draw a random
+        seed when made (initializers, dropout) take it from the global generator, so this order decides which
+        initial weights and masks a seed gives (it is the order regbench always used; normalization draws none).
+        """
         norm = [n for c in parts for n in c.normalization(cfg, suffix)]
         out = [make(use_bias=not norm, activation=None if norm else m.activation)] + norm
         if norm:
             out.append(keras.layers.Activation(m.activation, name=f"activation_{suffix}"))
-        return out + after
+        return out + after()
 
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
     images = [layer for c in parts for layer in c.image_layers(cfg)]
@@ -52,13 +55,12 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num
     layers += images
     if m.kind == "cnn":
         for i, filters in enumerate(m.conv_filters or [], start=1):
-            after = [layer for c in parts for layer in c.after_conv_block(cfg, i)]
             layers += block(
                 lambda filters=filters, i=i, **kw: keras.layers.Conv2D(
                     filters, m.kernel_size, padding="same", name=f"conv_{i}", **kwargs("conv_kwargs"), **kw
                 ),
                 f"conv_{i}",
-                after,
+                lambda i=i: [layer for c in parts for layer in c.after_conv_block(cfg, i)],
             )
             pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(m.pool or "")
             if pool is not None:
@@ -66,11 +68,10 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num
     layers.append(keras.layers.Flatten(name="flatten"))
     layers += [layer for c in parts for layer in c.input_layers(cfg)]
     for i, units in enumerate(m.hidden_units, start=1):
-        after = [layer for c in parts for layer in c.after_activation(cfg, i)]
         layers += block(
             lambda units=units, i=i, **kw: keras.layers.Dense(units, name=f"dense_{i}", **kwargs("dense_kwargs"), **kw),
             str(i),
-            after,
+            lambda i=i: [layer for c in parts for layer in c.after_activation(cfg, i)],
         )
     layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **kwargs("dense_kwargs")))
     return keras.Sequential(layers, name=m.kind)
