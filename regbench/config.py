@@ -92,7 +92,7 @@ class ModelConfig(_Strict):
     @classmethod
     def _positive_units(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and any(u < 1 for u in value):
-            raise ValueError("expected a list of widths >= 1")
+            raise ValueError("expected a list of layer widths >= 1")
         return value
 
 

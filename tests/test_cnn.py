@@ -85,7 +85,7 @@ def test_mlp_and_cnns_train_alone_and_with_fuse(tmp_path: Path, data_dir: Path, 
     "yaml_body, expected",
     [
         ("model: {kind: transformer}", "model.kind: expected one of 'mlp' or 'cnn', got \"transformer\""),
-        ("model: {kind: cnn, conv_filters: [32, -1]}", "model.conv_filters: expected a list of widths >= 1"),
+        ("model: {kind: cnn, conv_filters: [32, -1]}", "model.conv_filters: expected a list of layer widths >= 1"),
         ("model: {kind: cnn, kernel_size: 0}", "model.kernel_size: expected a number >= 1, got 0"),
         (
             "model: {kind: cnn}\nregularization: {spatial_dropout: 1.0}",

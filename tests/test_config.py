@@ -127,7 +127,10 @@ def test_wrong_default_is_reported_once_not_per_variant():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("name: s\ndata: {dataset: cifar}\n", "data.dataset: expected one of 'mnist' or 'fashion_mnist'"),
+        (
+            "name: s\ndata: {dataset: cifar}\n",
+            "data.dataset: expected one of 'mnist', 'fashion_mnist', 'cifar10' or 'cifar100'",
+        ),
         ("name: s\ndata: {label_noise: 2}\n", "data.label_noise: expected a number <= 1.0, got 2"),
         ("name: s\nmodel: {hidden_units: [128, 0]}\n", "model.hidden_units: expected a list of layer widths >= 1"),
         (
