@@ -367,13 +367,11 @@ def _run_backends(config: Path, name: str, backends: list[str], args: list[str],
         result = compare_runs([parent])
     except RegbenchError as exc:
         raise _fail(exc) from None
-    if len({json.dumps(g.runtime, sort_keys=True) for g in result.groups}) > 1:
-        from regbench.report import backend_agreement, markdown
-        from regbench.runs import atomic_write
+    from regbench.report import markdown, runtime_label
+    from regbench.runs import atomic_write
 
-        header, rows = backend_agreement(result.groups)
-        atomic_write(parent / "agreement.md", markdown(header, rows))
-        _print_agreement(result.groups, "table")
+    if len({runtime_label(g.runtime) for g in result.groups}) > 1:
+        atomic_write(parent / "agreement.md", markdown(*_print_agreement(result.groups, "table")))
     console.print(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)", highlight=False)
     if code:
         raise typer.Exit(code)
@@ -553,8 +551,8 @@ def compare(
         err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
 
 
-def _print_agreement(groups, fmt: str) -> None:
-    """The cross-backend view of compare --across-backends (and run --backends)."""
+def _print_agreement(groups, fmt: str) -> tuple[list[str], list[list[str]]]:
+    """Print the cross-backend view of compare --across-backends (and run --backends); return its table."""
     from regbench.report import backend_agreement, markdown, runtime_label
 
     if len({runtime_label(g.runtime) for g in groups}) < 2:
@@ -581,6 +579,7 @@ def _print_agreement(groups, fmt: str) -> None:
             print(csv_text(records), end="")
     else:
         console.print(rich_table(header, rows, title=title))
+    return header, rows
 
 
 export_app = typer.Typer(

@@ -356,17 +356,12 @@ def check_same_runtime(exp_dir: Path) -> None:
         RegbenchError: exit code 2, saying what differs and how to go on.
     """
     from regbench.framework import runtime
+    from regbench.runs import experiment_runtime
 
-    try:
-        env = json.loads((exp_dir / "environment.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    recorded = experiment_runtime(exp_dir)
+    if recorded is None:
         return  # nothing recorded: nothing to compare against
     ours = runtime()
-    recorded = env.get("runtime") or {  # a folder from before regbench drew its own batch order
-        "backend": env.get("backend"),
-        "keras": env.get("keras"),
-        "batch_order": "Keras' own shuffle",
-    }
     differ = [f"{k} {recorded[k]} there, {v} here" for k, v in ours.items() if k in recorded and recorded[k] != v]
     if differ:
         hint = (

@@ -213,12 +213,14 @@ def fmt_stat(key: str, s: dict[str, float]) -> str:
     return text
 
 
+def fmt_pvalue(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
 def fmt_p(g: Group, adjusted: bool = True) -> str:
     """The p-value cell: Holm-adjusted (the table's) or raw; a note where there is no test."""
     p = g.p_value_holm if adjusted else g.p_value
-    if p is None:
-        return g.test_note or "—"
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+    return (g.test_note or "—") if p is None else fmt_pvalue(p)
 
 
 def reference_of(g: Group) -> dict[str, Any] | None:
@@ -360,7 +362,7 @@ def backend_agreement(groups: list[Group], alpha: float = 0.05) -> tuple[list[st
                 ps.append("n < 2")
                 continue
             p = welch(first, second).p_value
-            ps.append("no variance" if p is None else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"))
+            ps.append("no variance" if p is None else fmt_pvalue(p))
         cells.append(", ".join(ps) or "—")
         rows.append(cells)
     return header, rows

@@ -233,13 +233,16 @@ def read_run(folder: Path) -> Run:
     )
 
 
-def _recorded_runtime(exp_dir: Path) -> dict[str, str]:
-    """The runtime of runs written before metrics.json recorded one, from their experiment's environment.json.
-    Those runs used Keras' own shuffle."""
+def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
+    """The runtime an experiment folder's environment.json records (framework.runtime), or None without one.
+    A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
+    shuffle."""
     try:
         env = json.loads((exp_dir / "environment.json").read_text())
     except (OSError, ValueError):
-        return {"batch_order": "Keras' own shuffle"}
+        return None
+    if isinstance(env.get("runtime"), dict):
+        return env["runtime"]
     backend = str(env.get("backend", "?"))
     return {
         "backend": backend,
@@ -302,7 +305,8 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
                 run.runtime = run.metrics["runtime"]
             else:
                 if run.experiment_dir not in runtimes:
-                    runtimes[run.experiment_dir] = _recorded_runtime(run.experiment_dir)
+                    recorded = experiment_runtime(run.experiment_dir)
+                    runtimes[run.experiment_dir] = recorded or {"batch_order": "Keras' own shuffle"}
                 run.runtime = runtimes[run.experiment_dir]
             runs.append(run)
     return runs, skipped
