@@ -15,8 +15,9 @@ batch by all of that slot's branches at once (with one seed, one wide product fo
 What differs from training the runs one by one: dropout masks (drawn per branch, from other random numbers),
 and a branch that stops early keeps training with the others while its weights at the stopping point are kept
 aside; its history ends where it stopped. ``loss`` per branch is the running data loss plus the penalty at the
-end of the epoch. Fusion needs the same data, hidden_units, activation, batch size, epochs, optimizer and
-learning rate, and no batch normalization.
+end of the epoch. Which runs can share a model is declared per config field in :mod:`regbench.components`
+(``fusion_key``): the same data, architecture, batch size, epochs, optimizer and schedule, and no field that
+trains alone (batch normalization, gradient clipping, a CNN, augmentation).
 """
 
 from __future__ import annotations
