@@ -73,11 +73,29 @@ def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any 
         return [dict(failed) for _ in job]
 
 
-def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int = 16) -> list[list[Task]]:
+MAX_BRANCHES = 256  # one fused model's branches at most (and fewer where memory says so: branch_limit)
+# Input size and classes by dataset, for branch_limit's estimate (made before any data are loaded).
+_SHAPES = {"mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10), "cifar100": (3072, 100)}
+
+
+def branch_limit(config: dict[str, Any], memory_bytes: int | None = None) -> int:
+    """How many branches of this config one fused model may hold: MAX_BRANCHES, or fewer where a quarter of the
+    machine's memory would not hold them. Per branch: the weights eight times over (weights, gradients, Adam's
+    two moments, the snapshots kept for early stopping and evaluation) and its predictions on 60,000 examples."""
+    inputs, classes = _SHAPES.get(config.get("data", {}).get("dataset", "mnist"), (3072, 100))
+    widths = [inputs, *config.get("model", {}).get("hidden_units", []), classes]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
+    per_branch = 4 * (8 * params + 2 * 60_000 * classes)
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, min(MAX_BRANCHES, memory_bytes // 4 // per_branch))
+
+
+def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None) -> list[list[Task]]:
     """Group tasks into jobs. Without ``fuse`` every task is its own job. With it, tasks that can share one
     model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
-    ``max_branches`` wide (whole variants, all their seeds, where the variants share one seed list); a task that
-    cannot be fused (batch normalization) stays alone."""
+    ``max_branches`` wide (default: :func:`branch_limit`; whole variants, all their seeds, where the variants
+    share one seed list); a task that cannot be fused (batch normalization) stays alone."""
     if not fuse:
         return [[t] for t in tasks]
     from regbench.components import fusion_key
@@ -93,7 +111,8 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
             groups.setdefault(key, []).append(t)
     jobs = []
     for group in groups.values():
-        size = min(max_branches, max(1, -(-len(group) // max(1, workers))))
+        limit = max_branches or branch_limit(group[0].config)
+        size = min(limit, max(1, -(-len(group) // max(1, workers))))
         seeds: dict[str, list[int]] = {}
         for t in group:
             seeds.setdefault(t.variant, []).append(t.seed)
