@@ -131,7 +131,8 @@ class ConvNet(Component):
 
 
 class Augmentation(Component):
-    """Random transformations of the training images, from Keras' preprocessing layers (inactive in inference).
+    """Random transformations of the training images, from Keras' preprocessing layers (inactive in inference);
+    MixUp is applied where batches are assembled (regbench.batches) and changes the labels' form (:func:`targets`).
     Each run draws its own, so augmented runs train alone."""
 
     name = "augmentation"
@@ -414,9 +415,37 @@ def smoothed_cross_entropy(y_true, y_pred, smoothing):
     return -((1.0 - smoothing) * hit[..., 0] + smoothing * keras.ops.mean(log_p, axis=-1))
 
 
+def mixup(cfg: VariantConfig) -> float:
+    """MixUp's alpha (0: off). With MixUp, training labels are blended one-hot vectors, so every label a model
+    sees (training, validation, test) is one-hot and its loss and metrics are the categorical ones."""
+    a = cfg.data.augmentation
+    return a.mixup if a is not None else 0.0
+
+
+def targets(cfg: VariantConfig, labels, classes: int):
+    """Labels as the run's loss expects them: class indices, or one-hot with MixUp."""
+    return keras.utils.to_categorical(labels, classes).astype("float32") if mixup(cfg) else labels
+
+
+def metrics(cfg: VariantConfig) -> list[keras.metrics.Metric]:
+    """Accuracy and the data loss (cross-entropy without penalties), for class-index or one-hot labels (MixUp:
+    training accuracy then counts a blended example right when the prediction is its larger part)."""
+    if mixup(cfg):
+        return [
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.CategoricalCrossentropy(name="data_loss"),
+        ]
+    return [
+        keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        keras.metrics.SparseCategoricalCrossentropy(name="data_loss"),
+    ]
+
+
 def training_loss(cfg: VariantConfig):
-    """The training loss of one run: sparse cross-entropy, label-smoothed when asked."""
+    """The training loss of one run: cross-entropy, label-smoothed when asked (one-hot labels with MixUp)."""
     s = cfg.regularization.label_smoothing
+    if mixup(cfg):
+        return keras.losses.CategoricalCrossentropy(label_smoothing=s)  # (1 - s) one-hot + s / classes, as below
     if not s:
         return keras.losses.SparseCategoricalCrossentropy()
 

@@ -32,13 +32,20 @@ class _Strict(BaseModel):
 
 class AugmentationConfig(_Strict):
     """Random transformations of training images (Keras' RandomTranslation, RandomRotation, RandomZoom,
-    RandomFlip, GaussianNoise), active in training only, seeded by the run's seed."""
+    RandomFlip, GaussianNoise), active in training only, seeded by the run's seed; and MixUp, which blends
+    examples and their labels in the batches regbench feeds (regbench.batches)."""
 
     translate: float = Field(0.0, ge=0.0, lt=1.0, description="Largest shift, as a fraction of height and width.")
     rotate: float = Field(0.0, ge=0.0, le=180.0, description="Largest rotation in degrees, either way.")
     zoom: float = Field(0.0, ge=0.0, lt=1.0, description="Largest zoom in or out, as a fraction.")
     flip: Literal["horizontal", "vertical"] | None = Field(None, description="Random flips; null: none.")
     noise: float = Field(0.0, ge=0.0, description="Stddev of Gaussian pixel noise (pixels are in [0, 1]).")
+    mixup: float = Field(
+        0.0,
+        ge=0.0,
+        description="MixUp's alpha (as keras.layers.MixUp): each training example is blended with another of its "
+        "batch, images and labels alike, with a weight drawn from Beta(alpha, alpha); 0: off.",
+    )
 
 
 class DataConfig(_Strict):

@@ -2,9 +2,56 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def choose_backend(requested: str = "auto", convolutional: bool = False, prefer: str | None = None) -> tuple[str, str]:
+    """Pick the Keras backend for this process before Keras is imported; return (backend, why).
+
+    In order: ``KERAS_BACKEND`` when set, always; the backend of a Keras already imported here; ``requested``
+    (``--backend``); ``prefer`` (the backend a resumed folder was trained with) when installed; else the
+    fastest installed one for the study: JAX for Dense stacks (the seed study in about two thirds of TensorFlow's time
+    on a 2-core CPU, and far faster fused on a GPU), TensorFlow for convolutional ones (JAX's CPU convolutions
+    are many times slower). The choice is exported as KERAS_BACKEND, so worker processes inherit it.
+
+    Raises:
+        RegbenchError: exit code 2, when the requested backend is unknown, not installed, or another backend
+            is already loaded in this process.
+    """
+    from regbench.errors import RegbenchError
+
+    if requested not in ("auto", *BACKENDS):
+        raise RegbenchError(f"--backend {requested}: expected auto, {', '.join(BACKENDS)}", exit_code=2)
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"], "KERAS_BACKEND is set"
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if requested not in ("auto", loaded):
+            raise RegbenchError(
+                f"--backend {requested}: Keras is already loaded with {loaded} in this process; run regbench in a "
+                f"new process, or set KERAS_BACKEND={requested} before Python starts",
+                exit_code=2,
+            )
+        return loaded, "Keras was already loaded"
+    installed = [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+    if requested != "auto":
+        if requested not in installed:
+            extra = {"jax": " (pip install 'regbench[jax]')", "torch": " (pip install torch)"}.get(requested, "")
+            raise RegbenchError(f"--backend {requested}: {requested} is not installed here{extra}", exit_code=2)
+        chosen, why = requested, "--backend"
+    elif prefer in installed:
+        chosen, why = prefer, "the resumed experiment's backend"
+    else:
+        order = ("tensorflow", "jax", "torch") if convolutional else ("jax", "tensorflow", "torch")
+        chosen = next((b for b in order if b in installed), "tensorflow")
+        why = "auto: fastest installed for " + ("convolutional networks" if convolutional else "Dense stacks")
+    os.environ["KERAS_BACKEND"] = chosen
+    return chosen, why
 
 
 def import_keras():
@@ -54,73 +101,96 @@ def _skip_tensorflow_on_other_backends(keras) -> None:
         pass
 
 
-def loop_steps_in_xla(model) -> None:
-    """On the JAX backend, run each group of ``steps_per_execution`` training steps as one compiled loop.
+def train_on_device(model, x, y, sample, make_batch) -> bool:
+    """On the JAX backend, train ``model`` from copies of ``x`` and ``y`` on the device, whole step groups compiled.
 
-    Keras' TensorFlow trainer compiles ``steps_per_execution`` steps into one graph call; its JAX trainer
-    calls a compiled single step that many times from Python. This replaces the model's train function with
-    one that stacks the group's batches and runs Keras' own ``train_step`` over them in a ``lax.scan``: the
-    same steps in the same order on the same state (weights, optimizer, metrics, dropout seeds), one call per
-    group (measured: about 10 % less time per epoch for the fused seed study). A shorter group (the end of an
-    epoch) is padded with skipped steps, so one loop is compiled; a last, smaller batch goes through Keras'
-    own single step. A no-op on other backends.
+    Keras' JAX trainer copies every batch from the host and calls a compiled single step once per batch. Here
+    the training arrays are copied to the device once (:func:`device_copy`), ``fit`` is fed only each batch's
+    example indices (:func:`regbench.batches.training_input`), and each group of ``steps_per_execution`` steps
+    runs as one compiled loop (``lax.scan`` over Keras' own ``train_step``) that gathers its batches on the
+    device: the same steps in the same order on the same state (weights, optimizer, metrics, dropout seeds) as
+    Keras' loop, which a test checks. A shorter group (the end of an epoch) is padded with skipped steps, so one
+    loop is compiled; a last, smaller batch runs as one compiled step. ``make_batch(x, y, item)`` turns an index
+    item (a tuple of arrays, :func:`regbench.batches.assemble`) into a batch; ``sample`` is one item of one
+    example, to build the model's metrics and loss from a real batch. Returns False (nothing changed) on other
+    backends, or when the model runs eagerly or without XLA: then ``fit`` gets the batches themselves.
     """
     import keras
 
-    spe = model.steps_per_execution
-    if keras.backend.backend() != "jax" or spe <= 1 or model.run_eagerly or not model.jit_compile:
-        return
+    if keras.backend.backend() != "jax" or model.run_eagerly or not model.jit_compile:
+        return False
+    if not hasattr(model, "_symbolic_build"):  # a Keras without this internal: feed batches from the host
+        return False
     import itertools
 
     import jax
     import numpy as np
 
+    xs, ys = device_copy(x), device_copy(y)
+    spe = max(1, model.steps_per_execution)
+    # Build metrics and loss from a real batch now: fit would build them from its first item, an index batch.
+    model._symbolic_build(data_batch=make_batch(xs, ys, sample))
     keras_make = model.make_train_function
-
-    def body(carry, item):
-        batch, valid = item
-        return jax.lax.cond(valid, lambda c: model.train_step(c[1], batch), lambda c: c, carry), None
+    batch = make_batch
 
     @jax.jit
-    def run_group(carry, batches, valid):
-        return jax.lax.scan(body, carry, (batches, valid))[0]
+    def run_group(carry, groups, valid, xs, ys):
+        def body(carry, item):
+            idx, ok = item
+            return jax.lax.cond(ok, lambda c: model.train_step(c[1], batch(xs, ys, idx)), lambda c: c, carry), None
 
-    def shapes(batch) -> list[tuple[int, ...]]:
-        return [np.shape(a) for a in jax.tree.leaves(batch)]
+        return jax.lax.scan(body, carry, (groups, valid))[0]
+
+    @jax.jit
+    def one_step(state, idx, xs, ys):
+        return model.train_step(state, batch(xs, ys, idx))
 
     def make_train_function(force=False):
         if model.train_function is not None and not force:
             return
         keras_make(force=force)
-        one_step = model.train_function
-        first: dict = {}  # the first group's batch shapes, length, and zero logs
+        first: dict = {}  # the first group's length and zero logs
 
         def train_function(state, iterator):
-            batches = list(itertools.islice(iterator, spe))
-            if not batches:
+            items = [tuple(np.asarray(a) for a in i[0]) for i in itertools.islice(iterator, spe)]
+            if not items:
                 raise StopIteration  # as Keras' own train function does; fit ends the epoch
             if not first:
-                logs = jax.eval_shape(model.train_step, state, batches[0])[0]
+                logs = jax.eval_shape(lambda s, i: model.train_step(s, batch(xs, ys, i)), state, items[0])[0]
                 first.update(
-                    shapes=shapes(batches[0]),
-                    length=len(batches),
+                    shape=items[0][0].shape,
+                    length=len(items),
                     no_logs=jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), logs),
                 )
-            full = list(itertools.takewhile(lambda b: shapes(b) == first["shapes"], batches))
+            full = list(itertools.takewhile(lambda i: i[0].shape == first["shape"], items))
             length, logs = first["length"], None
             for start in range(0, len(full), length):
                 group = full[start : start + length]
                 valid = np.arange(length) < len(group)
                 group += [group[-1]] * (length - len(group))
-                stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *group)
-                logs, state = run_group((first["no_logs"], state), stacked, valid)
-            for batch in batches[len(full) :]:
-                logs, state = one_step(state, iter([batch]))
+                stacked = tuple(np.stack(parts) for parts in zip(*group, strict=True))
+                logs, state = run_group((first["no_logs"], state), stacked, valid, xs, ys)
+            for idx in items[len(full) :]:
+                logs, state = one_step(state, idx, xs, ys)
             return logs, state
 
         model.train_function = train_function
 
     model.make_train_function = make_train_function
+    return True
+
+
+_DEVICE_COPIES: dict[int, tuple[object, object]] = {}  # id(array) -> (array, its copy on the device)
+
+
+def device_copy(array):
+    """One copy of a dataset array on the JAX device per process, shared by every run (like batches._tf_copy)."""
+    import jax
+
+    held = _DEVICE_COPIES.get(id(array))
+    if held is None or held[0] is not array:
+        held = _DEVICE_COPIES[id(array)] = (array, jax.device_put(array))
+    return held[1]
 
 
 BATCH_ORDER = "regbench-1"  # the batch-order scheme runs are trained with (regbench.batches.epoch_order)

@@ -7,7 +7,6 @@ import keras
 
 from regbench import components
 from regbench.config import VariantConfig
-from regbench.framework import loop_steps_in_xla
 
 
 def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10) -> keras.Model:
@@ -91,11 +90,7 @@ def compile_model(model: keras.Model, cfg: VariantConfig) -> keras.Model:
     model.compile(
         optimizer=make_optimizer(cfg),
         loss=components.training_loss(cfg),
-        metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.SparseCategoricalCrossentropy(name="data_loss"),
-        ],
+        metrics=components.metrics(cfg),
         steps_per_execution=cfg.train.steps_per_execution,
     )
-    loop_steps_in_xla(model)
     return model

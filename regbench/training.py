@@ -191,7 +191,9 @@ def train_run(
     model = compile_model(build_model(cfg, splits.x_train.shape[1:], splits.num_classes), cfg)
     monitor, mode = monitor_of(cfg)
     guard = _DivergenceGuard(splits.num_classes)
-    order = BatchOrder(len(splits.x_train), [seed] if shuffle else None)
+    order = BatchOrder(
+        len(splits.x_train), [seed] if shuffle else None, mixup=(components.mixup(cfg), cfg.train.batch_size)
+    )
     callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
     callbacks += components.callbacks(cfg)
     stopper = next((cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
@@ -200,9 +202,9 @@ def train_run(
 
     start = time.perf_counter()
     fit = model.fit(
-        training_input(splits.x_train, splits.y_train, cfg.train.batch_size, order),
+        training_input(model, splits.x_train, splits.y_train, cfg.train.batch_size, order, splits.num_classes),
         epochs=cfg.train.epochs,
-        validation_data=(splits.x_val, splits.y_val),
+        validation_data=(splits.x_val, components.targets(cfg, splits.y_val, splits.num_classes)),
         validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
         callbacks=callbacks,
         shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
@@ -222,8 +224,12 @@ def train_run(
     es = cfg.regularization.early_stopping
     restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
 
-    test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
-    train = model.evaluate(splits.x_train, splits.y_train, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+    def evaluate(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        labels = components.targets(cfg, y, splits.num_classes)
+        return model.evaluate(x, labels, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+
+    test = evaluate(splits.x_test, splits.y_test)
+    train = evaluate(splits.x_train, splits.y_train)
     kernels = dense_kernels(model)
     if kernels_out is not None:
         kernels_out.update(kernels)

@@ -1,6 +1,6 @@
 """regbench owns the batch order: a run's permutation of the training set is drawn from (seed, epoch) alone,
 changes every epoch, and is the one that fit really trains on, on every backend CI can run. (Keras' own
-shuffle repeats one permutation every epoch on TensorFlow when a seed is set.)"""
+shuffle repeats one permutation every epoch on TensorFlow when a seed is set.) MixUp's blends are drawn here too."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-from regbench.batches import epoch_order
+from regbench.batches import BatchOrder, assemble, epoch_order
 
 BACKENDS = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None]
 
@@ -68,6 +69,30 @@ print(json.dumps({
     "first_order_twice": float(np.abs(a - replayed([0, 0])).max()),
 }))
 """
+
+
+def test_mixup_blends_each_example_with_one_of_its_batch_images_and_labels_alike():
+    images = np.arange(10 * 2 * 2, dtype="float32").reshape(10, 2, 2)
+    labels = np.arange(10) % 3
+    order = BatchOrder(10, [7], mixup=(0.4, 4))
+    order.on_epoch_begin(2)
+    idx, partner, weight = order.items()
+    for start in range(0, 10, 4):  # batches of 4, 4 and 2: partners come from the same batch
+        assert sorted(partner[start : start + 4]) == sorted(idx[start : start + 4])
+    assert not np.array_equal(partner, idx) and ((weight > 0) & (weight < 1)).all()
+    x, y = (np.asarray(keras.ops.convert_to_numpy(a)) for a in assemble(images, labels, (idx, partner, weight), 3))
+    w = weight[:, None, None]
+    np.testing.assert_allclose(x, w * images[idx] + (1 - w) * images[partner], rtol=1e-6)
+    hot = np.eye(3)[labels]
+    np.testing.assert_allclose(y, weight[:, None] * hot[idx] + (1 - weight[:, None]) * hot[partner], rtol=1e-6)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    again = BatchOrder(10, [7], mixup=(0.4, 4))
+    again.on_epoch_begin(2)
+    for a, b in zip(again.items(), (idx, partner, weight), strict=True):  # the same seed and epoch: the same blends
+        np.testing.assert_array_equal(a, b)
+    again.on_epoch_begin(3)
+    assert not np.array_equal(again.items()[2], weight)  # a new epoch: new weights
+    assert len(BatchOrder(10, [7]).items()) == 1  # without MixUp: indices only
 
 
 def test_epoch_order_is_a_new_permutation_each_epoch_and_reproducible():

@@ -53,7 +53,14 @@ def test_an_undeclared_or_alone_field_makes_a_run_train_alone(monkeypatch):
             value = {
                 "batchnorm": True,
                 "clipnorm": 1.0,
-                "augmentation": {"translate": 0.1, "rotate": 0.0, "zoom": 0.0, "flip": None, "noise": 0.0},
+                "augmentation": {
+                    "translate": 0.1,
+                    "rotate": 0.0,
+                    "zoom": 0.0,
+                    "flip": None,
+                    "noise": 0.0,
+                    "mixup": 0.0,
+                },
                 "kind": "cnn",
                 "spatial_dropout": 0.1,
             }[key]

@@ -1,6 +1,8 @@
-"""With JAX, regbench runs each group of steps_per_execution training steps as one compiled loop
-(framework.loop_steps_in_xla). It must train exactly as Keras' own loop, one compiled step at a time: same
-batches, same dropout masks, same weights. Keras fixes its backend per process, so JAX runs in a subprocess.
+"""With JAX, regbench trains from device copies of the data, each group of steps_per_execution steps one
+compiled loop that gathers its batches on the device (framework.train_on_device). It must train exactly as
+Keras' own loop, one compiled step at a time on batches copied from the host: same batches, same dropout masks,
+same weights, plain and fused, with penalties, noise, max-norm, early stopping and a short last batch. Keras
+fixes its backend per process, so JAX runs in a subprocess.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ SCRIPT = r"""
 import json
 import numpy as np
 from conftest import synthetic_arrays
-import regbench.fused, regbench.models
+import regbench.batches, regbench.framework
 from regbench.config import load_text
 from regbench.data import prepare
 from regbench.fused import train_fused
@@ -40,20 +42,26 @@ variants:
   stop:
     regularization: {l1: 0.001, max_norm: 0.5, label_smoothing: 0.1, gaussian_dropout: 0.2,
                      early_stopping: {patience: 0, min_delta: 10.0}}
+  mix: {data: {augmentation: {mixup: 0.4}}, regularization: {label_smoothing: 0.1}}
 ''')
-drop, stop = exp.variants["drop"], exp.variants["stop"]
+drop, stop, mix = exp.variants["drop"], exp.variants["stop"], exp.variants["mix"]
 
 def results():
     kernels = {}
     metrics, history = train_run(drop, splits, 1, kernels_out=kernels)
     fused = train_fused([drop, stop], [1, 2], splits)
+    mixed, mixed_history = train_run(mix, splits, 3)
     return {
         "plain": [metrics["test_accuracy"], metrics["test_data_loss"], history, kernels["output"].tolist()],
+        "mixup": [mixed["test_accuracy"], mixed["train_data_loss"], mixed_history],
         "fused": [[m["test_accuracy"], m["test_data_loss"], h, k["output"].tolist()] for m, h, k in fused],
     }
 
 xla_loop = results()
-regbench.models.loop_steps_in_xla = regbench.fused.loop_steps_in_xla = lambda model: None  # Keras' own loop
+assert len(regbench.framework._DEVICE_COPIES) == 2, "the device loop did not run"
+unmixed = train_run(mix.model_copy(update={"data": mix.data.model_copy(update={"augmentation": None})}), splits, 3)
+assert unmixed[1] != xla_loop["mixup"][2], "MixUp changed nothing"  # x_train and y_train, once
+regbench.batches.DEVICE_LOOP = False  # Keras' own loop, batches from the host
 keras_loop = results()
 print(json.dumps({"xla_loop": xla_loop, "keras_loop": keras_loop}))
 """
