@@ -248,11 +248,20 @@ def run(
     fuse: Annotated[
         bool,
         typer.Option(
-            "--fuse",
-            help="Train runs of the same MLP shape as branches of one model, sharing one batch order. On a GPU "
-            "8 runs cost about 1.2x one; on a CPU, 4-7x (see README, Performance).",
+            "--fuse/--no-fuse",
+            help="Train runs of the same MLP shape as branches of one model (default), each branch on its own "
+            "seed's batch order: the same runs as alone, far fewer compiled steps. Runs that cannot be fused "
+            "(batch norm, CNNs, clipping) train alone and the run says so. --no-fuse trains every run alone.",
         ),
-    ] = False,
+    ] = True,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="Keras backend: auto (default: JAX for Dense stacks when installed, TensorFlow for CNNs), "
+            "tensorflow, jax or torch. KERAS_BACKEND, when set, always wins.",
+        ),
+    ] = "auto",
 ) -> None:
     """Train every variant x seed of a study and write a new experiment folder under --out.
 
@@ -265,6 +274,8 @@ def run(
         regbench run configs/dropout.yaml --set train.epochs=2 --seeds 0,1,2 --jobs 2
 
         regbench run configs/batchnorm.yaml --backends tensorflow,jax   # does the verdict survive the backend?
+
+        regbench run configs/grid.yaml --backend tensorflow --no-fuse   # every run alone, on TensorFlow
     """
     from regbench.config import load
 
@@ -285,8 +296,10 @@ def run(
         if backends is not None and not dry_run:
             if resume is not None:
                 raise RegbenchError("--backends: cannot be combined with --resume (one folder, one backend)", 2)
+            if backend != "auto":
+                raise RegbenchError("--backends: cannot be combined with --backend (it names the backends)", 2)
             forwarded = [a for item in overrides for a in ("--set", item)] + ["--jobs", str(jobs)]
-            forwarded += ["--threads", str(threads), "--executor", executor] + (["--fuse"] if fuse else [])
+            forwarded += ["--threads", str(threads), "--executor", executor] + (["--fuse"] if fuse else ["--no-fuse"])
             forwarded += ["--data-dir", data_dir] if data_dir else []
             forwarded += ["--ray-address", ray_address] if ray_address else []
             forwarded += ["--tensorboard"] if tensorboard else []
@@ -298,9 +311,18 @@ def run(
             _print_plan(experiment, planned)
             return
         from regbench.experiment import run_experiment
+        from regbench.framework import choose_backend
+        from regbench.runs import experiment_runtime
 
+        recorded = experiment_runtime(resume) if resume is not None else None
+        convolutional = any(p.config.model.kind == "cnn" for p in planned)
+        chosen, why = choose_backend(backend, convolutional, prefer=(recorded or {}).get("backend"))
         total = len(planned)
-        console.print(f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {total} run(s)")
+        console.print(
+            f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {total} run(s) · backend {chosen} "
+            f"({why}) · {'fused where possible' if fuse else 'every run alone (--no-fuse)'}",
+            highlight=False,
+        )
         start = time.perf_counter()
         kwargs = dict(
             out=out,
@@ -312,6 +334,7 @@ def run(
             fuse=fuse,
             threads=threads,
             tensorboard=tensorboard,
+            backend_choice=why,
         )
         progress = RichProgress(total) if console.is_terminal else PlainProgress(total)
         with progress:

@@ -168,9 +168,10 @@ def run_experiment(
     executor: str = "local",
     ray_address: str | None = None,
     resume: Path | None = None,
-    fuse: bool = False,
+    fuse: bool = True,
     threads: int = 1,
     tensorboard: bool = False,
+    backend_choice: str | None = None,
 ) -> Result:
     """Train every planned run of ``experiment`` and write its experiment folder.
 
@@ -188,11 +189,13 @@ def run_experiment(
         executor: ``local`` or ``ray``.
         ray_address: Ray cluster address; None starts a local Ray instance.
         resume: An experiment folder to continue.
-        fuse: Train runs of the same shape and schedule as branches of one model (see fused.py).
+        fuse: Train runs of the same shape and schedule as branches of one model (see fused.py); runs that
+            cannot be fused train alone. Defaults to True.
         threads: CPU threads per training process (0: the framework's default). One thread per process trained
             the seed MLP fastest on a 2-core machine; use --jobs to fill more cores.
         tensorboard: Write TensorBoard logs into each run folder (also when the study's output.tensorboard is
             true); see tblog.py.
+        backend_choice: Why this backend was chosen (framework.choose_backend), for environment.json.
     """
     from regbench import executors
 
@@ -230,6 +233,7 @@ def run_experiment(
         data_sources=sources,
         trained_alone=alone,
         tensorboard=tensorboard,
+        backend_choice=backend_choice or "KERAS_BACKEND or Keras' default",
     )
     write_experiment_header(exp_dir, resolved_dict(experiment), env)
     progress.begin(exp_dir)

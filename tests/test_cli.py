@@ -87,7 +87,8 @@ def test_run_writes_a_complete_experiment_folder(tmp_path: Path, data_dir: Path,
     assert resolved["variants"]["baseline"]["train"]["seeds"] == [0, 1]
     env = json.loads((exp / "environment.json").read_text())
     assert {"regbench", "keras", "backend", "python", "host"} <= set(env)
-    assert (env["jobs"], env["threads"], env["fuse"], env["executor"]) == (1, 1, False, "local")
+    assert (env["jobs"], env["threads"], env["fuse"], env["executor"]) == (1, 1, True, "local")  # fused by default
+    assert env["backend_choice"] == "Keras was already loaded"
 
     metrics = json.loads((exp / "dropout" / "seed-1" / "metrics.json").read_text())
     assert metrics["variant"] == "dropout" and metrics["seed"] == 1 and metrics["status"] == "finished"

@@ -113,14 +113,15 @@ def finished(exp: Path) -> dict[str, float]:
 
 
 def start_sweep(tmp_path: Path, data_dir: Path, epochs: int, wait_for: int) -> tuple[subprocess.Popen, Path, Path]:
-    """Start the 9-run grid (one seed) as a user would, in its own process; return once ``wait_for`` runs
-    have finished. Returns (process, study file, output folder)."""
+    """Start the 9-run grid (one seed) as a user would, in its own process, each run alone (fused, all nine
+    would finish at once) on TensorFlow (the backend this test process resumes with); return once ``wait_for``
+    runs have finished. Returns (process, study file, output folder)."""
     study = tmp_path / "grid.yaml"
     study.write_text(GRID.replace("epochs: 1", f"epochs: {epochs}").replace("[0, 1, 2]", "[0]"))
     out = tmp_path / "out"
-    env = {**os.environ, "REGBENCH_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "REGBENCH_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "regbench", "run", str(study), "--out", str(out)],
+        [sys.executable, "-m", "regbench", "run", str(study), "--out", str(out), "--no-fuse"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -199,7 +200,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_di
 
     monkeypatch.setattr(training, "train_run", flaky)
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--set", "train.epochs=1"])
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--set", "train.epochs=1", "--no-fuse"])
     assert result.exit_code == 1
     assert "Failed: dropout/seed-0: RuntimeError: out of memory (simulated)" in result.output
     [exp] = list(out.iterdir())
