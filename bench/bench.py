@@ -1,13 +1,16 @@
-"""Time regbench against the plain-Keras seed script on the seed study, alternating, in one run.
+"""Time regbench against the plain-Keras script a user would write, alternating, in one run: the seed study
+(`--study seed`, default), configs/cnn.yaml's baseline CNN (`--study cnn`) or a 48-run sweep (`--study sweep`).
 
 For each repetition the baseline script (bench/baseline.py) runs first, then every regbench mode, each as a
 fresh process, so every ratio compares runs made minutes apart on the same machine. Prints one table
 (Markdown) with: wall time (median over repetitions), the ratio to the baseline of the same repetition
-(median), each variant's test accuracy (mean over seeds) and its difference from the baseline script's,
-and the peak resident memory of the process.
+(median), each variant's test accuracy (mean over seeds; for the sweep, over all runs) and its difference from
+the baseline script's, the peak resident memory of the process, and what each mode ran as (backend, how many
+runs were fused). Mode `default` is `regbench run STUDY` with no flags and no KERAS_BACKEND: what a user gets.
 
     python bench/bench.py                       # all modes this machine can run, 2 repetitions, seeds 0,1,2
-    python bench/bench.py --reps 1 --modes tf,jax-fuse
+    python bench/bench.py --reps 1 --modes default,tf-alone,jax-fuse
+    python bench/bench.py --study sweep --reps 1
     KERAS_BACKEND=jax python bench/bench.py     # e.g. on a GPU machine without TensorFlow
 """
 
@@ -26,18 +29,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# study: (regbench's study file, the plain script's --model, the variants both train, default modes)
+# study: (regbench's study file, the plain script's --model, the variants whose accuracy gets a column (None: one
+# column, the mean over every run), default modes)
 STUDIES = {
     "seed": (ROOT / "configs" / "dropout.yaml", "mlp", ("baseline", "dropout"), None),
-    "cnn": (ROOT / "bench" / "cnn_baseline.yaml", "cnn", ("baseline",), "tf,tf-jobs2"),
+    "cnn": (ROOT / "bench" / "cnn_baseline.yaml", "cnn", ("baseline",), "tf-alone,tf-jobs2"),
+    "sweep": (ROOT / "bench" / "sweep.yaml", "sweep", None, "default,tf-alone,tf-fuse"),
 }
 MODES = {
-    # name: (backend, extra regbench arguments)
-    "tf": ("tensorflow", []),
-    "tf-jobs2": ("tensorflow", ["--jobs", "2"]),
+    # name: (KERAS_BACKEND, or None to leave regbench's choice; extra regbench arguments)
+    "default": (None, []),  # `regbench run STUDY`, no flags: regbench picks the backend, fuses what it can
+    "tf-alone": ("tensorflow", ["--no-fuse"]),
+    "tf-jobs2": ("tensorflow", ["--no-fuse", "--jobs", "2"]),
     "tf-fuse": ("tensorflow", ["--fuse"]),
-    "jax": ("jax", []),
-    "jax-jobs2": ("jax", ["--jobs", "2"]),
+    "jax-alone": ("jax", ["--no-fuse"]),
+    "jax-jobs2": ("jax", ["--no-fuse", "--jobs", "2"]),
     "jax-fuse": ("jax", ["--fuse"]),
 }
 
@@ -54,13 +60,25 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     return wall, usage.ru_maxrss / 1024, code
 
 
-def regbench_accuracy(out: Path) -> dict[str, float]:
-    [exp] = list(out.iterdir())
-    accs: dict[str, list[float]] = {}
-    for path in exp.glob("*/seed-*/metrics.json"):
-        m = json.loads(path.read_text())
-        accs.setdefault(m["variant"], []).append(m["test_accuracy"])
+ALL = "all runs"
+
+
+def mean_accuracy(runs: list[dict]) -> dict[str, float]:
+    """Test accuracy, mean over seeds, per variant, and over every run (key ALL)."""
+    accs: dict[str, list[float]] = {ALL: []}
+    for r in runs:
+        accs.setdefault(r["variant"], []).append(r["test_accuracy"])
+        accs[ALL].append(r["test_accuracy"])
     return {v: statistics.fmean(a) for v, a in accs.items()}
+
+
+def regbench_runs(out: Path) -> tuple[list[dict], str]:
+    """Every run's metrics in the experiment folder under ``out``, and the backend and fusion it ran with."""
+    [exp] = list(out.iterdir())
+    runs = [json.loads(path.read_text()) for path in exp.glob("*/seed-*/metrics.json")]
+    env = json.loads((exp / "environment.json").read_text())
+    fused = sum("fused" in r for r in runs)
+    return runs, f"{env['backend']}, {fused}/{len(runs)} fused"
 
 
 def main() -> None:
@@ -74,13 +92,15 @@ def main() -> None:
         choices=sorted(STUDIES),
         default="seed",
         help="seed: the seed study (configs/dropout.yaml); cnn: configs/cnn.yaml's baseline CNN "
-        "(bench/cnn_baseline.yaml; default modes tf,tf-jobs2: JAX's CPU convolutions are far slower)",
+        "(bench/cnn_baseline.yaml; default modes tf-alone,tf-jobs2: JAX's CPU convolutions are far slower); "
+        "sweep: bench/sweep.yaml's 48 runs (4 dropout x 4 L2 x 3 seeds, 3 epochs, 6,000 examples) against the "
+        "plain nested loop",
     )
     args = parser.parse_args()
     study, model, variants, default_modes = STUDIES[args.study]
     have = {b: importlib.util.find_spec(m) is not None for b, m in (("tensorflow", "tensorflow"), ("jax", "jax"))}
     chosen = args.modes or default_modes
-    modes = chosen.split(",") if chosen else [m for m, (b, _) in MODES.items() if have[b]]
+    modes = chosen.split(",") if chosen else [m for m, (b, _) in MODES.items() if b is None or have[b]]
     base_backend = os.environ.get("KERAS_BACKEND") or ("tensorflow" if have["tensorflow"] else "jax")
     data_dir = os.environ.get("REGBENCH_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
     env = {**os.environ, "REGBENCH_DATA_DIR": data_dir, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -91,7 +111,7 @@ def main() -> None:
     )
 
     rows: dict[str, dict[str, list]] = {
-        m: {"wall": [], "ratio": [], "rss": [], "acc": []} for m in ["baseline", *modes]
+        m: {"wall": [], "ratio": [], "rss": [], "acc": [], "path": []} for m in ["baseline", *modes]
     }
     for rep in range(1, args.reps + 1):
         with tempfile.TemporaryDirectory() as tmp:
@@ -102,8 +122,7 @@ def main() -> None:
             )
             if code != 0:
                 raise SystemExit(f"baseline script failed (exit {code})")
-            runs = json.loads(result.read_text())["runs"]
-            base_acc = {v: statistics.fmean(r["test_accuracy"] for r in runs if r["variant"] == v) for v in variants}
+            base_acc = mean_accuracy(json.loads(result.read_text())["runs"])
             for key, value in (("wall", wall), ("ratio", 1.0), ("rss", rss), ("acc", base_acc)):
                 rows["baseline"][key].append(value)
             print(f"rep {rep}: baseline script {wall:.1f} s, {rss:.0f} MB", flush=True)
@@ -122,36 +141,43 @@ def main() -> None:
                     str(out),
                     *extra,
                 ]
-                wall_m, rss_m, code = timed(cmd, {**env, "KERAS_BACKEND": backend})
+                mode_env = {k: v for k, v in env.items() if k != "KERAS_BACKEND"}
+                wall_m, rss_m, code = timed(cmd, {**mode_env, **({"KERAS_BACKEND": backend} if backend else {})})
                 if code != 0:
                     print(f"rep {rep}: {mode} failed (exit {code})", flush=True)
                     continue
+                runs, path = regbench_runs(out)
                 for key, value in (
                     ("wall", wall_m),
                     ("ratio", wall_m / wall),
                     ("rss", rss_m),
-                    ("acc", regbench_accuracy(out)),
+                    ("acc", mean_accuracy(runs)),
+                    ("path", path),
                 ):
                     rows[mode][key].append(value)
                 print(f"rep {rep}: {mode} {wall_m:.1f} s = {wall_m / wall:.3f} x baseline, {rss_m:.0f} MB", flush=True)
 
+    variants = variants or (ALL,)
     base = {v: statistics.fmean(a[v] for a in rows["baseline"]["acc"]) for v in variants}
     cpu = platform.processor() or platform.machine()
     lines = [
         f"{args.study.capitalize()} study, seeds {args.seeds}, median of {args.reps} repetition(s); {cpu}, "
         f"{os.cpu_count()} CPU(s). Accuracy: test set, mean over seeds; Δ against the baseline script.",
         "",
-        "| mode | wall s | × baseline | " + " | ".join(f"{v} acc % (Δ pp)" for v in variants) + " | peak RSS MB |",
-        "|---|---:|---:|" + "---:|" * len(variants) + "---:|",
+        "| mode | ran as | wall s | × baseline | "
+        + " | ".join(f"{v} acc % (Δ pp)" for v in variants)
+        + " | peak RSS MB |",
+        "|---|---|---:|---:|" + "---:|" * len(variants) + "---:|",
     ]
     for mode, r in rows.items():
         if not r["wall"]:
             continue
         acc = {v: statistics.fmean(a[v] for a in r["acc"]) for v in variants}
         cells = [f"{acc[v] * 100:.2f} ({(acc[v] - base[v]) * 100:+.2f})" for v in variants]
-        name = f"plain Keras script ({base_backend})" if mode == "baseline" else f"regbench {mode}"
+        name = "plain Keras script" if mode == "baseline" else f"regbench {mode}"
+        path = base_backend if mode == "baseline" else r["path"][-1]
         lines.append(
-            f"| {name} | {statistics.median(r['wall']):.1f} | {statistics.median(r['ratio']):.3f} | "
+            f"| {name} | {path} | {statistics.median(r['wall']):.1f} | {statistics.median(r['ratio']):.3f} | "
             + " | ".join(cells)
             + f" | {max(r['rss']):.0f} |"
         )

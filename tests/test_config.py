@@ -206,6 +206,23 @@ def test_json_schema_comes_from_the_same_models():
     assert reg["l2"]["minimum"] == 0
 
 
+def test_the_sweep_benchmark_is_the_plain_loops_grid():
+    """bench/sweep.yaml and bench/baseline.py --model sweep train the same 48 runs."""
+    import importlib.util
+
+    from regbench.config import load
+
+    spec = importlib.util.spec_from_file_location("baseline", ROOT / "bench" / "baseline.py")
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    study = load(ROOT / "bench" / "sweep.yaml")
+    grid = {(v.regularization.dropout, v.regularization.l2, tuple(v.train.seeds)) for v in study.variants.values()}
+    assert grid == {(d, l2, (0, 1, 2)) for d in baseline.SWEEP_DROPOUT for l2 in baseline.SWEEP_L2}
+    v = next(iter(study.variants.values()))
+    assert (v.data.train_subset, v.train.epochs, v.train.batch_size) == (baseline.SWEEP_SUBSET, 3, 32)
+    assert v.model.hidden_units == [128, 64]
+
+
 def test_the_cnn_benchmark_trains_configs_cnn_baseline():
     """bench/cnn_baseline.yaml is configs/cnn.yaml's baseline alone: the benchmark times the study's model."""
     from regbench.config import load
