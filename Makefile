@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install  ## the seed study: baseline vs Dropout(0.3), 3 seeds, on MNIST
+run: install  ## the seed study: baseline vs Dropout(0.3), 3 seeds, on MNIST (fused, on JAX: the fastest path here)
 	$(BIN)/regbench run configs/dropout.yaml
 
 test: install
@@ -31,6 +31,7 @@ lint: install
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
 
-bench: install  ## regbench vs the plain Keras script on the seed study, then 8 fused variants vs 1 alone
+bench: install  ## regbench vs the plain Keras script on the seed study and a 48-run sweep, then 8 fused vs 1 alone
 	$(BIN)/python bench/bench.py --out bench/results.md
+	$(BIN)/python bench/bench.py --study sweep --out bench/results_sweep.md
 	$(BIN)/python bench/fused.py

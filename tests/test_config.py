@@ -223,6 +223,19 @@ def test_the_sweep_benchmark_is_the_plain_loops_grid():
     assert v.model.hidden_units == [128, 64]
 
 
+def test_the_gpu_sweep_is_256_runs_fused_into_one_model():
+    from regbench.components import fusion_key
+    from regbench.config import load
+    from regbench.executors import Task, make_jobs
+    from regbench.experiment import plan
+
+    runs = plan(load(ROOT / "bench" / "gpu_sweep.yaml"))
+    assert len(runs) == 256
+    tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), None) for r in runs]
+    assert len({fusion_key(r.config) for r in runs}) == 1
+    assert [len(job) for job in make_jobs(tasks, fuse=True, max_branches=256)] == [256]
+
+
 def test_the_cnn_benchmark_trains_configs_cnn_baseline():
     """bench/cnn_baseline.yaml is configs/cnn.yaml's baseline alone: the benchmark times the study's model."""
     from regbench.config import load
