@@ -234,3 +234,22 @@ def test_an_mlp_on_cifar100_shaped_data_has_100_outputs(tmp_path: Path, monkeypa
     [metrics] = [json.loads(p.read_text()) for p in out.glob("*/*/seed-*/metrics.json")]
     assert metrics["weights"]["layers"]["output"]["size"] == 8 * 100
     assert metrics["weights"]["layers"]["dense_1"]["size"] == 32 * 32 * 3 * 8
+
+
+@pytest.mark.parametrize(
+    "backend, expected",
+    [
+        ("foo", "--backend foo: expected auto, tensorflow, jax, torch"),
+        ("jax", "--backend jax: Keras is already loaded with tensorflow in this process"),
+    ],
+)
+def test_a_backend_that_cannot_be_used_is_one_line_exit_2(
+    tmp_path, data_dir, tiny_study, monkeypatch, backend, expected
+):
+    import keras  # noqa: F401 - this process already runs TensorFlow, as a script that imported Keras would
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--backend", backend])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and not out.exists()
