@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Fix this process's Keras backend now (TensorFlow unless KERAS_BACKEND says otherwise): `regbench run` picks one
+# (JAX for Dense stacks) when Keras is not loaded yet, which must not happen to the tests that run it in-process.
+import keras  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,20 @@ def test_backends_must_be_known_and_installed(tmp_path: Path, tiny_study):
     assert not out.exists()
     result = runner.invoke(app, ["run", str(tiny_study), "--backends", "jax", "--out", str(out)])
     assert result.exit_code == 2 and "expected two or more backends" in result.output
+
+
+def test_auto_backend_is_jax_for_dense_stacks_tensorflow_for_cnns_and_keras_backend_wins(monkeypatch):
+    from regbench.framework import choose_backend
+
+    monkeypatch.delitem(sys.modules, "keras", raising=False)  # as in a fresh process, before Keras is imported
+    monkeypatch.setenv("KERAS_BACKEND", "")  # unset for choose_backend; what it sets is undone after the test
+    has_jax = importlib.util.find_spec("jax") is not None
+    assert choose_backend("auto", convolutional=False)[0] == ("jax" if has_jax else "tensorflow")
+    assert os.environ["KERAS_BACKEND"] == ("jax" if has_jax else "tensorflow")  # workers inherit the choice
+    monkeypatch.setenv("KERAS_BACKEND", "")
+    chosen = choose_backend("auto", convolutional=True)
+    assert chosen == ("tensorflow", "auto: fastest installed for convolutional networks")
+    monkeypatch.setenv("KERAS_BACKEND", "")
+    assert choose_backend("auto", prefer="tensorflow") == ("tensorflow", "the resumed experiment's backend")
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert choose_backend("jax") == ("torch", "KERAS_BACKEND is set")
