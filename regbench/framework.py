@@ -110,10 +110,13 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
     runs as one compiled loop (``lax.scan`` over Keras' own ``train_step``) that gathers its batches on the
     device: the same steps in the same order on the same state (weights, optimizer, metrics, dropout seeds) as
     Keras' loop, which a test checks. A shorter group (the end of an epoch) is padded with skipped steps, so one
-    loop is compiled; a last, smaller batch runs as one compiled step. ``make_batch(x, y, item)`` turns an index
-    item (a tuple of arrays, :func:`regbench.batches.assemble`) into a batch; ``sample`` is one item of one
-    example, to build the model's metrics and loss from a real batch. Returns False (nothing changed) on other
-    backends, or when the model runs eagerly or without XLA: then ``fit`` gets the batches themselves.
+    loop is compiled; a last, smaller batch runs through the same loop at its own size. (XLA takes about 2.5 s
+    to compile that one on the 2-core CPU for the 48-run sweep, more than the full-size loop; compiling it in a
+    background thread during the first epoch made that run 4 s slower there, as both compiles shared one core.)
+    ``make_batch(x, y, item)`` turns an index item (a tuple of arrays, :func:`regbench.batches.assemble`) into a
+    batch; ``sample`` is one item of one example, to build the model's metrics and loss from a real batch.
+    Returns False (nothing changed) on other backends, or when the model runs eagerly or without XLA: then
+    ``fit`` gets the batches themselves.
     """
     import keras
 
@@ -141,9 +144,11 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
 
         return jax.lax.scan(body, carry, (groups, valid))[0]
 
-    @jax.jit
-    def one_step(state, idx, xs, ys):
-        return model.train_step(state, batch(xs, ys, idx))
+    def as_group(items: list[tuple], length: int) -> tuple[tuple, np.ndarray]:
+        """Items stacked into one group of ``length`` steps (padded with skipped steps), and which are real."""
+        valid = np.arange(length) < len(items)
+        items = items + [items[-1]] * (length - len(items))
+        return tuple(np.stack(parts) for parts in zip(*items, strict=True)), valid
 
     def make_train_function(force=False):
         if model.train_function is not None and not force:
@@ -165,13 +170,10 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
             full = list(itertools.takewhile(lambda i: i[0].shape == first["shape"], items))
             length, logs = first["length"], None
             for start in range(0, len(full), length):
-                group = full[start : start + length]
-                valid = np.arange(length) < len(group)
-                group += [group[-1]] * (length - len(group))
-                stacked = tuple(np.stack(parts) for parts in zip(*group, strict=True))
-                logs, state = run_group((first["no_logs"], state), stacked, valid, xs, ys)
-            for idx in items[len(full) :]:
-                logs, state = one_step(state, idx, xs, ys)
+                group, valid = as_group(full[start : start + length], length)
+                logs, state = run_group((first["no_logs"], state), group, valid, xs, ys)
+            for item in items[len(full) :]:
+                logs, state = run_group((first["no_logs"], state), *as_group([item], 1), xs, ys)
             return logs, state
 
         model.train_function = train_function
