@@ -127,11 +127,11 @@ def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
 
 def environment() -> dict[str, Any]:
     """Versions, backend, host and devices: what a reader needs to judge the numbers."""
-    import keras
     import numpy
 
-    from regbench.framework import runtime
+    from regbench.framework import import_keras, runtime
 
+    keras = import_keras()  # with --jobs, the driver's first Keras import: without TensorFlow's start-up lines
     env: dict[str, Any] = {
         "regbench": __version__,
         "python": platform.python_version(),
