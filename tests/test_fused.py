@@ -203,3 +203,13 @@ def test_jobs_keep_every_seed_of_a_variant_together():
     for job in jobs:
         counts = {s: sum(t.seed == s for t in job) for s in (0, 1, 2)}
         assert len(set(counts.values())) == 1, counts
+
+
+def test_branch_limit_fits_the_memory_and_caps_at_256():
+    from regbench.executors import MAX_BRANCHES, branch_limit
+
+    mlp = {"model": {"hidden_units": [128, 64]}}
+    assert branch_limit(mlp, memory_bytes=24 * 2**30) == MAX_BRANCHES == 256  # the seed MLP on 24 GiB: the cap
+    wide = {"data": {"dataset": "cifar100"}, "model": {"hidden_units": [2048, 2048]}}
+    assert 1 < branch_limit(wide, memory_bytes=24 * 2**30) < 64  # about 10.7 M weights per branch: far fewer
+    assert branch_limit(wide, memory_bytes=2**20) == 1  # never zero
