@@ -91,6 +91,17 @@ def branch_limit(config: dict[str, Any], memory_bytes: int | None = None) -> int
     return max(1, min(MAX_BRANCHES, memory_bytes // 4 // per_branch))
 
 
+def _components():
+    """regbench.components, which imports Keras: through import_keras, so that a driver process (--jobs, Ray)
+    whose first Keras import this is does not print TensorFlow's start-up lines."""
+    from regbench.framework import import_keras
+
+    import_keras()
+    from regbench import components
+
+    return components
+
+
 def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None) -> list[list[Task]]:
     """Group tasks into jobs. Without ``fuse`` every task is its own job. With it, tasks that can share one
     model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
@@ -98,7 +109,7 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
     share one seed list); a task that cannot be fused (batch normalization) stays alone."""
     if not fuse:
         return [[t] for t in tasks]
-    from regbench.components import fusion_key
+    fusion_key = _components().fusion_key
     from regbench.config import VariantConfig
 
     groups: dict[Any, list[Task]] = {}
@@ -175,9 +186,9 @@ class Executor:
 
 def trained_alone(tasks: list[Task]) -> dict[str, str]:
     """Under --fuse: the runs that cannot be fused, each with the reason (the config field that prevents it)."""
-    from regbench.components import why_alone
     from regbench.config import VariantConfig
 
+    why_alone = _components().why_alone
     reasons = {t.key: why_alone(VariantConfig.model_validate(t.config)) for t in tasks}
     return {key: reason for key, reason in reasons.items() if reason is not None}
 
