@@ -90,13 +90,13 @@ class BatchOrder(keras.callbacks.Callback):
             seeds = self.seeds if self.seeds is not None else [None]
             orders = [np.arange(self.n) if s is None else epoch_order(s, self.epoch, self.n) for s in seeds]
             order = np.stack(orders, axis=1) if self.slots else orders[0]
-            self._cached = (self.epoch, order)
+            self._cached = (self.epoch, order.astype(np.int32))
         return self._cached[1]
 
     def items(self) -> tuple[np.ndarray, ...]:
         """This epoch's index items, one row per example: ``(idx,)``, or ``(idx, partner, weight)`` with MixUp
         (see :func:`assemble`)."""
-        idx = self.indices().astype(np.int32)
+        idx = self.indices()
         if self.mixup is None:
             return (idx,)
         if self._mixed is None or self._mixed[0] != self.epoch:
@@ -126,20 +126,6 @@ class _OrderedBatches(keras.utils.PyDataset):
         return tuple(np.asarray(keras.ops.convert_to_numpy(a)) for a in assemble(self.x, self.y, item, self.classes))
 
 
-_TF_COPIES: dict[int, tuple[np.ndarray, object]] = {}  # id(array) -> (array, its TensorFlow copy)
-
-
-def _tf_copy(array: np.ndarray):
-    """One TensorFlow copy of a dataset array per process, shared by every run: each run's pipeline captures
-    it, and a copy per run stayed alive with its traced pipeline (peak memory +660 MB over the seed study)."""
-    import tensorflow as tf
-
-    held = _TF_COPIES.get(id(array))
-    if held is None or held[0] is not array:
-        held = _TF_COPIES[id(array)] = (array, tf.convert_to_tensor(array))
-    return held[1]
-
-
 DEVICE_LOOP = True  # on JAX, train from device copies of the data (framework.train_on_device); False: Keras' loop
 
 
@@ -156,15 +142,15 @@ def training_input(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size:
     def make_batch(images, labels, item):
         return assemble(images, labels, item, classes)
 
-    if keras.backend.backend() != "tensorflow":
-        from regbench.framework import train_on_device
+    from regbench.framework import shared_copy, train_on_device
 
+    if keras.backend.backend() != "tensorflow":
         sample = tuple(a[:1] for a in order.items())
         on_device = DEVICE_LOOP and train_on_device(model, x, y, sample, make_batch)
         return _OrderedBatches(x, y, batch_size, order, classes, indices_only=on_device)
     import tensorflow as tf
 
-    images, labels = _tf_copy(x), _tf_copy(y)
+    images, labels = shared_copy(x, tf.convert_to_tensor), shared_copy(y, tf.convert_to_tensor)
     first = order.items()
     specs = [(tf.as_dtype(a.dtype), [order.n, *a.shape[1:]]) for a in first]
 

@@ -58,7 +58,7 @@ def results():
     }
 
 xla_loop = results()
-assert len(regbench.framework._DEVICE_COPIES) == 2, "the device loop did not run"
+assert len(regbench.framework._COPIES) == 2, "the device loop did not run"
 unmixed = train_run(mix.model_copy(update={"data": mix.data.model_copy(update={"augmentation": None})}), splits, 3)
 assert unmixed[1] != xla_loop["mixup"][2], "MixUp changed nothing"  # x_train and y_train, once
 regbench.batches.DEVICE_LOOP = False  # Keras' own loop, batches from the host
