@@ -129,7 +129,7 @@ def environment() -> dict[str, Any]:
     """Versions, backend, host and devices: what a reader needs to judge the numbers."""
     import numpy
 
-    from regbench.framework import import_keras, runtime
+    from regbench.framework import compile_cache, import_keras, runtime
 
     keras = import_keras()  # with --jobs, the driver's first Keras import: without TensorFlow's start-up lines
     env: dict[str, Any] = {
@@ -154,6 +154,7 @@ def environment() -> dict[str, Any]:
         import jax
 
         env["jax"] = jax.__version__
+        env["compile_cache"] = compile_cache(keras)
         env["gpus"] = [str(d) for d in jax.devices() if d.platform != "cpu"]
     return env
 

@@ -17,3 +17,41 @@ def test_the_tensorflow_switch_that_jax_processes_flip_still_exists():
     from keras.src.utils import module_utils
 
     assert hasattr(module_utils, "tensorflow") and hasattr(module_utils.tensorflow, "_available")
+
+
+CACHE_SCRIPT = """
+from regbench.framework import compile_cache, import_keras
+keras = import_keras()
+import jax
+jax.block_until_ready(jax.jit(lambda x: x * 2 + 1)(jax.numpy.ones(3)))
+print(compile_cache(keras))
+"""
+
+
+def _jax_process(env_extra: dict[str, str]) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "REGBENCH_COMPILE_CACHE")}
+    env.update(KERAS_BACKEND="jax", **env_extra)
+    proc = subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_jax_programs_are_kept_on_disk_once_and_the_cache_can_be_turned_off(tmp_path):
+    import pytest
+
+    pytest.importorskip("jax")
+    folder = tmp_path / "cache"
+    assert _jax_process({"REGBENCH_COMPILE_CACHE": str(folder)}) == str(folder)
+    entries = sorted(p.name for p in folder.iterdir())
+    assert entries, "the compiled program was not written to the cache"
+    assert _jax_process({"REGBENCH_COMPILE_CACHE": str(folder)}) == str(folder)
+    assert sorted(p.name for p in folder.iterdir()) == entries  # the same program again: read, not compiled anew
+    off = tmp_path / "off"
+    assert _jax_process({"REGBENCH_COMPILE_CACHE": "off", "XDG_CACHE_HOME": str(off)}) == "None"
+    assert not (off / "regbench").exists()
+    own = tmp_path / "own"
+    assert _jax_process({"JAX_COMPILATION_CACHE_DIR": str(own)}) == str(own)  # the user's own setting wins
