@@ -137,6 +137,22 @@ class SlotsToBranches(keras.layers.Layer):
         return (input_shape[0], self.branches, *input_shape[2:])
 
 
+def _uniform(shape, seed_generator):
+    """Uniform numbers in [0, 1) drawn from ``seed_generator``, new ones at each call. On JAX from XLA's own
+    Threefry (``lax.rng_bit_generator``): keras.random.uniform's jax.random runs Threefry as a rolled loop, which
+    on the CPU took 1.2 ms for the [32, 48, 128] draw of a 48-branch sweep's step against 0.36 ms here."""
+    if keras.backend.backend() != "jax":
+        return keras.random.uniform(shape, seed=seed_generator)
+    import jax
+
+    key = seed_generator.next()  # uint32[2], advanced in place, as keras.random draws it
+    state = jax.numpy.concatenate([key, jax.numpy.array([0x243F6A88, 0x85A308D3], dtype="uint32")])
+    _, bits = jax.lax.rng_bit_generator(
+        state, tuple(shape), dtype="uint32", algorithm=jax.lax.RandomAlgorithm.RNG_THREE_FRY
+    )
+    return (bits >> 8).astype("float32") * np.float32(2.0**-24)
+
+
 class _BranchRandom(keras.layers.Layer):
     """A random per-branch transformation of [batch, K, units] in training, identity in inference. Random numbers
     are drawn only for the branches whose value is > 0 (measured with JAX: random numbers for all six branches
@@ -169,7 +185,7 @@ class BranchDropout(_BranchRandom):
 
     def transform(self, x, rates):
         keep = 1.0 - rates
-        kept = keras.random.uniform(keras.ops.shape(x), seed=self.seed_generator) < keep
+        kept = _uniform(keras.ops.shape(x), self.seed_generator) < keep
         return keras.ops.where(kept, x / keep, keras.ops.zeros_like(x))
 
 

@@ -212,3 +212,37 @@ def test_srivastava_table9_one_epoch_cut_runs_fused(tmp_path: Path, data_dir: Pa
     assert all(r["fused"]["branches"] == 5 for r in records.values())
     assert records["dropout_max_norm"]["weights"]["layers"]["dense_3"]["max_unit_norm"] <= 3.0 + 1e-5
     assert "reference %" in (exp / "summary.md").read_text()
+
+
+JAX_DROPOUT = """
+import numpy as np
+from regbench.framework import import_keras
+keras = import_keras()
+from regbench.branches import BranchDropout
+layer = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
+x = np.ones((4000, 4, 16), dtype="float32")
+first, second = (np.asarray(layer(x, training=True)) for _ in range(2))
+assert (first[:, [0, 2]] == 1.0).all()
+for branch, rate in ((1, 0.5), (3, 0.25)):
+    kept = first[:, branch] != 0
+    assert abs(kept.mean() - (1 - rate)) < 0.01, kept.mean()
+    assert np.allclose(first[:, branch][kept], 1 / (1 - rate))
+    assert abs((first[:, branch] == 0).mean() - (second[:, branch] == 0).mean()) < 0.01
+assert not np.array_equal(first != 0, second != 0)  # new masks at each step
+assert abs(np.corrcoef((first[:, 1] != 0).ravel(), (second[:, 1] != 0).ravel())[0, 1]) < 0.02  # independent
+again = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
+assert np.array_equal(np.asarray(again(x, training=True)), first)  # the same seed, the same masks
+print("ok")
+"""
+
+
+def test_branch_dropout_on_jax_draws_with_xla_threefry_at_the_right_rates():
+    """On JAX the fused dropout masks come from lax.rng_bit_generator (branches._uniform), not keras.random."""
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, "-c", JAX_DROPOUT], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
