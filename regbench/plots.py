@@ -18,10 +18,12 @@ from regbench.report import Group
 from regbench.runs import atomic_write
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    """Write a figure as PNG atomically, so an interrupted run never leaves half an image."""
+def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
+    """Write a figure as PNG atomically, so an interrupted run never leaves half an image. ``tight``: fit the
+    layout first (a full draw: a figure with fixed margins skips it)."""
     buf = io.BytesIO()
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(buf, format="png")
     plt.close(fig)
     atomic_write(path, buf.getvalue())
@@ -65,7 +67,10 @@ def _small_multiples(
     """One panel per variant (train solid, validation dashed), the baseline's validation curve in grey in each."""
     cols = 3
     rows = math.ceil(len(groups) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.6 * rows + 0.6), dpi=100, sharex=True, sharey=True)
+    height = 2.6 * rows + 0.6
+    fig, axes = plt.subplots(rows, cols, figsize=(11, height), dpi=100, sharex=True, sharey=True)
+    # Fixed margins (inches) instead of tight_layout, which draws the whole grid once more (0.3 s for 16 panels)
+    fig.subplots_adjust(left=0.7 / 11, right=1 - 0.15 / 11, bottom=0.5 / height, top=1 - 0.8 / height, hspace=0.3)
     axes = np.atleast_1d(axes).ravel()
     palette = colours(groups)
     for ax, g in zip(axes, groups, strict=False):
@@ -78,12 +83,14 @@ def _small_multiples(
     for ax in axes[len(groups) :]:
         ax.axis("off")
     axes[0].legend(fontsize=7)
-    for ax in axes[(rows - 1) * cols :]:
+    axes[0].xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[max(0, len(groups) - cols) : len(groups)]:  # the lowest panel of each column
+        ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("epoch")
     for ax in axes[::cols]:
         ax.set_ylabel(ylabel, fontsize=8)
     fig.suptitle(title + (f"; grey: {base.label}" if base is not None else ""))
-    return _save(fig, path)
+    return _save(fig, path, tight=False)
 
 
 def curves(
