@@ -8,9 +8,14 @@ fresh process, so every ratio compares runs made minutes apart on the same machi
 the baseline script's, the peak resident memory of the process, and what each mode ran as (backend, how many
 runs were fused). Mode `default` is `regbench run STUDY` with no flags and no KERAS_BACKEND: what a user gets.
 
+Compiling: on JAX regbench keeps compiled programs on disk (REGBENCH_COMPILE_CACHE). Every mode here starts
+from an empty cache of its own, as a first run of the study on a machine does; MODE+warm (e.g. `default+warm`)
+runs the same command once untimed first, as every later run of the same shapes finds it.
+
     python bench/bench.py                       # all modes this machine can run, 2 repetitions, seeds 0,1,2
     python bench/bench.py --reps 1 --modes default,tf-alone,jax-fuse
     python bench/bench.py --study sweep --reps 1
+    python bench/bench.py --study sweep --reps 1 --modes default,default+warm
     KERAS_BACKEND=jax python bench/bench.py     # e.g. on a GPU machine without TensorFlow
 """
 
@@ -72,20 +77,21 @@ def mean_accuracy(runs: list[dict]) -> dict[str, float]:
     return {v: statistics.fmean(a) for v, a in accs.items()}
 
 
-def regbench_runs(out: Path) -> tuple[list[dict], str]:
-    """Every run's metrics in the experiment folder under ``out``, and the backend and fusion it ran with."""
+def regbench_runs(out: Path) -> tuple[list[dict], str, bool]:
+    """Every run's metrics in the experiment folder under ``out``, the backend and fusion it ran with, and
+    whether it used the compile cache (JAX)."""
     [exp] = list(out.iterdir())
     runs = [json.loads(path.read_text()) for path in exp.glob("*/seed-*/metrics.json")]
     env = json.loads((exp / "environment.json").read_text())
     fused = sum("fused" in r for r in runs)
-    return runs, f"{env['backend']}, {fused}/{len(runs)} fused"
+    return runs, f"{env['backend']}, {fused}/{len(runs)} fused", bool(env.get("compile_cache"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--modes", help="comma-separated, from: " + ", ".join(MODES))
+    parser.add_argument("--modes", help=f"comma-separated, from: {', '.join(MODES)}; MODE+warm: compile cache warm")
     parser.add_argument("--out", help="also write the table (Markdown) to this file")
     parser.add_argument(
         "--study",
@@ -101,6 +107,9 @@ def main() -> None:
     have = {b: importlib.util.find_spec(m) is not None for b, m in (("tensorflow", "tensorflow"), ("jax", "jax"))}
     chosen = args.modes or default_modes
     modes = chosen.split(",") if chosen else [m for m, (b, _) in MODES.items() if b is None or have[b]]
+    unknown = [m for m in modes if m.removesuffix("+warm") not in MODES]
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}: expected {', '.join(MODES)}, each optionally +warm")
     base_backend = os.environ.get("KERAS_BACKEND") or ("tensorflow" if have["tensorflow"] else "jax")
     data_dir = os.environ.get("REGBENCH_DATA_DIR", str((ROOT.parent / "shared" / "data").resolve()))
     env = {**os.environ, "REGBENCH_DATA_DIR": data_dir, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -127,26 +136,22 @@ def main() -> None:
                 rows["baseline"][key].append(value)
             print(f"rep {rep}: baseline script {wall:.1f} s, {rss:.0f} MB", flush=True)
             for mode in modes:
-                backend, extra = MODES[mode]
+                backend, extra = MODES[mode.removesuffix("+warm")]
                 out = Path(tmp) / mode
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "regbench",
-                    "run",
-                    str(study),
-                    "--seeds",
-                    args.seeds,
-                    "--out",
-                    str(out),
-                    *extra,
-                ]
-                mode_env = {k: v for k, v in env.items() if k != "KERAS_BACKEND"}
-                wall_m, rss_m, code = timed(cmd, {**mode_env, **({"KERAS_BACKEND": backend} if backend else {})})
+                cmd = [sys.executable, "-m", "regbench", "run", str(study), "--seeds", args.seeds, *extra, "--out"]
+                mode_env = {k: v for k, v in env.items() if k not in ("KERAS_BACKEND", "JAX_COMPILATION_CACHE_DIR")}
+                mode_env["REGBENCH_COMPILE_CACHE"] = str(Path(tmp) / f"compile-cache-{mode}")  # empty: cold
+                if backend:
+                    mode_env["KERAS_BACKEND"] = backend
+                if mode.endswith("+warm"):  # fill the cache with the same run, untimed
+                    timed([*cmd, str(Path(tmp) / f"{mode}-untimed")], mode_env)
+                wall_m, rss_m, code = timed([*cmd, str(out)], mode_env)
                 if code != 0:
                     print(f"rep {rep}: {mode} failed (exit {code})", flush=True)
                     continue
-                runs, path = regbench_runs(out)
+                runs, path, cached = regbench_runs(out)
+                if cached:
+                    path += ", compile cache " + ("warm" if mode.endswith("+warm") else "cold")
                 for key, value in (
                     ("wall", wall_m),
                     ("ratio", wall_m / wall),
