@@ -166,17 +166,13 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
     model._symbolic_build(data_batch=make_batch(xs, ys, sample))
     keras_make = model.make_train_function
 
-    def steps(carry, groups, valid, xs, ys):
+    @jax.jit
+    def run_group(carry, groups, valid, xs, ys):
         def body(carry, item):
             idx, ok = item
             return jax.lax.cond(ok, lambda c: model.train_step(c[1], make_batch(xs, ys, idx)), lambda c: c, carry), None
 
         return jax.lax.scan(body, carry, (groups, valid))[0]
-
-    run_group = jax.jit(steps)
-    # The short last batch runs once per epoch: compile it without LLVM's optimizations (the same arithmetic in
-    # the same order, unvectorized), which took most of its compile time.
-    run_last = jax.jit(steps, compiler_options={"xla_backend_optimization_level": 0})
 
     def as_group(items: list[tuple], length: int) -> tuple[tuple, np.ndarray]:
         """Items stacked into one group of ``length`` steps (padded with skipped steps), and which are real."""
@@ -207,7 +203,7 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
                 group, valid = as_group(full[start : start + length], length)
                 logs, state = run_group((first["no_logs"], state), group, valid, xs, ys)
             for item in items[len(full) :]:
-                logs, state = run_last((first["no_logs"], state), *as_group([item], 1), xs, ys)
+                logs, state = run_group((first["no_logs"], state), *as_group([item], 1), xs, ys)
             return logs, state
 
         model.train_function = train_function
