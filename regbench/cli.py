@@ -259,7 +259,8 @@ def run(
         typer.Option(
             "--backend",
             help="Keras backend: auto (default: JAX for Dense stacks when installed, TensorFlow for CNNs), "
-            "tensorflow, jax or torch. KERAS_BACKEND, when set, always wins.",
+            "tensorflow, jax or torch. KERAS_BACKEND, when set, always wins. On JAX compiled programs are kept in "
+            "~/.cache/regbench/jax (REGBENCH_COMPILE_CACHE=DIR moves it, =off turns it off).",
         ),
     ] = "auto",
 ) -> None:
