@@ -16,6 +16,24 @@ import keras  # noqa: E402, F401
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_in_backend(script: str, backend: str, **env: str | None) -> str:
+    """Run ``script`` (``python -c``) in a new process with KERAS_BACKEND=backend (Keras fixes its backend per
+    process) and tests/ importable; ``env`` sets variables, None removes one. Asserts exit 0; returns the last
+    line of its output."""
+    import subprocess
+    import sys
+
+    full = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT / "tests")}
+    for key, value in env.items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    proc = subprocess.run([sys.executable, "-c", script], env=full, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def synthetic_arrays(n_train: int = 256, n_test: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
     """28x28 uint8 images whose class is a bright 7x7 block at one of ten places, plus noise: learnable."""
     rng = np.random.default_rng(seed)

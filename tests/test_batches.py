@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import run_in_backend
 
 from regbench.batches import BatchOrder, assemble, epoch_order
 
@@ -105,11 +102,7 @@ def test_epoch_order_is_a_new_permutation_each_epoch_and_reproducible():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fit_trains_on_regbench_order_every_epoch(backend):
-    tests = Path(__file__).resolve().parent
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(tests)}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(run_in_backend(SCRIPT, backend))
     assert out["backend"] == backend
     assert out["repeat_fit"] == 0.0, "the same seed must give the same run"
     assert out["own_orders"] < 1e-5, out

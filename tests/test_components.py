@@ -239,10 +239,6 @@ print("ok")
 def test_branch_dropout_on_jax_draws_with_xla_threefry_at_the_right_rates():
     """On JAX the fused dropout masks come from lax.rng_bit_generator (branches._uniform), not keras.random."""
     pytest.importorskip("jax")
-    import os
-    import subprocess
-    import sys
+    from conftest import run_in_backend
 
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    proc = subprocess.run([sys.executable, "-c", JAX_DROPOUT], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
+    assert run_in_backend(JAX_DROPOUT, "jax") == "ok"

@@ -28,16 +28,11 @@ print(compile_cache(keras))
 """
 
 
-def _jax_process(env_extra: dict[str, str]) -> str:
-    import os
-    import subprocess
-    import sys
+def _jax_process(env: dict[str, str | None]) -> str:
+    from conftest import run_in_backend
 
-    env = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR", "REGBENCH_COMPILE_CACHE")}
-    env.update(KERAS_BACKEND="jax", **env_extra)
-    proc = subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout.strip().splitlines()[-1]
+    unset = {"JAX_COMPILATION_CACHE_DIR": None, "REGBENCH_COMPILE_CACHE": None}
+    return run_in_backend(CACHE_SCRIPT, "jax", **{**unset, **env})
 
 
 def test_jax_programs_are_kept_on_disk_once_and_the_cache_can_be_turned_off(tmp_path):

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import run_in_backend
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="needs JAX: pip install 'regbench[jax]'"
@@ -68,13 +65,7 @@ print(json.dumps({"xla_loop": xla_loop, "keras_loop": keras_loop}))
 
 
 def test_xla_loop_trains_exactly_as_keras_loop():
-    tests = Path(__file__).resolve().parent
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(tests)}
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(run_in_backend(SCRIPT, "jax"))
     got, want = out["xla_loop"], out["keras_loop"]
     assert len(got["plain"][2]) == 3 and len(got["fused"][1][2]) < 3  # 'stop' stopped early
     _close(got, want)
