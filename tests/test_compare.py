@@ -381,3 +381,16 @@ def test_a_two_key_sweep_gets_a_heatmap_and_one_key_a_sweep_plot(tmp_path: Path)
     # hand-written variants that are no grid (outputs fixture: baseline and l2 over three days) get neither
     assert cli(str(two), str(one), "--out", str(tmp_path / "mixed")).exit_code == 0
     assert not (tmp_path / "mixed" / "heatmap.png").exists() and not (tmp_path / "mixed" / "sweep.png").exists()
+
+
+@pytest.mark.parametrize("n", [2, 9, 10, 16, 18])
+def test_every_variant_gets_its_own_colour_and_none_is_the_baselines_grey(n: int):
+    """Figures draw the baseline's reference curve in grey: no variant may wear a grey (tab20's 15th colour
+    did), and up to 18 variants never share a colour."""
+    from types import SimpleNamespace
+
+    from regbench.plots import colours
+
+    palette = colours([SimpleNamespace(label=f"v{i}") for i in range(n)])
+    assert len(set(palette.values())) == n
+    assert all(len(set(c[:3])) > 1 for c in palette.values())
