@@ -213,3 +213,20 @@ def test_branch_limit_fits_the_memory_and_caps_at_256():
     wide = {"data": {"dataset": "cifar100"}, "model": {"hidden_units": [2048, 2048]}}
     assert 1 < branch_limit(wide, memory_bytes=24 * 2**30) < 64  # about 10.7 M weights per branch: far fewer
     assert branch_limit(wide, memory_bytes=2**20) == 1  # never zero
+
+
+@pytest.mark.parametrize("rows", [5, 16, 21])
+def test_predictions_padded_to_full_batches_are_unchanged(monkeypatch, rows):
+    """The last, short prediction batch is padded to EVAL_BATCH rows (one compiled program per set): the rows
+    that come back are the model's predictions of exactly those examples, in order."""
+    import keras
+
+    from regbench import fused
+
+    monkeypatch.setattr(fused, "EVAL_BATCH", 8)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(rows, 3)).astype("float32")
+    got = fused._predict(model, x)
+    assert got.shape == (rows, 4)
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
