@@ -61,7 +61,7 @@ def import_keras():
     shown with the error. Set REGBENCH_VERBOSE_IMPORT=1 to see them always.
     """
     if "keras" in sys.modules or os.environ.get("REGBENCH_VERBOSE_IMPORT"):
-        with _without_sklearn():
+        with _without_optional_imports():
             import keras
 
         _skip_tensorflow_on_other_backends(keras)
@@ -73,7 +73,7 @@ def import_keras():
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            with _without_sklearn():
+            with _without_optional_imports():
                 import keras
 
             if keras.backend.backend() == "tensorflow":
@@ -93,22 +93,26 @@ def import_keras():
     return keras
 
 
+OPTIONAL_FOR_KERAS = ("sklearn", "pandas")  # Keras imports them when installed; regbench uses neither through it
+
+
 @contextlib.contextmanager
-def _without_sklearn():
-    """Keras imports scikit-learn, when it is installed, for its scikit-learn wrappers (``keras.wrappers``), which
-    regbench does not use: with scipy.stats, which it brings, about 1 s of every start on the 2-core CPU (median
-    1.8 against 2.9 s for ``import keras``, measured alternating). While Keras is imported here, ``import
-    sklearn`` fails, which Keras handles (its wrappers then say scikit-learn is missing); afterwards scikit-learn
-    imports as usual. Nothing changes where it was imported already."""
-    if "sklearn" in sys.modules:
-        yield
-        return
-    sys.modules["sklearn"] = None  # type: ignore[assignment]  # makes `import sklearn` raise ImportError
+def _without_optional_imports():
+    """Keras imports scikit-learn (for its ``keras.wrappers``) and pandas (to accept DataFrames in ``fit``) when
+    they are installed; regbench uses neither: with scipy.stats and pyarrow, which they bring, about 1.3 s of
+    every start on the 2-core CPU (``import keras``: median 1.8 against 2.9 s without scikit-learn, measured
+    alternating; pandas 0.3 s more). While Keras is imported here, importing them fails, which Keras handles;
+    afterwards they import as usual (Keras' wrappers then say scikit-learn is missing). Nothing changes for
+    a module that was imported already."""
+    blocked = [name for name in OPTIONAL_FOR_KERAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
     try:
         yield
     finally:
-        if sys.modules.get("sklearn", 0) is None:
-            del sys.modules["sklearn"]
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
 
 
 def compile_cache(keras=None) -> str | None:
