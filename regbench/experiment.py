@@ -214,6 +214,10 @@ def run_experiment(
     todo = [r for r in runs if r.state != "finished"]
     tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), data_dir) for r in todo]
 
+    from regbench import plots
+
+    if len(experiment.variants) > plots.SMALL_MULTIPLES_ABOVE:
+        plots.start_helper()  # its imports overlap Keras'; it draws half of the figures at the end
     runner = executors.Executor(executor, jobs, threads, ray_address)
     runner.start()
     sources = sorted(  # loading every dataset now fails on missing data before anything is written

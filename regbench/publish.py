@@ -92,21 +92,24 @@ def write_all(
     atomic_write(folder / "summary.csv", csv_text(records(groups, diff)))
     atomic_write(folder / "summary.json", json_text(groups, diff, skipped or []))
     base = baseline_group(groups, baseline) if baseline else None
-    plots.loss_plot(groups, folder / "loss.png", base)
-    plots.accuracy_plot(groups, folder / "accuracy.png", base)
-    plots.accuracy_bars(groups, folder / "accuracy_bars.png")
-    plots.weight_histogram(groups, folder / "weights.png")
+    jobs = [
+        (plots.loss_plot, (groups, folder / "loss.png", base)),
+        (plots.accuracy_plot, (groups, folder / "accuracy.png", base)),
+        (plots.accuracy_bars, (groups, folder / "accuracy_bars.png")),
+        (plots.weight_histogram, (groups, folder / "weights.png")),
+    ]
     figures = dict(FIGURES)
     if "data.train_subset" in changed_keys(groups):
-        plots.learning_curve(groups, folder / "learning_curve.png")
+        jobs.append((plots.learning_curve, (groups, folder / "learning_curve.png")))
         figures["learning_curve.png"] = "Test accuracy against training-set size"
     axes = plots.sweep_axes(groups) if len(groups) > 2 else {}  # two variants: the config diff says it all
     if len(axes) == 1:
-        plots.sweep_plot(groups, next(iter(axes)), folder / "sweep.png", base)
+        jobs.append((plots.sweep_plot, (groups, next(iter(axes)), folder / "sweep.png", base)))
         figures["sweep.png"] = f"Test accuracy and generalization gap against {next(iter(axes))}, mean ± std"
     elif len(axes) >= 2:
-        plots.heatmap(groups, axes, folder / "heatmap.png")
+        jobs.append((plots.heatmap, (groups, axes, folder / "heatmap.png")))
         figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the Holm-adjusted p < 0.05"
+    plots.draw(jobs, parallel=len(groups) > plots.SMALL_MULTIPLES_ABOVE)  # small multiples: worth a helper
     page = report_html(groups, folder, header, rows, baseline, skipped or [], title, figures, axes)
     atomic_write(folder / "report.html", page)
     return [folder / n for n in ("summary.md", "summary.csv", "summary.json", *figures, "report.html")]

@@ -394,3 +394,32 @@ def test_every_variant_gets_its_own_colour_and_none_is_the_baselines_grey(n: int
     palette = colours([SimpleNamespace(label=f"v{i}") for i in range(n)])
     assert len(set(palette.values())) == n
     assert all(len(set(c[:3])) > 1 for c in palette.values())
+
+
+def _fails_in_a_helper(path: Path) -> None:
+    """A figure job that fails in a helper process (``python -c``) and works in the main one."""
+    import sys
+
+    if sys.argv[0] == "-c":
+        raise RuntimeError("helper failure")
+    path.write_bytes(b"drawn here")
+
+
+def test_figures_of_a_large_sweep_are_drawn_by_two_processes_as_by_one(tmp_path: Path, monkeypatch):
+    """More than six variants: a helper process draws every other figure, byte for byte what one process draws;
+    figures whose helper fails are drawn by the main process."""
+    from regbench import plots
+
+    exp = tmp_path / "grid-20261126-120000"
+    grid_runs(exp, [0.0, 0.1, 0.2, 0.3], [0.0, 1e-4, 1e-3, 1e-2])
+    real, helped = plots.draw, []
+    monkeypatch.setattr(plots, "draw", lambda jobs, parallel=False: helped.append(real(jobs, parallel)))
+    assert cli(str(exp), "--out", str(tmp_path / "two")).exit_code == 0
+    monkeypatch.setattr(plots, "draw", lambda jobs, parallel=False: real(jobs, parallel=False))
+    assert cli(str(exp), "--out", str(tmp_path / "one")).exit_code == 0
+    assert helped == [2]  # of five figures: accuracy.png and weights.png
+    for name in ("loss.png", "accuracy.png", "accuracy_bars.png", "weights.png", "heatmap.png"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    paths = [tmp_path / f"f{i}" for i in range(3)]
+    assert real([(_fails_in_a_helper, (p,)) for p in paths], parallel=True) == 0
+    assert all(p.read_bytes() == b"drawn here" for p in paths)
