@@ -51,7 +51,7 @@ def start_helper() -> None:
         _helper = subprocess.Popen(
             [sys.executable, "-c", "from regbench.plots import _serve; _serve()"],
             stdin=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # a figure it fails on is redrawn here, and fails here
             env=env,
         )
     except OSError:
@@ -87,10 +87,10 @@ def draw(jobs: list[tuple[Callable, tuple]], parallel: bool = False) -> int:
                 handed = True
             except (OSError, pickle.PicklingError, AttributeError, TypeError):
                 helper.kill()
+                helper.wait()
         _draw_each(jobs[::2] if handed else jobs)
         if not handed:
             return 0
-        helper.stderr.read()  # its traceback, if any: the figure is redrawn here and fails here
         helper.wait()
     if helper.returncode != 0:
         _draw_each(theirs)  # a failing figure raises here, where it is reported
