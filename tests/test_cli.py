@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,29 @@ def test_help_and_validate_do_not_import_the_framework():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, status, thread",
+    [(["validate", str(ROOT / "configs" / "dropout.yaml")], 0, False), (["nosuch"], 2, False), (["--help"], 0, True)],
+)
+def test_the_console_entry_point_exits_with_the_status_after_exit_handlers_and_threads(argv, status, thread):
+    """main() skips Python's module teardown, not what an exit must do: its status, atexit handlers, flushed
+    output, and (by exiting as usual) a thread that Python would wait for."""
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from regbench.cli import main\n"
+        "atexit.register(lambda: print('handler ran', flush=False))\n"
+        "print('buffered', end=' ')\n"
+        + ("threading.Thread(target=lambda: (time.sleep(0.5), print('thread finished'))).start()\n" if thread else "")
+        + f"sys.argv = ['regbench', *{argv!r}]\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output to a pipe stays buffered
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == status, result.stderr
+    assert "buffered" in result.stdout and "handler ran" in result.stdout
+    assert ("thread finished" in result.stdout) == thread
 
 
 def test_validate_ok_and_bad(tmp_path: Path):
