@@ -175,6 +175,7 @@ def _small_multiples(
         ax.axis("off")
     axes[0].legend(fontsize=7)
     axes[0].xaxis.get_major_locator().set_params(integer=True)
+    axes[0].yaxis.get_major_locator().set_params(nbins=4)
     for ax in axes[max(0, len(groups) - cols) : len(groups)]:  # the lowest panel of each column
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("epoch")
