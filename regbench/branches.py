@@ -111,10 +111,15 @@ class BranchDense(keras.layers.Layer):
         )
         self.bias = self.add_weight(shape=(k, self.units), initializer="zeros", name="bias")
 
-    def call(self, x):
+    def call(self, x, training=False):
         k, units = self.branches, self.units
         kernel = self.kernel if self.l2_layout is None else _with_l2_gradient(self.kernel, self.l2_layout)
-        if self.slots is None:
+        if self.slots is None and not training:  # evaluation's large batches: branch-major, one product per
+            # branch (the 48-run sweep's 10,000 test predictions 0.95 -> 0.80 s on JAX's CPU backend; at a
+            # training batch of 32 no faster, so training keeps the batch-major product below)
+            y = keras.ops.einsum("kbi,kio->kbo", keras.ops.transpose(x, (1, 0, 2)), kernel)
+            y = keras.ops.transpose(y, (1, 0, 2))
+        elif self.slots is None:
             y = keras.ops.einsum("bki,kio->bko", x, kernel)
         elif x.shape[1] == 1 or self.slots == 1:  # one batch for every branch
             kernel = keras.ops.reshape(keras.ops.transpose(kernel, (1, 0, 2)), (-1, k * units))
