@@ -21,23 +21,33 @@ def _layout(values: list[float], branches: int, units: int, slots: int | None) -
     return np.repeat(v.reshape(slots, branches // slots), units, axis=1)[:, None]
 
 
-def _with_l2_gradient(kernel, l2: np.ndarray):
+def _with_l2_gradient(kernel, l2):
     """``kernel`` itself, whose gradient gets each branch's L2 penalty gradient added: ``l2 * 2w``, the gradient of
     Keras' L2 regularizer (its arithmetic too). Fused runs report their penalties from the weights at the end of
     each epoch (regbench.fused), so a training step needs the penalty's gradient, not its value: as a kernel
     regularizer the value was one more pass over every branch's kernel in every training and validation step,
-    about a tenth of the 48-run sweep's training time on the CPU (3.3 -> 2.9 s per epoch)."""
+    about a tenth of the 48-run sweep's training time on the CPU (3.3 -> 2.9 s per epoch). ``l2`` is an input of
+    the step (see BranchDense), not a constant of it."""
 
     @keras.ops.custom_gradient
-    def identity(w):
+    def identity(w, lambdas):
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return upstream + l2 * (2.0 * w)
+            return upstream + lambdas * (2.0 * w), keras.ops.zeros_like(lambdas)
 
         return w, grad
 
-    return identity(kernel)
+    return identity(kernel, keras.ops.convert_to_tensor(l2))
+
+
+def _values(layer: keras.layers.Layer, name: str, values: np.ndarray):
+    """A non-trainable weight of ``layer`` holding per-branch ``values``: state of the fused model, so that its
+    compiled programs do not depend on them. A sweep of other rates or penalties with the same shapes (and the
+    same branches at zero) then reuses the programs that JAX's persistent compile cache holds."""
+    return layer.add_weight(
+        shape=values.shape, initializer=lambda shape, dtype=None: values, trainable=False, name=name
+    )
 
 
 class BranchMaxNorm(keras.constraints.Constraint):
@@ -97,8 +107,8 @@ class BranchDense(keras.layers.Layer):
         # branches the unused L1 term of an L2 sweep cost about as much as the L2 term itself). L2 enters as its
         # gradient alone (_with_l2_gradient); L1 stays a regularizer, so that its gradient at a weight of exactly
         # zero is the backend's own (JAX's derivative of |w| there is 1, TensorFlow's 0), as in a plain run.
-        l1 = per_branch(self.l1) if any(self.l1) else None
-        self.l2_layout = per_branch(self.l2) if any(self.l2) else None
+        self.l1_values = _values(self, "l1", per_branch(self.l1)) if any(self.l1) else None
+        self.l2_values = _values(self, "l2", per_branch(self.l2)) if any(self.l2) else None
         constraint = None
         if any(c is not None for c in self.max_norm):
             constraint = BranchMaxNorm(per_branch([math.inf if c is None else c for c in self.max_norm]))
@@ -106,14 +116,14 @@ class BranchDense(keras.layers.Layer):
             shape=shape,
             initializer="zeros",
             name="kernel",
-            regularizer=None if l1 is None else lambda w: keras.ops.sum(l1 * keras.ops.abs(w)),
+            regularizer=None if self.l1_values is None else lambda w: keras.ops.sum(self.l1_values * keras.ops.abs(w)),
             constraint=constraint,
         )
         self.bias = self.add_weight(shape=(k, self.units), initializer="zeros", name="bias")
 
     def call(self, x, training=False):
         k, units = self.branches, self.units
-        kernel = self.kernel if self.l2_layout is None else _with_l2_gradient(self.kernel, self.l2_layout)
+        kernel = self.kernel if self.l2_values is None else _with_l2_gradient(self.kernel, self.l2_values)
         if self.slots is None and not training:  # evaluation's large batches: branch-major, one product per
             # branch (the 48-run sweep's 10,000 test predictions 0.95 -> 0.80 s on JAX's CPU backend; at a
             # training batch of 32 no faster, so training keeps the batch-major product below)
@@ -193,8 +203,16 @@ class _BranchRandom(keras.layers.Layer):
         # Where each branch's output comes from in concatenate([transformed active branches, input]).
         self.source = np.arange(len(values)) + len(self.active)
         self.source[self.active] = np.arange(len(self.active))
-        self.values = values[self.active][None, :, None]
+        self.values = self.prepare(values[self.active])[None, :, None]
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    @staticmethod
+    def prepare(values: np.ndarray) -> np.ndarray:
+        """What ``transform`` takes for each active branch, computed once (float32)."""
+        return values
+
+    def build(self, input_shape):
+        self.branch_values = _values(self, "values", self.values) if len(self.active) else None
 
     def transform(self, x, values):
         raise NotImplementedError
@@ -203,16 +221,19 @@ class _BranchRandom(keras.layers.Layer):
         if not training or not len(self.active):
             return x
         if len(self.active) == x.shape[1]:
-            return self.transform(x, self.values)
-        y = self.transform(keras.ops.take(x, self.active, axis=1), self.values)
+            return self.transform(x, self.branch_values)
+        y = self.transform(keras.ops.take(x, self.active, axis=1), self.branch_values)
         return keras.ops.take(keras.ops.concatenate([y, x], axis=1), self.source, axis=1)
 
 
 class BranchDropout(_BranchRandom):
     """Dropout with one rate per branch (keras.layers.Dropout's rescaling by 1 / (1 - rate))."""
 
-    def transform(self, x, rates):
-        keep = 1.0 - rates
+    @staticmethod
+    def prepare(rates):
+        return 1.0 - rates  # the probability to keep a unit
+
+    def transform(self, x, keep):
         kept = _uniform(keras.ops.shape(x), self.seed_generator) < keep
         return keras.ops.where(kept, x / keep, keras.ops.zeros_like(x))
 
@@ -228,6 +249,9 @@ class BranchGaussianDropout(_BranchRandom):
     """Multiplicative 1-centred Gaussian noise of stddev sqrt(rate / (1 - rate)) per branch
     (keras.layers.GaussianDropout)."""
 
-    def transform(self, x, rates):
-        stddevs = np.sqrt(rates / (1.0 - rates))
+    @staticmethod
+    def prepare(rates):
+        return np.sqrt(rates / (1.0 - rates))
+
+    def transform(self, x, stddevs):
         return x * (1.0 + keras.random.normal(keras.ops.shape(x), seed=self.seed_generator) * stddevs)

@@ -230,3 +230,46 @@ def test_predictions_padded_to_full_batches_are_unchanged(monkeypatch, rows):
     got = fused._predict(model, x)
     assert got.shape == (rows, 4)
     np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
+
+
+VALUES_STUDY = """\
+name: values
+model: {{hidden_units: [16, 8]}}
+train: {{epochs: 1, batch_size: 32}}
+variants:
+  plain: {{}}
+  penalties: {{regularization: {{l1: {l1}, l2: {l2}}}}}
+  dropout: {{regularization: {{dropout: [{dropout}, 0.0], input_dropout: {dropout}}}}}
+  noise: {{regularization: {{gaussian_noise: {noise}, gaussian_dropout: {dropout}}}}}
+"""
+
+
+def test_other_rates_and_penalties_reuse_the_compiled_programs(tmp_path, data_dir):
+    """Per-branch dropout and noise rates and L1/L2 penalties are state of a fused model, not constants of its
+    compiled programs: a study with other values (and the same branches at zero) adds nothing to JAX's compile
+    cache, so a new sweep of the same shapes starts warm."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "REGBENCH_COMPILE_CACHE": str(cache)}
+    entries = []
+    for values in (
+        {"l1": 1e-4, "l2": 1e-3, "dropout": 0.3, "noise": 0.2},
+        {"l1": 3e-3, "l2": 2e-5, "dropout": 0.45, "noise": 0.05},
+    ):
+        study = tmp_path / "values.yaml"
+        study.write_text(VALUES_STUDY.format(**values))
+        out = subprocess.run(
+            [sys.executable, "-m", "regbench", "run", str(study), "--out", str(tmp_path / "out")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        entries.append(sorted(p.name for p in cache.iterdir()))
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("metrics.json")]
+    assert len(runs) == 8 and all(m["fused"]["branches"] == 4 for m in runs)  # one fused model per study
+    assert entries[0] and entries[1] == entries[0]
