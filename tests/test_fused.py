@@ -248,28 +248,19 @@ def test_other_rates_and_penalties_reuse_the_compiled_programs(tmp_path, data_di
     """Per-branch dropout and noise rates and L1/L2 penalties are state of a fused model, not constants of its
     compiled programs: a study with other values (and the same branches at zero) adds nothing to JAX's compile
     cache, so a new sweep of the same shapes starts warm."""
-    import os
-    import subprocess
-    import sys
+    from conftest import run_in_backend
 
-    cache = tmp_path / "cache"
-    env = {**os.environ, "KERAS_BACKEND": "jax", "REGBENCH_COMPILE_CACHE": str(cache)}
+    cache, study, out = tmp_path / "cache", tmp_path / "values.yaml", tmp_path / "out"
     entries = []
     for values in (
         {"l1": 1e-4, "l2": 1e-3, "dropout": 0.3, "noise": 0.2},
         {"l1": 3e-3, "l2": 2e-5, "dropout": 0.45, "noise": 0.05},
     ):
-        study = tmp_path / "values.yaml"
         study.write_text(VALUES_STUDY.format(**values))
-        out = subprocess.run(
-            [sys.executable, "-m", "regbench", "run", str(study), "--out", str(tmp_path / "out")],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
+        argv = ["regbench", "run", str(study), "--out", str(out)]
+        script = f"import sys\nfrom regbench.cli import main\nsys.argv = {argv!r}\nmain()\n"
+        run_in_backend(script, "jax", REGBENCH_COMPILE_CACHE=str(cache))
         entries.append(sorted(p.name for p in cache.iterdir()))
-    runs = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("metrics.json")]
+    runs = [json.loads(p.read_text()) for p in out.rglob("metrics.json")]
     assert len(runs) == 8 and all(m["fused"]["branches"] == 4 for m in runs)  # one fused model per study
     assert entries[0] and entries[1] == entries[0]
