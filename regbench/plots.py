@@ -205,14 +205,7 @@ def curves(
         colour = palette[g.label]
         n = f" (n={g.n})" if g.n > 1 else ""
         for key, style, part in ((train_key, "-", "train"), (val_key, "--", "validation")):
-            epochs, mean, std = _curve(g, key)
-            if not len(epochs) or np.all(np.isnan(mean)):
-                continue
-            ax.plot(epochs, mean * scale, style, color=colour, label=f"{g.label} {part}{n}", linewidth=1.8)
-            if g.n > 1:
-                ax.fill_between(
-                    epochs, (mean - std) * scale, (mean + std) * scale, color=colour, alpha=0.15, linewidth=0
-                )
+            _band(ax, g, key, style, colour, f"{g.label} {part}{n}", scale)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
