@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regbench.config import VariantConfig  # noqa: E402
-from regbench.runs import write_run  # noqa: E402
+from regbench.config.schema import VariantConfig  # noqa: E402
+from regbench.store.writer import write_run  # noqa: E402
 
 
 def write_study(exp: Path, variants: int = 24, seeds: int = 5) -> int:

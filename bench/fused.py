@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from regbench.config import load_text  # noqa: E402
-from regbench.executors import set_thread_env  # noqa: E402
-from regbench.framework import import_keras  # noqa: E402
+from regbench.backend.quiet_import import import_keras  # noqa: E402
+from regbench.config.loading import load_text  # noqa: E402
+from regbench.execution.worker import set_thread_env  # noqa: E402
 
 STUDY = """\
 name: fused8
@@ -41,9 +41,10 @@ def main() -> None:
     args = parser.parse_args()
     set_thread_env(args.threads)
     keras = import_keras()
-    from regbench.data import load_arrays, prepare
-    from regbench.fused import train_fused
-    from regbench.training import train_run
+    from regbench.data.sources import load_arrays
+    from regbench.data.splits import prepare
+    from regbench.training.alone import train_run
+    from regbench.training.fused import train_fused
 
     exp = load_text(STUDY.format(epochs=args.epochs))
     cfgs = list(exp.variants.values())

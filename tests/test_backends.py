@@ -46,7 +46,7 @@ def test_backends_must_be_known_and_installed(tmp_path: Path, tiny_study):
 
 
 def test_auto_backend_is_jax_for_dense_stacks_tensorflow_for_cnns_and_keras_backend_wins(monkeypatch):
-    from regbench.framework import choose_backend
+    from regbench.backend.choice import choose_backend
 
     monkeypatch.delitem(sys.modules, "keras", raising=False)  # as in a fresh process, before Keras is imported
     monkeypatch.setenv("KERAS_BACKEND", "")  # unset for choose_backend; what it sets is undone after the test

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import run_in_backend
 
-from regbench.batches import BatchOrder, assemble, epoch_order
+from regbench.training.batches import BatchOrder, assemble, epoch_order
 
 BACKENDS = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None]
 
@@ -24,13 +24,13 @@ SCRIPT = r"""
 import json, sys
 import numpy as np
 from conftest import synthetic_arrays
-from regbench.framework import import_keras
+from regbench.backend.quiet_import import import_keras
 keras = import_keras()
-from regbench.batches import epoch_order
-from regbench.config import load_text
-from regbench.data import prepare
-from regbench.models import build_model, compile_model
-from regbench.training import train_run
+from regbench.training.batches import epoch_order
+from regbench.config.loading import load_text
+from regbench.data.splits import prepare
+from regbench.training.model import build_model, compile_model
+from regbench.training.alone import train_run
 
 splits = prepare(synthetic_arrays(n_train=330), validation_split=0.2, seed=0)   # 264 examples: 8 batches + 8
 cfg = load_text('''

@@ -172,10 +172,10 @@ def test_bad_override_exits_2_and_writes_nothing(tmp_path: Path, data_dir: Path,
 
 
 def test_missing_data_exits_2_with_the_sources_tried(tmp_path: Path, tiny_study: Path, monkeypatch):
-    from regbench import data
+    from regbench.data import sources
 
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
-    monkeypatch.setattr(data, "_from_keras", lambda name: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "none")
+    monkeypatch.setattr(sources, "_from_keras", lambda name: (_ for _ in ()).throw(OSError("offline")))
     out = tmp_path / "outputs"
     result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--data-dir", str(tmp_path / "empty")])
     assert result.exit_code == 2

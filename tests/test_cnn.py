@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from regbench.cli import app
-from regbench.config import load_text
-from regbench.models import build_model
+from regbench.config.loading import load_text
+from regbench.training.model import build_model
 
 runner = CliRunner()
 

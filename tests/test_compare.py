@@ -14,9 +14,9 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from regbench.cli import app
-from regbench.config import VariantConfig
-from regbench.identity import comparable_config
-from regbench.runs import write_run
+from regbench.config.schema import VariantConfig
+from regbench.store.identity import comparable_config
+from regbench.store.writer import write_run
 
 runner = CliRunner()
 
@@ -389,7 +389,7 @@ def test_every_variant_gets_its_own_colour_and_none_is_the_baselines_grey(n: int
     did), and up to 18 variants never share a colour."""
     from types import SimpleNamespace
 
-    from regbench.plots import colours
+    from regbench.output.figures import colours
 
     palette = colours([SimpleNamespace(label=f"v{i}") for i in range(n)])
     assert len(set(palette.values())) == n
@@ -408,7 +408,7 @@ def _fails_in_a_helper(path: Path) -> None:
 def test_figures_of_a_large_sweep_are_drawn_by_two_processes_as_by_one(tmp_path: Path, monkeypatch):
     """More than six variants: a helper process draws every other figure, byte for byte what one process draws;
     figures whose helper fails are drawn by the main process."""
-    from regbench import plots
+    from regbench.output import figure_helper as plots
 
     exp = tmp_path / "grid-20261126-120000"
     grid_runs(exp, [0.0, 0.1, 0.2, 0.3], [0.0, 1e-4, 1e-3, 1e-2])

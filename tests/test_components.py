@@ -12,12 +12,13 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from regbench import components
-from regbench.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
 from regbench.cli import app
-from regbench.components import ALONE, FUSION, fusion_key, why_alone
-from regbench.config import VariantConfig, load_text
-from regbench.models import build_model
+from regbench.config.loading import load_text
+from regbench.config.schema import VariantConfig
+from regbench.training import components, losses
+from regbench.training.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
+from regbench.training.fusion import ALONE, FUSION, fusion_key, why_alone
+from regbench.training.model import build_model
 
 
 def schema_fields() -> list[str]:
@@ -114,7 +115,7 @@ def test_optimizer_gets_momentum_nesterov_weight_decay_and_clipnorm():
 def test_label_smoothing_matches_keras_categorical_cross_entropy():
     y = np.array([0, 3, 9])
     p = np.random.default_rng(0).dirichlet(np.ones(10), size=3).astype("float32")
-    ours = np.asarray(components.smoothed_cross_entropy(y, p, 0.1))
+    ours = np.asarray(losses.smoothed_cross_entropy(y, p, 0.1))
     keras_loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1, reduction=None)
     np.testing.assert_allclose(ours, np.asarray(keras_loss(np.eye(10)[y], p)), rtol=1e-5)
 
@@ -216,9 +217,9 @@ def test_srivastava_table9_one_epoch_cut_runs_fused(tmp_path: Path, data_dir: Pa
 
 JAX_DROPOUT = """
 import numpy as np
-from regbench.framework import import_keras
+from regbench.backend.quiet_import import import_keras
 keras = import_keras()
-from regbench.branches import BranchDropout
+from regbench.training.branches import BranchDropout
 layer = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
 x = np.ones((4000, 4, 16), dtype="float32")
 first, second = (np.asarray(layer(x, training=True)) for _ in range(2))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from regbench.config import VariantConfig, json_schema, load, load_text
+from regbench.config.loading import json_schema, load, load_text
+from regbench.config.schema import VariantConfig
 from regbench.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,7 +211,7 @@ def test_the_sweep_benchmark_is_the_plain_loops_grid():
     """bench/sweep.yaml and bench/baseline.py --model sweep train the same 48 runs."""
     import importlib.util
 
-    from regbench.config import load
+    from regbench.config.loading import load
 
     spec = importlib.util.spec_from_file_location("baseline", ROOT / "bench" / "baseline.py")
     baseline = importlib.util.module_from_spec(spec)
@@ -224,10 +225,10 @@ def test_the_sweep_benchmark_is_the_plain_loops_grid():
 
 
 def test_the_gpu_sweep_is_256_runs_fused_into_one_model():
-    from regbench.components import fusion_key
-    from regbench.config import load
-    from regbench.executors import Task, make_jobs
-    from regbench.experiment import plan
+    from regbench.config.loading import load
+    from regbench.execution.jobs import Task, make_jobs
+    from regbench.study.plan import plan
+    from regbench.training.fusion import fusion_key
 
     runs = plan(load(ROOT / "bench" / "gpu_sweep.yaml"))
     assert len(runs) == 256
@@ -238,7 +239,7 @@ def test_the_gpu_sweep_is_256_runs_fused_into_one_model():
 
 def test_the_cnn_benchmark_trains_configs_cnn_baseline():
     """bench/cnn_baseline.yaml is configs/cnn.yaml's baseline alone: the benchmark times the study's model."""
-    from regbench.config import load
+    from regbench.config.loading import load
 
     bench = load(ROOT / "bench" / "cnn_baseline.yaml").variants["baseline"]
     study = load(ROOT / "configs" / "cnn.yaml").variants["baseline"]

@@ -10,6 +10,7 @@ import pytest
 from conftest import synthetic_arrays
 
 from regbench import data
+from regbench.data import sources
 from regbench.errors import DataError
 
 
@@ -26,13 +27,13 @@ def write_idx(path: Path, array: np.ndarray, gz: bool) -> None:
 @pytest.fixture
 def no_other_sources(monkeypatch, tmp_path):
     """Point Debian's folder somewhere empty and make the Keras download fail, as on an offline machine."""
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.delenv("REGBENCH_DATA_DIR", raising=False)
 
     def offline(dataset):
         raise OSError("no internet")
 
-    monkeypatch.setattr(data, "_from_keras", offline)
+    monkeypatch.setattr(sources, "_from_keras", offline)
 
 
 def test_npz_in_data_dir(tmp_path, no_other_sources):
@@ -68,7 +69,7 @@ def test_debian_folder_is_the_second_source(tmp_path, no_other_sources, monkeypa
     (debian / "fashion-mnist").mkdir(parents=True)
     for key, stem in data.IDX_FILES.items():
         write_idx(debian / "fashion-mnist" / stem, synthetic_arrays()[key], gz=True)
-    monkeypatch.setattr(data, "DEBIAN_DIR", debian)
+    monkeypatch.setattr(sources, "DEBIAN_DIR", debian)
     _, source = data.load_arrays("fashion_mnist", tmp_path / "empty")
     assert source == str(debian / "fashion-mnist")
 

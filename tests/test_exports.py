@@ -56,7 +56,7 @@ def test_tensorboard_logs_in_every_run_folder(tmp_path: Path, data_dir: Path, ti
 
 
 def test_output_tensorboard_in_a_config_and_set(tmp_path: Path, tiny_study: Path):
-    from regbench.config import load
+    from regbench.config.loading import load
 
     assert load(tiny_study).output.tensorboard is False
     assert load(tiny_study, overrides=["output.tensorboard=true"]).output.tensorboard is True

@@ -13,14 +13,15 @@ def test_keras_is_in_the_tested_range():
 
 
 def test_the_tensorflow_switch_that_jax_processes_flip_still_exists():
-    """framework._skip_tensorflow_on_other_backends sets this flag so that set_random_seed does not import TF."""
+    """framework.skip_tensorflow_import sets this flag so that set_random_seed does not import TF."""
     from keras.src.utils import module_utils
 
     assert hasattr(module_utils, "tensorflow") and hasattr(module_utils.tensorflow, "_available")
 
 
 CACHE_SCRIPT = """
-from regbench.framework import compile_cache, import_keras
+from regbench.backend.compile_cache import compile_cache
+from regbench.backend.quiet_import import import_keras
 keras = import_keras()
 import jax
 jax.block_until_ready(jax.jit(lambda x: x * 2 + 1)(jax.numpy.ones(3)))
@@ -59,7 +60,7 @@ def test_keras_starts_without_scikit_learn_and_pandas_which_still_import_afterwa
 
     script = (
         "import importlib.util, sys\n"
-        "from regbench.framework import import_keras\n"
+        "from regbench.backend.quiet_import import import_keras\n"
         "keras = import_keras()\n"
         "names = ('sklearn', 'pandas')\n"
         "assert not [n for n in names if n in sys.modules], 'Keras imported them'\n"

@@ -9,13 +9,13 @@ import pytest
 from conftest import synthetic_arrays
 from typer.testing import CliRunner
 
-from regbench.branches import BranchDropout
 from regbench.cli import app
-from regbench.config import load_text
-from regbench.data import prepare
-from regbench.executors import Task, make_jobs
-from regbench.fused import build_fused, fusion_key, train_fused
-from regbench.training import train_run
+from regbench.config.loading import load_text
+from regbench.data.splits import prepare
+from regbench.execution.jobs import Task, make_jobs
+from regbench.training.alone import train_run
+from regbench.training.branches import BranchDropout
+from regbench.training.fused import build_fused, fusion_key, train_fused
 
 STUDY = """\
 name: f
@@ -206,7 +206,7 @@ def test_jobs_keep_every_seed_of_a_variant_together():
 
 
 def test_branch_limit_fits_the_memory_and_caps_at_256():
-    from regbench.executors import MAX_BRANCHES, branch_limit
+    from regbench.execution.jobs import MAX_BRANCHES, branch_limit
 
     mlp = {"model": {"hidden_units": [128, 64]}}
     assert branch_limit(mlp, memory_bytes=24 * 2**30) == MAX_BRANCHES == 256  # the seed MLP on 24 GiB: the cap
@@ -221,7 +221,7 @@ def test_predictions_padded_to_full_batches_are_unchanged(monkeypatch, rows):
     that come back are the model's predictions of exactly those examples, in order."""
     import keras
 
-    from regbench import fused
+    from regbench.training import fused
 
     monkeypatch.setattr(fused, "EVAL_BATCH", 8)
     keras.utils.set_random_seed(0)

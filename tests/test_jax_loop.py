@@ -21,11 +21,11 @@ SCRIPT = r"""
 import json
 import numpy as np
 from conftest import synthetic_arrays
-import regbench.batches, regbench.framework
-from regbench.config import load_text
-from regbench.data import prepare
-from regbench.fused import train_fused
-from regbench.training import train_run
+import regbench.training.batches, regbench.backend.device_arrays
+from regbench.config.loading import load_text
+from regbench.data.splits import prepare
+from regbench.training.fused import train_fused
+from regbench.training.alone import train_run
 
 # 330 examples, 20 % held out: 264 to train = 8 batches of 32 and one of 8. With steps_per_execution 3 an epoch
 # is groups of 3, 3 and 2 full batches (padded with a skipped step), then the short batch, one step alone.
@@ -55,10 +55,10 @@ def results():
     }
 
 xla_loop = results()
-assert len(regbench.framework._COPIES) == 2, "the device loop did not run"
+assert len(regbench.backend.device_arrays._COPIES) == 2, "the device loop did not run"
 unmixed = train_run(mix.model_copy(update={"data": mix.data.model_copy(update={"augmentation": None})}), splits, 3)
 assert unmixed[1] != xla_loop["mixup"][2], "MixUp changed nothing"  # x_train and y_train, once
-regbench.batches.DEVICE_LOOP = False  # Keras' own loop, batches from the host
+regbench.training.batches.DEVICE_LOOP = False  # Keras' own loop, batches from the host
 keras_loop = results()
 print(json.dumps({"xla_loop": xla_loop, "keras_loop": keras_loop}))
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import pytest
 
-from regbench.config import load_text
-from regbench.models import build_model, compile_model
+from regbench.config.loading import load_text
+from regbench.training.model import build_model, compile_model
 
 
 def variant(yaml_body: str):

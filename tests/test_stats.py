@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from regbench.stats import holm, welch
+from regbench.analysis.stats import holm, welch
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -16,9 +16,9 @@ import yaml
 from typer.testing import CliRunner
 
 from regbench.cli import app
-from regbench.config import json_schema, load_text
+from regbench.config.loading import json_schema, load_text
 from regbench.errors import ConfigError
-from regbench.experiment import CtrlC
+from regbench.study.run import CtrlC
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -189,7 +189,7 @@ def test_parallel_jobs_write_the_same_folder_layout(tmp_path: Path, data_dir: Pa
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_dir: Path, tiny_study: Path, monkeypatch):
-    from regbench import training
+    from regbench.training import alone as training
 
     real = training.train_run
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import synthetic_arrays
 
-from regbench.config import load_text
-from regbench.data import prepare
-from regbench.training import best_epoch, train_run
+from regbench.config.loading import load_text
+from regbench.data.splits import prepare
+from regbench.training.alone import train_run
+from regbench.training.monitor import best_epoch
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,82 @@
+"""Do two sets of experiment folders hold the same results? For checking that a change which should not move a
+number (a refactor, a faster path) did not: every run's metrics.json and history.csv must be byte-identical,
+apart from what differs between any two sessions (timings).
+
+    python bench/same_results.py BEFORE AFTER
+
+BEFORE and AFTER are folders holding experiment folders (e.g. the --out of `regbench run` before and after the
+change). Runs are matched by study name (the folder name less its timestamp), variant and seed. Exit 0 when
+every run matches and both sides hold the same runs, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+# Wall-clock measurements: they differ between any two sessions, so they are left out of the comparison.
+TIMINGS = (("train_time_s",), ("fused", "wall_time_s"))
+
+
+def runs(parent: Path) -> dict[tuple[str, str, str], Path]:
+    """Every run folder under ``parent`` by (study, variant, seed)."""
+    found = {}
+    for metrics in sorted(parent.rglob("metrics.json")):
+        run = metrics.parent
+        experiment = run.parent.parent.name
+        study = re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", experiment)
+        found[(study, run.parent.name, run.name)] = run
+    return found
+
+
+def without_timings(record: dict) -> dict:
+    for path in TIMINGS:
+        node = record
+        for key in path[:-1]:
+            node = node.get(key) or {}
+        node.pop(path[-1], None)
+    return record
+
+
+def differences(before: Path, after: Path) -> list[str]:
+    problems = []
+    for name in ("metrics.json", "history.csv"):
+        a, b = before / name, after / name
+        if not a.is_file() or not b.is_file():
+            problems.append(f"{name}: missing on one side")
+            continue
+        if name == "metrics.json":
+            left, right = (without_timings(json.loads(p.read_text())) for p in (a, b))
+            if left != right:
+                keys = sorted(k for k in {*left, *right} if left.get(k) != right.get(k))
+                problems.append(f"metrics.json differs in {', '.join(keys)}")
+        elif a.read_bytes() != b.read_bytes():
+            problems.append("history.csv differs")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("before", type=Path)
+    parser.add_argument("after", type=Path)
+    args = parser.parse_args()
+    left, right = runs(args.before), runs(args.after)
+    failed = 0
+    for key in sorted(left.keys() | right.keys()):
+        label = "/".join(key)
+        if key not in left or key not in right:
+            print(f"{label}: only in {'after' if key in right else 'before'}")
+            failed += 1
+            continue
+        problems = differences(left[key], right[key])
+        failed += bool(problems)
+        print(f"{label}: {'; '.join(problems) if problems else 'identical'}")
+    print(f"{len(left.keys() & right.keys()) - failed} of {len(left.keys() | right.keys())} runs identical")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from regbench.analysis.summary import METRICS, Group, changed_keys, default_baseline, group_runs, summarize
+from regbench.errors import RegbenchError
+from regbench.store.identity import comparable_config
+from regbench.store.reader import Skipped, find_runs
+
+
+def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
+    """Keys whose value differs from the baseline's: key -> (baseline value, this value)."""
+    a, b = comparable_config(base.config), comparable_config(group.config)
+    return {k: (a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)}
+
+
+SORT_KEYS = ["variant", "n", *METRICS, "delta", "p_value"]
+
+
+@dataclass
+class Comparison:
+    groups: list[Group]
+    skipped: list[Skipped]
+    diff: list[str]
+    with_test: bool
+    baseline: str | None = None
+
+
+def compare(
+    paths: list[Path],
+    baseline: str | None = None,
+    sort: str | None = None,
+    reverse: bool = False,
+    only_changed: bool = False,
+    metric: str = "test_accuracy",
+) -> Comparison:
+    """Read runs under ``paths``, group them by variant and compute the statistics.
+
+    Without ``baseline`` it is picked as :func:`default_baseline` says, the same way for ``run`` and
+    ``compare``, so the same runs give the same table.
+
+    Raises:
+        RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
+    """
+    runs, skipped = find_runs(paths)
+    if not runs:
+        reasons = [f"  - {s.path}: {s.reason}" for s in skipped]
+        raise RegbenchError(
+            [
+                "no finished run folders found in " + ", ".join(map(str, paths)),
+                *reasons,
+                "Expected experiment folders written by `regbench run` (e.g. outputs/*).",
+            ],
+            exit_code=2,
+        )
+    if metric not in METRICS:
+        raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
+    if baseline is None:
+        baseline = default_baseline(group_runs(runs)[0])
+    try:
+        groups, dropped = summarize(runs, baseline, metric)
+    except KeyError:
+        labels = [g.label for g in group_runs(runs)[0]]
+        hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]
+        why = f"matches {len(hits)} variants; name one by its full label" if hits else "no such variant"
+        raise RegbenchError(
+            f"--baseline {baseline}: {why}; expected one of: {'; '.join(hits or labels)}", exit_code=2
+        ) from None
+    if sort is not None:
+        if sort not in SORT_KEYS:
+            raise RegbenchError(f"--sort {sort}: unknown column; expected one of: {', '.join(SORT_KEYS)}", exit_code=2)
+
+        def key(g: Group) -> tuple:
+            if sort == "variant":
+                value: Any = g.label
+            elif sort == "n":
+                value = g.n
+            elif sort == "delta":
+                value = g.delta
+            elif sort == "p_value":
+                value = g.p_value
+            else:
+                value = g.stats[sort]["mean"]
+            missing = value is None or (isinstance(value, float) and math.isnan(value))
+            return (missing, value if not missing else 0)
+
+        groups = sorted(groups, key=key, reverse=reverse)
+        if reverse:  # keep rows without a value at the bottom either way
+            groups = [g for g in groups if not key(g)[0]] + [g for g in groups if key(g)[0]]
+    diff = changed_keys(groups) if only_changed else []
+    return Comparison(groups, skipped + dropped, diff, with_test=baseline is not None, baseline=baseline)

@@ -1,0 +1,225 @@
+"""Aggregate finished runs into table rows: mean and std over seeds, differences against a baseline.
+
+Reads only what :mod:`regbench.runs` wrote, so it works on run folders from any machine and any day.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from regbench.analysis.stats import holm, welch
+from regbench.store.identity import comparable_config, config_hash
+from regbench.store.reader import Run, Skipped
+
+
+def baseline_group(groups: list[Group], name: str | None) -> Group | None:
+    if name is not None:
+        return next((g for g in groups if name in (g.label, g.variant)), None)
+    return next((g for g in groups if g.variant == "baseline"), groups[0] if groups else None)
+
+
+def default_baseline(groups: list[Group]) -> str | None:
+    """The baseline that ``run`` and ``compare`` use when none is named: the variant called ``baseline``, else
+    the first variant; None when there is nothing to compare, or the name stands for variants of different
+    configs (then ``--baseline LABEL`` must say which)."""
+    if len({g.variant for g in groups}) < 2:
+        return None
+    name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+    matches = [g for g in groups if g.variant == name]
+    return name if len({json.dumps(g.runtime, sort_keys=True) for g in matches}) == len(matches) else None
+
+
+# key -> (header, how to read it from a run, format of one value, scale)
+METRICS: dict[str, tuple[str, Any, str, float]] = {
+    "test_accuracy": ("test acc %", lambda m: m["test_accuracy"], "{:.2f}", 100.0),
+    "test_data_loss": ("test data loss", lambda m: m["test_data_loss"], "{:.4f}", 1.0),
+    "best_epoch": ("best epoch", lambda m: m["best_epoch"], "{:.1f}", 1.0),
+    "stopped_epoch": ("stopped epoch", lambda m: m["stopped_epoch"], "{:.1f}", 1.0),
+    "generalization_gap": ("gap pp", lambda m: m["generalization_gap"], "{:.2f}", 100.0),
+    "sparsity": ("|w|<1e-3 %", lambda m: m["weights"]["near_zero_share"], "{:.1f}", 100.0),
+    "weight_l2": ("weight L2", lambda m: m["weights"]["l2_norm"], "{:.1f}", 1.0),
+    # the largest L2 norm of one unit's incoming weights, over all layers: what max-norm bounds
+    "max_unit_norm": (
+        "max unit norm",
+        lambda m: max(layer["max_unit_norm"] for layer in m["weights"]["layers"].values()),
+        "{:.2f}",
+        1.0,
+    ),
+    "train_time_s": ("time s", lambda m: m["train_time_s"], "{:.1f}", 1.0),
+}
+
+
+RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_gap", "train_time_s"]
+
+
+ALL_COLUMNS = list(METRICS)
+
+
+@dataclass
+class Group:
+    """All runs of one variant: same name and same resolved config apart from the seed."""
+
+    label: str
+    variant: str
+    experiments: list[str]
+    config: dict[str, Any]
+    runs: list[Run]
+    runtime: dict[str, str] = field(default_factory=dict)  # what trained the runs: backend, versions, batch order
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    delta: float | None = None
+    p_value: float | None = None  # Welch's t-test against the baseline, unadjusted
+    p_value_holm: float | None = None  # Holm-adjusted over every comparison in the table
+    ci_low: float | None = None  # 95 % confidence interval of delta
+    ci_high: float | None = None
+    effect_size: float | None = None  # Hedges' g
+    test_note: str = ""
+    tested: str = "test_accuracy"  # the metric that delta and p_value are about
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def statuses(self) -> list[str]:
+        return sorted({r.metrics.get("status", "finished") for r in self.runs})
+
+
+def runtime_label(runtime: dict[str, str], short: bool = False) -> str:
+    """``jax`` (short) or ``jax 0.10.2, keras 3.15.1`` (plus the batch order when it is not regbench's)."""
+    if short:
+        return runtime.get("backend", "?")
+    text = f"{runtime.get('framework', runtime.get('backend', '?'))}, keras {runtime.get('keras', '?')}"
+    order = runtime.get("batch_order", "?")
+    return text if order.startswith("regbench") else f"{text}, {order}"
+
+
+def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
+    """Group runs by (variant name, config, runtime). A seed seen twice in one group keeps the newest run only.
+
+    Runs of one config trained by different backends, framework versions or batch orders are never pooled:
+    they get rows of their own, labelled ``variant @ jax`` (or with the versions when the backend is the same).
+    Same-named variants with different configs are labelled with their experiments.
+    """
+    buckets: dict[tuple[str, str, str], dict[int, Run]] = {}
+    dropped: list[Skipped] = []
+    for run in sorted(runs, key=lambda r: (r.experiment_dir.name, r.order, r.variant, r.seed)):
+        key = (run.variant, config_hash(run.config), json.dumps(run.runtime, sort_keys=True))
+        seeds = buckets.setdefault(key, {})
+        if run.seed in seeds:
+            reason = f"seed {run.seed} again in newer {run.path}; using that"
+            dropped.append(Skipped(seeds[run.seed].path, reason, superseded=True))
+        seeds[run.seed] = run
+    groups = []
+    for (variant, _, _), seeds in buckets.items():
+        members = [seeds[s] for s in sorted(seeds)]
+        experiments = sorted({r.experiment_dir.name for r in members})
+        siblings = [k for k in buckets if k[0] == variant]
+        parts = []
+        if len({k[2] for k in siblings}) > 1:
+            backends = {json.loads(k[2]).get("backend") for k in siblings}
+            parts.append(runtime_label(members[0].runtime, short=len(backends) == len(siblings)))
+        if len({k[1] for k in siblings}) > 1:
+            parts.append(", ".join(experiments))
+        label = f"{variant} @ {'; '.join(parts)}" if parts else variant
+        groups.append(Group(label, variant, experiments, members[0].config, members, runtime=members[0].runtime))
+    return groups, dropped
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite:
+        return {"mean": math.nan, "std": math.nan, "n": 0}
+    return {
+        "mean": statistics.fmean(finite),
+        "std": statistics.stdev(finite) if len(finite) > 1 else math.nan,
+        "n": len(finite),
+    }
+
+
+def metric_values(group: Group, key: str) -> list[float]:
+    read = METRICS[key][1]
+    values = []
+    for r in group.runs:
+        try:
+            values.append(float(read(r.metrics)))
+        except (KeyError, TypeError, ValueError):
+            values.append(math.nan)
+    return values
+
+
+def summarize(
+    runs: list[Run], baseline: str | None = None, metric: str = "test_accuracy"
+) -> tuple[list[Group], list[Skipped]]:
+    """Group runs and compute mean/std of every metric; with ``baseline``, the difference in ``metric``
+    (default test accuracy) against it: Welch's t-test p-value, its Holm adjustment over the table, the 95 %
+    confidence interval of the difference and Hedges' g (regbench.stats). When the baseline was trained on
+    several runtimes (backends), each row is tested against the baseline of its own runtime.
+
+    Raises:
+        KeyError: when ``baseline`` names no variant among the runs, or two of one runtime.
+    """
+    groups, dropped = group_runs(runs)
+    for g in groups:
+        g.tested = metric
+        for key in METRICS:
+            g.stats[key] = _stats(metric_values(g, key))
+    if baseline is not None:
+        matches = [g for g in groups if g.label == baseline] or [g for g in groups if g.variant == baseline]
+        by_runtime = {json.dumps(g.runtime, sort_keys=True): g for g in matches}
+        if not matches or len(by_runtime) != len(matches):
+            raise KeyError(baseline)
+        for g in groups:
+            base = matches[0] if len(matches) == 1 else by_runtime.get(json.dumps(g.runtime, sort_keys=True))
+            if base is None:
+                g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
+                continue
+            _test_against(g, base, metric)
+        families: dict[str, list[Group]] = {}  # each runtime's comparisons against its own baseline
+        for g in groups:
+            families.setdefault(json.dumps(g.runtime, sort_keys=True), []).append(g)
+        for family in families.values():
+            for g, adjusted in zip(family, holm([g.p_value for g in family]), strict=True):
+                g.p_value_holm = adjusted
+    return groups, dropped
+
+
+def _test_against(g: Group, base: Group, metric: str) -> None:
+    """Δ of ``metric`` against ``base``, its 95 % CI, Hedges' g and Welch's t-test p-value."""
+    a = [v for v in metric_values(g, metric) if math.isfinite(v)]
+    b = [v for v in metric_values(base, metric) if math.isfinite(v)]
+    g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
+    if g is base:
+        g.test_note = "baseline"
+    elif len(a) < 2 or len(b) < 2:
+        g.test_note = "n < 2"
+    else:
+        w = welch(a, b)
+        g.p_value, g.ci_low, g.ci_high, g.effect_size = w.p_value, w.ci_low, w.ci_high, w.effect_size
+        g.test_note = "" if w.p_value is not None else "no variance"  # undefined when neither sample varies
+
+
+def changed_keys(groups: list[Group]) -> list[str]:
+    """Dotted config keys whose value differs between the groups (the parameter diff)."""
+    return changed_keys_of([g.config for g in groups])
+
+
+def changed_keys_of(configs: list[dict[str, Any]]) -> list[str]:
+    """Dotted config keys whose value differs between resolved configs."""
+    flats = [comparable_config(c) for c in configs]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+
+
+def reference_of(g: Group) -> dict[str, Any] | None:
+    """A variant's published reference and how the measured mean compares: metric, value, source (from the
+    config), measured (the same metric, in percent) and delta (measured - value, percentage points)."""
+    ref = g.config.get("reference")
+    acc = g.stats.get("test_accuracy", {}).get("mean", math.nan)
+    if not ref or not math.isfinite(acc):
+        return None
+    measured = (1.0 - acc) * 100 if ref["metric"] == "test_error" else acc * 100
+    return {**ref, "measured": measured, "delta": measured - ref["value"]}

@@ -1,0 +1,100 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import sys
+
+from regbench.backend.device_arrays import shared_copy
+
+
+def skip_tensorflow_import(keras) -> None:
+    """On the JAX or torch backend, keep Keras from importing TensorFlow (≈3 s and 300 MB) just to seed it in
+    keras.utils.set_random_seed. regbench feeds numpy arrays, so nothing else needs TensorFlow there."""
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        return
+    try:
+        from keras.src.utils import module_utils
+
+        module_utils.tensorflow._available = False
+    except (ImportError, AttributeError):  # a Keras without this internal: it just imports TensorFlow
+        pass
+
+
+def train_on_device(model, x, y, sample, make_batch) -> bool:
+    """On the JAX backend, train ``model`` from copies of ``x`` and ``y`` on the device, whole step groups compiled.
+
+    Keras' JAX trainer copies every batch from the host and calls a compiled single step once per batch. Here
+    the training arrays are copied to the device once (:func:`shared_copy`), ``fit`` is fed only each batch's
+    example indices (:func:`regbench.batches.training_input`), and each group of ``steps_per_execution`` steps
+    runs as one compiled loop (``lax.scan`` over Keras' own ``train_step``) that gathers its batches on the
+    device: the same steps in the same order on the same state (weights, optimizer, metrics, dropout seeds) as
+    Keras' loop, which a test checks. A shorter group (the end of an epoch) is padded with skipped steps, so one
+    loop is compiled; a last, smaller batch runs through the same loop at its own size. (XLA takes about 2.5 s
+    to compile that one on the 2-core CPU for the 48-run sweep, more than the full-size loop; compiling it in a
+    background thread during the first epoch made that run 4 s slower there, as both compiles shared one core.)
+    ``make_batch(x, y, item)`` turns an index item (a tuple of arrays, :func:`regbench.batches.assemble`) into a
+    batch; ``sample`` is one item of one example, to build the model's metrics and loss from a real batch.
+    Returns False (nothing changed) on other backends, or when the model runs eagerly or without XLA: then
+    ``fit`` gets the batches themselves.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax" or model.run_eagerly or not model.jit_compile:
+        return False
+    if not hasattr(model, "_symbolic_build"):  # a Keras without this internal: feed batches from the host
+        return False
+    import itertools
+
+    import jax
+    import numpy as np
+
+    xs, ys = shared_copy(x, jax.device_put), shared_copy(y, jax.device_put)
+    spe = max(1, model.steps_per_execution)
+    # Build metrics and loss from a real batch now: fit would build them from its first item, an index batch.
+    model._symbolic_build(data_batch=make_batch(xs, ys, sample))
+    keras_make = model.make_train_function
+
+    @jax.jit
+    def run_group(carry, groups, valid, xs, ys):
+        def body(carry, item):
+            idx, ok = item
+            return jax.lax.cond(ok, lambda c: model.train_step(c[1], make_batch(xs, ys, idx)), lambda c: c, carry), None
+
+        return jax.lax.scan(body, carry, (groups, valid))[0]
+
+    def as_group(items: list[tuple], length: int) -> tuple[tuple, np.ndarray]:
+        """Items stacked into one group of ``length`` steps (padded with skipped steps), and which are real."""
+        valid = np.arange(length) < len(items)
+        items = items + [items[-1]] * (length - len(items))
+        return tuple(np.stack(parts) for parts in zip(*items, strict=True)), valid
+
+    def make_train_function(force=False):
+        if model.train_function is not None and not force:
+            return
+        keras_make(force=force)
+        first: dict = {}  # the first group's length and zero logs
+
+        def train_function(state, iterator):
+            items = [tuple(np.asarray(a) for a in i[0]) for i in itertools.islice(iterator, spe)]
+            if not items:
+                raise StopIteration  # as Keras' own train function does; fit ends the epoch
+            if not first:
+                logs = jax.eval_shape(lambda s, i: model.train_step(s, make_batch(xs, ys, i)), state, items[0])[0]
+                first.update(
+                    shape=items[0][0].shape,
+                    length=len(items),
+                    no_logs=jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), logs),
+                )
+            full = list(itertools.takewhile(lambda i: i[0].shape == first["shape"], items))
+            length, logs = first["length"], None
+            for start in range(0, len(full), length):
+                group, valid = as_group(full[start : start + length], length)
+                logs, state = run_group((first["no_logs"], state), group, valid, xs, ys)
+            for item in items[len(full) :]:
+                logs, state = run_group((first["no_logs"], state), *as_group([item], 1), xs, ys)
+            return logs, state
+
+        model.train_function = train_function
+
+    model.make_train_function = make_train_function
+    return True

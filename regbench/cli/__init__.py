@@ -1,0 +1,13 @@
+"""The command line: one module per command group. A command parses its options, calls one library function and
+prints; TensorFlow, Keras and JAX are imported only inside the functions that train, so ``--help``,
+``validate``, ``compare`` and ``schema`` answer at once."""
+
+import os
+
+# regbench's own config and record models need no pydantic plugins, and looking them up scans every installed
+# package's entry points (about 40 ms of each command). Users can still set it.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from regbench.cli.app import app, main  # noqa: E402
+
+__all__ = ["app", "main"]

@@ -1,0 +1,161 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer  # noqa: E402
+
+from regbench.cli.console import console, err_console, fail, rich_table, writable_folder
+from regbench.errors import RegbenchError  # noqa: E402
+
+
+def compare(
+    paths: Annotated[list[Path], typer.Argument(help="Experiment folders, run folders, or a folder above them.")],
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", "-b", help="Variant to compare against: Δ accuracy and Welch p-value.")
+    ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option(
+            "--sort",
+            help="Sort rows by: variant, n, test_accuracy, test_data_loss, best_epoch, "
+            "stopped_epoch, generalization_gap, sparsity, weight_l2, max_unit_norm, train_time_s, delta, p_value.",
+        ),
+    ] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Sort descending.")] = False,
+    test: Annotated[
+        str,
+        typer.Option(
+            "--test",
+            help="Metric that Δ and the Welch p-value are about, e.g. generalization_gap, sparsity, best_epoch.",
+        ),
+    ] = "test_accuracy",
+    only_changed: Annotated[
+        bool, typer.Option("--only-changed", help="Add a column per config key that differs between variants.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, md, csv or json (on stdout).")] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write summary.md/.csv/.json, the figures and report.html to this folder."),
+    ] = None,
+    across_backends: Annotated[
+        bool,
+        typer.Option(
+            "--across-backends",
+            help="Per variant, Δ and p on each backend side by side, whether the verdicts agree, and p for the "
+            "difference between backends (folders of one study run on several backends, e.g. by run --backends).",
+        ),
+    ] = False,
+) -> None:
+    """Put finished runs side by side: mean ± std over seeds, Δ and p-value against a baseline.
+
+    Runs of the same variant (same name, same config apart from the seed, same backend and versions) are
+    pooled, also across experiment folders; same-named variants with different configs stay apart, labelled
+    with their experiment, and runs of different backends stay apart, labelled e.g. 'batchnorm @ jax' (each
+    tested against the baseline of its own backend). Unfinished or corrupt run folders are skipped with a reason.
+
+    Examples:
+
+        regbench compare outputs/* --baseline baseline --only-changed --out reports/dropout
+
+        regbench compare outputs/batchnorm-backends-20261126-120000 -b baseline --across-backends
+    """
+    from regbench.analysis.compare import compare as compare_runs
+    from regbench.analysis.summary import ALL_COLUMNS, RUN_COLUMNS
+    from regbench.output.tables import json_text, markdown, records, runtimes_note, table
+    from regbench.store.files import csv_text
+
+    if fmt not in ("table", "md", "csv", "json"):
+        raise fail(RegbenchError(f"--format {fmt}: expected one of table, md, csv, json", exit_code=2))
+    try:
+        result = compare_runs(
+            paths,
+            baseline=baseline,
+            sort=sort,
+            reverse=reverse,
+            only_changed=only_changed,
+            metric=test,
+        )
+    except RegbenchError as exc:
+        raise fail(exc) from None
+    if across_backends:
+        print_agreement(result.groups, fmt)
+        return
+    superseded = [s for s in result.skipped if s.superseded]
+    for s in result.skipped:
+        if not s.superseded or len(superseded) <= 3:
+            err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
+    if len(superseded) > 3:
+        err_console.print(
+            f"note: {len(superseded)} runs repeat a variant and seed found again in a newer folder, which is used "
+            f"instead (e.g. {superseded[0].path}); --format json lists them all",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
+    note = runtimes_note(result.groups)
+    if fmt == "table":  # the terminal shows the columns `run` shows; md, csv, json and --out hold them all
+        header, rows = table(result.groups, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
+        console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
+        if note:
+            console.print(note, highlight=False)
+    elif fmt == "md":
+        print(markdown(header, rows) + (f"\n{note}\n" if note else ""), end="")
+    elif fmt == "csv":
+        print(csv_text(records(result.groups, result.diff)), end="")
+    else:
+        print(json_text(result.groups, result.diff, result.skipped), end="")
+    if out is not None:
+        from regbench.output.publish import write_all
+
+        try:
+            writable_folder("--out", out)
+        except RegbenchError as exc:
+            raise fail(exc) from None
+        write_all(
+            result.groups,
+            out,
+            ALL_COLUMNS,
+            with_test=result.with_test,
+            baseline=result.baseline,
+            diff=result.diff,
+            skipped=result.skipped,
+        )
+        err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
+
+
+def print_agreement(groups, fmt: str) -> tuple[list[str], list[list[str]]]:
+    """Print the cross-backend view of compare --across-backends (and run --backends); return its table."""
+    from regbench.analysis.agreement import backend_agreement
+    from regbench.analysis.summary import runtime_label
+    from regbench.output.tables import markdown
+
+    if len({runtime_label(g.runtime) for g in groups}) < 2:
+        raise fail(
+            RegbenchError(
+                "--across-backends: every run here was trained by one runtime "
+                f"({runtime_label(groups[0].runtime)}); expected folders from two or more backends, "
+                "e.g. from regbench run CONFIG --backends tensorflow,jax",
+                exit_code=2,
+            )
+        )
+    header, rows = backend_agreement(groups)
+    base = next((g.variant for g in groups if g.test_note == "baseline"), "?")
+    title = f"Does each verdict survive the backend? Δ and Welch p (Holm) against '{base}' on each backend"
+    if fmt == "md":
+        print(markdown(header, rows), end="")
+    elif fmt in ("csv", "json"):
+        records = [dict(zip(header, row, strict=True)) for row in rows]
+        if fmt == "json":
+            print(json.dumps(records, indent=2))
+        else:
+            from regbench.store.files import csv_text
+
+            print(csv_text(records), end="")
+    else:
+        console.print(rich_table(header, rows, title=title))
+    return header, rows

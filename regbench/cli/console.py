@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer  # noqa: E402
+from rich.console import Console
+from rich.table import Table  # noqa: E402
+
+from regbench.errors import RegbenchError  # noqa: E402
+
+console = Console()
+
+
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console = Console(width=200)  # logs and pipes: keep each table row on one line
+
+
+err_console = Console(stderr=True, width=None if console.is_terminal else 200)
+
+
+def writable_folder(option: str, path: Path) -> None:
+    """Bad input, exit 2: ``path`` is a file, or a folder this user cannot create or write in."""
+    if path.exists() and not path.is_dir():
+        raise RegbenchError(f"{option} {path}: is a file; expected a folder (it is created if missing)", exit_code=2)
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise RegbenchError(f"{option} {path}: cannot write in {parent} (permission denied)", exit_code=2)
+
+
+def fail(exc: RegbenchError) -> typer.Exit:
+    for line in exc.problems:
+        err_console.print(f"Error: {line}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(exc.exit_code)
+
+
+def rich_table(
+    header: list[str], rows: list[list[str]], title: str | None = None, left: tuple[str, ...] = ("variant",)
+) -> Table:
+    t = Table(title=title, header_style="bold")
+    for h in header:
+        t.add_column(h, justify="left" if h in left else "right", no_wrap=True)
+    for row in rows:
+        t.add_row(*row)
+    return t

@@ -1,0 +1,106 @@
+"""TODO."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from regbench.cli.console import console
+
+
+class PlainProgress:
+    """One line per epoch and per finished run: for logs and pipes."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def __init__(self, total_runs: int):
+        self.total, self.done, self.epochs = total_runs, 0, {}
+        self.path: Path | None = None
+        self.finished = 0
+
+    def begin(self, path: Path) -> None:
+        self.path = path
+        console.print(f"Writing {path}/", highlight=False)
+
+    def start_run(self, key: str, epochs: int) -> None:
+        self.epochs[key] = epochs
+
+    def skip_run(self, key: str) -> None:
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {key}: already finished, skipped", flush=True)
+
+    def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None:
+        print(
+            f"[{self.done + 1}/{self.total}] {key} epoch {epoch}/{self.epochs.get(key, '?')} "
+            f"loss={logs.get('data_loss', float('nan')):.4f} val_loss={logs.get('val_data_loss', float('nan')):.4f} "
+            f"val_acc={logs.get('val_accuracy', float('nan')):.4f}",
+            flush=True,
+        )
+
+    def end_run(self, key: str, outcome: dict[str, Any]) -> None:
+        self.done += 1
+        self.finished += outcome["ok"]
+        print(f"[{self.done}/{self.total}] {key} {_outcome_text(outcome)}", flush=True)
+
+
+def _outcome_text(outcome: dict[str, Any]) -> str:
+    if not outcome["ok"]:
+        return f"FAILED: {outcome['error']}"
+    m = outcome["metrics"]
+    return (
+        f"{m['status']}: test_acc={m['test_accuracy']:.4f} best_epoch={m['best_epoch']} "
+        f"epochs={m['epochs_run']} time={m['train_time_s']:.1f}s"
+    )
+
+
+class RichProgress(PlainProgress):
+    """A live display: all runs so far, each with its epochs and validation accuracy, and the overall count."""
+
+    def __init__(self, total_runs: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        super().__init__(total_runs)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.overall = self.bar.add_task("all runs", total=total_runs, info="")
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+    def skip_run(self, key: str) -> None:
+        self.done += 1
+        self.bar.update(self.overall, completed=self.done, info=f"{self.done} done")
+
+    def start_run(self, key: str, epochs: int) -> None:
+        super().start_run(key, epochs)
+        self.tasks[key] = self.bar.add_task(f"{key} epoch", total=epochs, info="")
+
+    def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None:
+        if key in self.tasks:
+            info = f"val_acc {logs.get('val_accuracy', float('nan')):.4f}"
+            self.bar.update(self.tasks[key], completed=epoch, info=info)
+
+    def end_run(self, key: str, outcome: dict[str, Any]) -> None:
+        self.done += 1
+        self.finished += outcome["ok"]
+        task = self.tasks.get(key)
+        if task is None:
+            task = self.tasks[key] = self.bar.add_task(f"{key} epoch", total=1, info="")
+        epochs = outcome["metrics"]["epochs_run"] if outcome["ok"] else None
+        self.bar.update(task, completed=epochs or 0, total=epochs or 1, info=_outcome_text(outcome))
+        self.bar.update(self.overall, completed=self.done)

@@ -1,0 +1,54 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer  # noqa: E402
+
+from regbench.cli.console import console, fail
+
+
+def validate(
+    configs: Annotated[list[Path], typer.Argument(help="One or more study YAML files.")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override: dotted.key=value.")] = None,
+) -> None:
+    """Check study files without training: every problem in every file is reported.
+
+    Exit code 0 when all are valid, 2 otherwise.
+
+    Example:
+
+        regbench validate configs/*.yaml
+    """
+    from regbench.config.loading import load
+    from regbench.errors import ConfigError
+
+    failed = False
+    for path in configs:
+        try:
+            experiment = load(path, overrides=set_ or [])
+        except ConfigError as exc:
+            failed = True
+            fail(exc)
+            continue
+        runs = sum(len(v.train.seeds) for v in experiment.variants.values())
+        console.print(
+            f"{path}: ok ({experiment.name}: {len(experiment.variants)} variant(s), {runs} run(s))", highlight=False
+        )
+    if failed:
+        raise typer.Exit(2)
+
+
+def schema() -> None:
+    """Print the JSON Schema of the study file format (for editor completion and checks).
+
+    Example:
+
+        regbench schema > regbench.schema.json
+    """
+    from regbench.config.loading import json_schema
+
+    print(json.dumps(json_schema(), indent=2))

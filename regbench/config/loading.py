@@ -1,0 +1,256 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from regbench.config.messages import Problems, error_lines, known_key, line_of
+from regbench.config.schema import (
+    SECTIONS,
+    VARIANT_KEYS,
+    Experiment,
+    OutputConfig,
+    StudyFile,
+    VariantConfig,
+    show_value,
+)
+from regbench.config.sweep import VARIANT_NAME, expand_sweep, set_path, sweep_grid
+from regbench.errors import ConfigError
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
+    """Parse ``--set dotted.key=value`` items. Values are YAML (``0.5``, ``[0.3, 0]``, ``null``, ``true``).
+
+    Raises:
+        ConfigError: when an item has no ``=``, names an unknown key, or its value is not valid YAML.
+    """
+    parsed, problems = [], []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item}: expected dotted.key=value, e.g. --set train.epochs=2")
+            continue
+        path = key.split(".")
+        if path[0] == "variants":
+            ok = len(path) >= 4 and known_key(path[2:])
+        elif path[0] == "output":
+            ok = len(path) == 2 and path[1] in OutputConfig.model_fields
+        else:
+            ok = known_key(path)
+        if not ok:
+            problems.append(
+                f"--set {key}: unknown key; expected a dotted key such as train.epochs, regularization.l2 "
+                "or variants.<name>.train.epochs"
+            )
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problems.append(f"--set {key}: expected a YAML value, got {raw!r} ({exc.problem})")
+            continue
+        parsed.append((path, value))
+    if problems:
+        raise ConfigError(problems)
+    return parsed
+
+
+def _has_path(tree: Any, path: list[str]) -> bool:
+    for part in path:
+        if isinstance(tree, list) and part.isdigit() and int(part) < len(tree):
+            tree = tree[int(part)]
+            continue
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    """The YAML document as a mapping; a syntax error or a non-mapping is a ConfigError with its line."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}:1: config: expected a mapping of sections, got {show_value(raw)}"])
+    return raw
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str, ...]]:
+    """Apply ``--set`` overrides in place: to the defaults, and to every variant that sets the same key itself,
+    so that ``--set train.epochs=2`` means two epochs everywhere. Returns the overridden paths."""
+    overridden: set[tuple[str, ...]] = set()
+    for path, value in parse_overrides(overrides):
+        overridden.add(tuple(path))
+        set_path(raw, path, value)
+        if path[0] not in ("variants", "name", "description", "output"):
+            for spec in (raw.get("variants") or {}).values():
+                if isinstance(spec, dict) and _has_path(spec, path):
+                    set_path(spec, path, value)
+    return overridden
+
+
+def _variant(
+    vname: str,
+    spec: Any,
+    defaults: dict[str, Any],
+    swept: tuple[str, ...],
+    implicit: bool,
+    study_ok: bool,
+    problems: Problems,
+) -> VariantConfig | None:
+    """Validate one variant (its overrides merged onto the defaults), locating each problem where it was
+    written: the variant's own key, the sweep line that produced the value, or the key itself for the implicit
+    ``default`` variant. Returns None when it has problems."""
+    prefix = ("variants", vname)
+    if not re.fullmatch(VARIANT_NAME, vname):
+        problems.add(
+            problems.lines.get(prefix, 1),
+            f"variants.{vname}: expected a name of letters, digits, '_', '.', '+', '-', '=' or ',' (it names a "
+            f"folder), got {show_value(vname)}",
+        )
+        return None
+    spec = spec or {}
+    if not isinstance(spec, dict):
+        problems.add(problems.lines.get(prefix, 1), f"variants.{vname}: expected a mapping, got {show_value(spec)}")
+        return None
+    unknown = [str(k) for k in spec if k not in VARIANT_KEYS]
+    for key in unknown:
+        problems.at((*prefix, key), f"unknown section; expected one of: {', '.join(VARIANT_KEYS)}")
+    if unknown:
+        return None
+    try:
+        return VariantConfig.model_validate(_deep_merge(defaults, spec))
+    except ValidationError as exc:
+        for loc, text, got in error_lines(exc, VariantConfig):
+            key = next((k for k in swept if ".".join(loc).startswith(k)), None)
+            if key is not None:  # a value from the sweep grid
+                problems.add(problems.lines.get(("sweep", key), 1), f"sweep.{key}: {text}{got}")
+            elif _has_path(spec, list(loc)):
+                problems.at((*prefix, *loc), text, got, floor=2)  # the variant's own override is wrong
+            elif not study_ok and _has_path(defaults, list(loc)):
+                continue  # a wrong default, already reported once
+            elif implicit:  # the implicit 'default' variant: name the key only
+                problems.at(loc, text, got)
+            else:  # e.g. a list of dropout rates that no longer matches the variant's hidden_units
+                line = line_of(problems.lines, (*prefix, *loc), 2) or line_of(problems.lines, loc)
+                problems.add(line or problems.lines.get(prefix, 1), f"variants.{vname}: {'.'.join(loc)}: {text}{got}")
+    return None
+
+
+def load_text(text: str, source: str = "<config>", overrides: list[str] | None = None) -> Experiment:
+    """Load a study from YAML text: parse, apply overrides, validate the defaults, expand the sweep, validate
+    every variant, and report every problem at once. See :func:`load`."""
+    raw = _parse(text, source)
+    problems = Problems(text, source, _apply_overrides(raw, overrides or []))
+
+    study = None
+    try:
+        study = StudyFile.model_validate({k: v for k, v in raw.items() if k != "variants"})
+    except ValidationError as exc:
+        for loc, message, got in error_lines(exc, StudyFile):
+            problems.at(loc, message, got)
+
+    variants_raw = raw.get("variants")
+    if not isinstance(variants_raw, (dict, type(None))):
+        problems.add(
+            problems.lines.get(("variants",), 1),
+            f"variants: expected a mapping of variant name -> overrides, got {show_value(variants_raw)}",
+        )
+        variants_raw = {}
+    sweep, sweep_problems = sweep_grid(raw.get("sweep"))
+    for key, message in sweep_problems:
+        problems.at(("sweep", key), message)
+    if "train.seeds" in sweep:
+        raw.setdefault("train", {})
+        if isinstance(raw["train"], dict):
+            raw["train"]["seeds"] = sweep.pop("train.seeds")
+    implicit = not raw.get("variants") and not sweep
+    variants_raw, swept = expand_sweep(variants_raw or {}, sweep)
+
+    defaults = {k: raw[k] for k in SECTIONS if k in raw}
+    variants: dict[str, VariantConfig] = {}
+    for vname, spec in variants_raw.items():
+        cfg = _variant(str(vname), spec, defaults, swept.get(str(vname), ()), implicit, study is not None, problems)
+        if cfg is not None:
+            variants[str(vname)] = cfg
+    problems.raise_any()
+    if study is None:  # unreachable: a study that failed validation has reported problems
+        raise ConfigError([f"{source}: invalid study"])
+    return Experiment(
+        name=study.name,
+        description=study.description,
+        source=source,
+        variants=variants,
+        sweep_keys=list(sweep),
+        output=study.output,
+    )
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
+    """Load and validate a study file.
+
+    Args:
+        path: The YAML file.
+        overrides: ``dotted.key=value`` strings applied before validation (``--set``).
+
+    Returns:
+        The experiment with every variant fully resolved.
+
+    Raises:
+        ConfigError: listing every problem found, each as ``FILE:LINE: key: expected ..., got ...``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file; expected a study YAML such as configs/dropout.yaml"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [
+                f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); expected a study "
+                "YAML file such as configs/dropout.yaml"
+            ]
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return load_text(text, source=str(path), overrides=overrides)
+
+
+def resolved_dict(experiment: Experiment) -> dict[str, Any]:
+    """The experiment as a plain mapping, every default filled in: what a run folder records."""
+    return {
+        "name": experiment.name,
+        "description": experiment.description,
+        "source": experiment.source,
+        "variants": {name: v.model_dump(mode="json") for name, v in experiment.variants.items()},
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the study file format, from the same models that validate it."""
+    schema = StudyFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "regbench study"
+    return schema

@@ -1,0 +1,29 @@
+"""TODO."""
+
+from __future__ import annotations
+
+IDX_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+KEYS = tuple(IDX_FILES)
+
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+# CIFAR's Python batches, as keras.datasets downloads and unpacks them: folder, training files, test files,
+# label key. Each file is a pickled dict with b"data" (N x 3072 uint8, channels first) and the labels.
+CIFAR_BATCHES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}
+
+
+def _names(dataset: str) -> list[str]:
+    """File/folder names a dataset may go by: fashion_mnist, fashion-mnist."""
+    return list(dict.fromkeys([dataset, dataset.replace("_", "-")]))

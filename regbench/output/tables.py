@@ -1,0 +1,130 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from regbench.analysis.summary import METRICS, Group, reference_of, runtime_label
+from regbench.store.files import json_safe
+from regbench.store.identity import comparable_config
+from regbench.store.reader import Skipped
+
+
+def json_text(groups: list[Group], diff: list[str], skipped: list[Skipped]) -> str:
+    return (
+        json.dumps(
+            json_safe(
+                {
+                    "variants": records(groups, diff),
+                    "skipped": [{"path": str(s.path), "reason": s.reason} for s in skipped],
+                }
+            ),
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def runtimes_note(groups: list[Group]) -> str | None:
+    """A sentence for under a table whose rows come from more than one runtime, else None."""
+    labels = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
+    if len(labels) < 2:
+        return None
+    return "Runs of different backends, versions or batch orders are kept apart, never pooled: " + "; ".join(labels)
+
+
+def fmt_stat(key: str, s: dict[str, float]) -> str:
+    _, _, spec, scale = METRICS[key]
+    if not s or s["n"] == 0:
+        return "—"
+    mean = s["mean"] * scale
+    text = str(int(mean)) if s["n"] == 1 and float(mean).is_integer() else spec.format(mean)
+    if s["n"] > 1 and math.isfinite(s["std"]):
+        text += " ± " + spec.format(s["std"] * scale)
+    return text
+
+
+def fmt_pvalue(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def fmt_p(g: Group, adjusted: bool = True) -> str:
+    """The p-value cell: Holm-adjusted (the table's) or raw; a note where there is no test."""
+    p = g.p_value_holm if adjusted else g.p_value
+    return (g.test_note or "—") if p is None else fmt_pvalue(p)
+
+
+def table(groups: list[Group], columns: list[str], with_test: bool = False, diff: list[str] | None = None):
+    """Header and text cells of the comparison table (shared by the terminal, Markdown and CSV views).
+
+    When a variant carries a published reference, two columns show it and the measured mean's difference."""
+    header = ["variant", "n"] + [k for k in diff or []] + [METRICS[c][0] for c in columns]
+    tested = groups[0].tested if groups else "test_accuracy"
+    name, _, spec, scale = METRICS[tested]
+    refs = [reference_of(g) for g in groups]
+    if any(refs):
+        header += ["reference %", "measured − ref pp"]
+    if with_test:
+        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "95 % CI", "g", "p (Welch, Holm)"]
+    rows = []
+    for g, ref in zip(groups, refs, strict=True):
+        flat = comparable_config(g.config)
+        cells = [g.label + (" (diverged)" if "diverged" in g.statuses else ""), str(g.n)]
+        cells += [json.dumps(flat.get(k)) if not isinstance(flat.get(k), str) else flat[k] for k in diff or []]
+        cells += [fmt_stat(c, g.stats[c]) for c in columns]
+        if any(refs):
+            what = {"test_error": "error", "test_accuracy": "acc"}
+            cells += [f"{ref['value']:.2f} {what[ref['metric']]}", f"{ref['delta']:+.2f}"] if ref else ["—", "—"]
+        if with_test:
+            signed = spec.replace("{:", "{:+")
+            ci = "—" if g.ci_low is None else f"[{signed.format(g.ci_low * scale)}, {signed.format(g.ci_high * scale)}]"
+            g_cell = "—" if g.effect_size is None else f"{g.effect_size:+.2f}"
+            cells += ["—" if g.delta is None else signed.format(g.delta * scale), ci, g_cell, fmt_p(g)]
+        rows.append(cells)
+    return header, rows
+
+
+def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str, Any]]:
+    """Machine-readable rows: numbers unformatted (accuracy as a fraction), for CSV and JSON."""
+    out = []
+    for g in groups:
+        flat = comparable_config(g.config)
+        row: dict[str, Any] = {
+            "variant": g.label,
+            "name": g.variant,
+            "experiments": ";".join(g.experiments),
+            "n": g.n,
+            "seeds": ";".join(str(r.seed) for r in g.runs),
+            "status": ";".join(g.statuses),
+            "backend": g.runtime.get("backend"),
+            "runtime": runtime_label(g.runtime),
+        }
+        for k in diff or []:
+            row[k] = flat.get(k)
+        for key in METRICS:
+            row[f"{key}_mean"] = g.stats[key]["mean"]
+            row[f"{key}_std"] = g.stats[key]["std"]
+        ref = reference_of(g)
+        if ref:
+            row.update({f"reference_{k}": v for k, v in ref.items()})
+        if g.test_note or g.p_value is not None:
+            row[f"delta_{g.tested}"] = g.delta
+            row["delta_ci_low"], row["delta_ci_high"] = g.ci_low, g.ci_high
+            row["effect_size"] = g.effect_size
+            row["p_value"] = g.p_value
+            row["p_value_holm"] = g.p_value_holm
+            row["test_note"] = g.test_note
+        out.append(row)
+    return out
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,169 @@
+"""TODO."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from regbench.store.files import YAML_LOADER
+from regbench.store.records import FORMAT_VERSION, RunRecord
+from regbench.store.writer import HISTORY, METRICS
+
+
+@dataclass
+class Run:
+    """One finished run (variant x seed) read back from disk."""
+
+    path: Path
+    experiment: str
+    experiment_dir: Path
+    variant: str
+    seed: int
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    order: int = 0  # the variant's position in its experiment's config.yaml (file order)
+    runtime: dict[str, str] = field(default_factory=dict)  # backend, versions, batch order (framework.runtime)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.metrics.get("config", {})
+
+
+@dataclass
+class Skipped:
+    path: Path
+    reason: str
+    superseded: bool = False  # the same variant and seed again in a newer folder, which is used instead
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+
+
+def read_run(folder: Path) -> Run:
+    """Read one run folder. Raises ValueError with a reason when it is unfinished or corrupt."""
+    metrics_path = folder / METRICS
+    if not metrics_path.is_file():
+        raise ValueError("unfinished run: no metrics.json (interrupted before it completed)")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"corrupt metrics.json: {exc}") from None
+    if not isinstance(metrics, dict) or "variant" not in metrics or "test_accuracy" not in metrics:
+        raise ValueError("metrics.json is not a regbench run record (no variant/test_accuracy)")
+    version = metrics.get("format")
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"metrics.json has no known format version (format: {json.dumps(version)})")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"metrics.json is format {version}, written by a newer regbench than this one (reads formats up to "
+            f"{FORMAT_VERSION}); upgrade regbench to read it"
+        )
+    if version >= 2:
+        try:
+            RunRecord.model_validate(metrics)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"corrupt metrics.json: {where}: {first['msg']}") from None
+    history_path = folder / HISTORY
+    try:
+        history = read_history(history_path) if history_path.is_file() else []
+    except (ValueError, csv.Error) as exc:
+        raise ValueError(f"corrupt history.csv: {exc}") from None
+    exp_dir = folder.parent.parent
+    return Run(
+        path=folder,
+        experiment=str(metrics.get("experiment") or exp_dir.name),
+        experiment_dir=exp_dir,
+        variant=str(metrics["variant"]),
+        seed=int(metrics.get("seed", 0)),
+        metrics=metrics,
+        history=history,
+    )
+
+
+def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
+    """The runtime an experiment folder's environment.json records (framework.runtime), or None without one.
+    A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
+    shuffle."""
+    try:
+        env = json.loads((exp_dir / "environment.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(env.get("runtime"), dict):
+        return env["runtime"]
+    backend = str(env.get("backend", "?"))
+    return {
+        "backend": backend,
+        "framework": f"{backend} {env.get(backend, '?')}",
+        "keras": str(env.get("keras", "?")),
+        "batch_order": "Keras' own shuffle",
+    }
+
+
+def _variant_order(exp_dir: Path) -> list[str]:
+    try:
+        resolved = yaml.load((exp_dir / "config.yaml").read_text(), Loader=YAML_LOADER)
+        return [str(v) for v in resolved.get("variants", {})]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+
+
+def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
+    """Collect runs from experiment folders, run folders, or any folder above them.
+
+    A folder is a run folder when it holds metrics.json or history.csv (or is named ``seed-N``). Folders
+    that are not runs, unfinished runs and corrupt files are returned as skipped, with a reason.
+    """
+    runs: list[Run] = []
+    skipped: list[Skipped] = []
+    seen: set[Path] = set()
+    orders: dict[Path, list[str]] = {}
+    runtimes: dict[Path, dict[str, str]] = {}
+    for root in paths:
+        if not root.exists():
+            skipped.append(Skipped(root, "no such file or folder"))
+            continue
+        if not root.is_dir():
+            skipped.append(Skipped(root, "not a folder"))
+            continue
+        candidates = sorted(
+            {p.parent for p in root.rglob(METRICS)}
+            | {p.parent for p in root.rglob(HISTORY)}
+            | {p for p in root.rglob("seed-*") if p.is_dir()}
+            | ({root} if root.name.startswith("seed-") else set())
+        )
+        if not candidates:
+            skipped.append(Skipped(root, "no run folders (no metrics.json) inside"))
+            continue
+        for folder in candidates:
+            key = folder.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                run = read_run(folder)
+            except ValueError as exc:
+                skipped.append(Skipped(folder, str(exc)))
+                continue
+            if run.experiment_dir not in orders:
+                orders[run.experiment_dir] = _variant_order(run.experiment_dir)
+            names = orders[run.experiment_dir]
+            run.order = names.index(run.variant) if run.variant in names else len(names)
+            if isinstance(run.metrics.get("runtime"), dict):
+                run.runtime = run.metrics["runtime"]
+            else:
+                if run.experiment_dir not in runtimes:
+                    recorded = experiment_runtime(run.experiment_dir)
+                    runtimes[run.experiment_dir] = recorded or {"batch_order": "Keras' own shuffle"}
+                run.runtime = runtimes[run.experiment_dir]
+            runs.append(run)
+    return runs, skipped

@@ -1,0 +1,63 @@
+"""The run-folder format: the one contract between training and reporting.
+
+An experiment folder ``outputs/<name>-<YYYYmmdd-HHMMSS>/`` holds::
+
+    config.yaml        the study, every variant fully resolved
+    environment.json   versions, backend, host, CPU/GPU, command line
+    summary.csv        one row per variant (mean/std over seeds)
+    summary.md         the same as a Markdown table
+    loss.png           data loss per epoch, all variants, train solid, validation dashed
+    accuracy.png       accuracy per epoch, likewise
+    <variant>/seed-<seed>/history.csv    one row per epoch
+    <variant>/seed-<seed>/metrics.json   test/train results, epochs, time, weight statistics, resolved config
+
+Every file is written atomically (temp file + rename). ``metrics.json`` is written last in a run folder: a
+run folder without it is unfinished.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class RunMetrics(BaseModel):
+    """What a trainer reports for one run: the body of metrics.json. Both trainers (plain and fused) build it
+    with training.assemble_metrics; unknown extra keys are kept, so a newer writer's additions survive."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seed: int
+    status: str  # finished | diverged
+    test_accuracy: float | None  # None: NaN (a diverged run)
+    test_data_loss: float | None
+    test_loss: float | None
+    train_accuracy: float | None
+    train_data_loss: float | None
+    generalization_gap: float | None
+    monitor: str
+    best_epoch: int
+    best_monitor_value: float | None = None
+    epochs_run: int
+    stopped_epoch: int
+    stopped_early: bool
+    restored_best_weights: bool
+    train_time_s: float
+    params: int
+    weights: dict[str, Any]
+    runtime: dict[str, str] = {}  # framework.runtime(): backend, versions, batch order (format 2)
+    fused: dict[str, Any] | None = None  # set when trained as a branch of a fused model
+
+
+class RunRecord(RunMetrics):
+    """metrics.json as written: the run's metrics plus its study, variant, resolved config and format version."""
+
+    format: int
+    experiment: str
+    variant: str
+    run_id: str | None = None
+    config: dict[str, Any]
+
+
+FORMAT_VERSION = 2  # 2: runtime (backend, versions, batch order), lr in history.csv, max_unit_norm

@@ -1,0 +1,140 @@
+"""Train one variant with one seed: callbacks, timing, a single test evaluation, weight statistics."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from regbench.config.schema import VariantConfig
+from regbench.data.splits import Splits
+from regbench.training import components, losses
+from regbench.training.batches import BatchOrder, training_input
+from regbench.training.model import build_model, compile_model
+from regbench.training.monitor import best_epoch, diverged, monitor_of
+from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics, dense_kernels
+
+# Each variant compiles its own training function; TensorFlow's "retracing" warning about that is noise here.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+class _EpochReporter(keras.callbacks.Callback):
+    """Hands each epoch's logs to a plain function (the progress display)."""
+
+    def __init__(self, hook: EpochHook):
+        super().__init__()
+        self.hook = hook
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+
+class _DivergenceGuard(keras.callbacks.Callback):
+    """Stops training when the epoch's training loss is NaN/inf or far beyond chance (:func:`diverged`; e.g. a
+    learning rate of 10 sends Adam's loss to 1e6 before the ReLUs die and it settles at chance). TerminateOnNaN
+    catches NaN within an epoch; this catches losses that explode without becoming NaN."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.diverged = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if diverged(float((logs or {}).get("loss", math.nan)), self.num_classes):
+            self.diverged = True
+            self.model.stop_training = True
+
+
+def train_run(
+    cfg: VariantConfig,
+    splits: Splits,
+    seed: int,
+    on_epoch: EpochHook | None = None,
+    shuffle: bool = True,
+    kernels_out: dict[str, np.ndarray] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Train one variant with one seed and evaluate it.
+
+    The validation split picks the best epoch (and, with early stopping, the weights kept); the test set is
+    evaluated once, at the end. The training set is re-evaluated in inference mode (no dropout, batch norm
+    with moving statistics), so ``generalization_gap = train_accuracy - test_accuracy`` compares like with like.
+
+    Args:
+        cfg: The resolved variant.
+        splits: Training, validation and test data.
+        seed: Seeds weights, batch order (:func:`regbench.batches.epoch_order`) and dropout masks.
+        on_epoch: Called after each epoch with (epoch, logs).
+        shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
+        kernels_out: If given, filled with the final Dense and conv kernels by layer name.
+
+    Returns:
+        (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
+    """
+    keras.utils.set_random_seed(seed)
+    model = compile_model(build_model(cfg, splits.x_train.shape[1:], splits.num_classes), cfg)
+    monitor, mode = monitor_of(cfg)
+    guard = _DivergenceGuard(splits.num_classes)
+    order = BatchOrder(
+        len(splits.x_train), [seed] if shuffle else None, mixup=(losses.mixup(cfg), cfg.train.batch_size)
+    )
+    callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
+    callbacks += components.callbacks(cfg)
+    stopper = next((cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
+    if on_epoch is not None:
+        callbacks.append(_EpochReporter(on_epoch))
+
+    start = time.perf_counter()
+    fit = model.fit(
+        training_input(model, splits.x_train, splits.y_train, cfg.train.batch_size, order, splits.num_classes),
+        epochs=cfg.train.epochs,
+        validation_data=(splits.x_val, losses.targets(cfg, splits.y_val, splits.num_classes)),
+        validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
+        callbacks=callbacks,
+        shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
+        verbose=0,
+    )
+    train_time = time.perf_counter() - start
+    epochs_run = len(fit.history.get("loss", []))
+    history = [
+        {"epoch": i + 1, **{k: float(fit.history[k][i]) for k in HISTORY_KEYS if k in fit.history}}
+        for i in range(epochs_run)
+    ]
+    went_off = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
+    if stopper is not None and stopper.best_weights is not None:
+        best = stopper.best_epoch + 1  # the epoch whose weights were restored (min_delta and start_from_epoch count)
+    else:
+        best = best_epoch(history, monitor, mode)
+    es = cfg.regularization.early_stopping
+    restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
+
+    def evaluate(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        labels = losses.targets(cfg, y, splits.num_classes)
+        return model.evaluate(x, labels, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
+
+    test = evaluate(splits.x_test, splits.y_test)
+    train = evaluate(splits.x_train, splits.y_train)
+    kernels = dense_kernels(model)
+    if kernels_out is not None:
+        kernels_out.update(kernels)
+    metrics = assemble_metrics(
+        cfg,
+        seed,
+        history,
+        test=test,
+        train=train,
+        kernels=kernels,
+        diverged=went_off,
+        best=best,
+        restored=restored,
+        train_time=train_time,
+        params=int(model.count_params()),
+    )
+    return metrics, history

@@ -1,0 +1,96 @@
+"""Build the Keras model of one variant. The only place the plain model's layers are put in order; what each
+regularizer contributes comes from :mod:`regbench.components`."""
+
+from __future__ import annotations
+
+import keras
+
+from regbench.config.schema import VariantConfig
+from regbench.training import components, losses
+
+
+def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10) -> keras.Model:
+    """[image layers] -> [conv blocks] -> Flatten -> (input layers) -> [Dense -> (normalization) -> activation ->
+    (noise, dropout)] per hidden layer -> Dense softmax.
+
+    Every Dense and Conv2D kernel carries the components' regularizer and constraint (``L1L2(l1, l2)`` when
+    either lambda is non-zero, ``MaxNorm(c)``). With batch normalization a Dense or conv layer has no bias
+    (BatchNormalization's beta takes its place) and the activation follows the normalization. Gaussian noise,
+    Gaussian dropout and dropout follow a hidden layer's activation, in that order, when set. A ``cnn`` has one
+    block per ``model.conv_filters`` entry: Conv2D (same padding) -> (BatchNormalization) -> activation ->
+    (SpatialDropout2D) -> 2x2 pooling. Images without a channel axis get one when a conv block or augmentation
+    needs it.
+
+    Args:
+        cfg: The resolved variant.
+        input_shape: Shape of one example (from the data). Defaults to MNIST's (28, 28).
+        num_classes: Output units (from the data). Defaults to 10.
+    """
+    parts = components.COMPONENTS
+    m = cfg.model
+
+    def kwargs(hook: str) -> dict:
+        out: dict = {}
+        for c in parts:
+            out.update(getattr(c, hook)(cfg))
+        return out
+
+    def block(make, suffix: str, after) -> list:
+        """A Dense or Conv2D layer (``make(use_bias=..., activation=...)``) with its normalization, activation and
+        the layers that ``after()`` makes. The layer is made before what follows it: layers that draw a random
+        seed when made (initializers, dropout) take it from the global generator, so this order decides which
+        initial weights and masks a seed gives (it is the order regbench always used; normalization draws none).
+        """
+        norm = [n for c in parts for n in c.normalization(cfg, suffix)]
+        out = [make(use_bias=not norm, activation=None if norm else m.activation)] + norm
+        if norm:
+            out.append(keras.layers.Activation(m.activation, name=f"activation_{suffix}"))
+        return out + after()
+
+    layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
+    images = [layer for c in parts for layer in c.image_layers(cfg)]
+    if (m.kind == "cnn" or images) and len(input_shape) == 2:
+        layers.append(keras.layers.Reshape((*input_shape, 1), name="channels"))
+    layers += images
+    if m.kind == "cnn":
+        for i, filters in enumerate(m.conv_filters or [], start=1):
+            layers += block(
+                lambda filters=filters, i=i, **kw: keras.layers.Conv2D(
+                    filters, m.kernel_size, padding="same", name=f"conv_{i}", **kwargs("conv_kwargs"), **kw
+                ),
+                f"conv_{i}",
+                lambda i=i: [layer for c in parts for layer in c.after_conv_block(cfg, i)],
+            )
+            pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(m.pool or "")
+            if pool is not None:
+                layers.append(pool(2, name=f"pool_{i}"))
+    layers.append(keras.layers.Flatten(name="flatten"))
+    layers += [layer for c in parts for layer in c.input_layers(cfg)]
+    for i, units in enumerate(m.hidden_units, start=1):
+        layers += block(
+            lambda units=units, i=i, **kw: keras.layers.Dense(units, name=f"dense_{i}", **kwargs("dense_kwargs"), **kw),
+            str(i),
+            lambda i=i: [layer for c in parts for layer in c.after_activation(cfg, i)],
+        )
+    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **kwargs("dense_kwargs")))
+    return keras.Sequential(layers, name=m.kind)
+
+
+def make_optimizer(cfg: VariantConfig) -> keras.optimizers.Optimizer:
+    """The configured optimizer with its learning rate and options."""
+    return components.optimizer(cfg)
+
+
+def compile_model(model: keras.Model, cfg: VariantConfig) -> keras.Model:
+    """Compile with the training loss, accuracy, and the data loss tracked apart from the penalties.
+
+    ``loss`` includes the L1/L2 penalties (and label smoothing); ``data_loss`` is the plain cross-entropy,
+    comparable between variants with and without penalties.
+    """
+    model.compile(
+        optimizer=make_optimizer(cfg),
+        loss=losses.training_loss(cfg),
+        metrics=losses.metrics(cfg),
+        steps_per_execution=cfg.train.steps_per_execution,
+    )
+    return model
