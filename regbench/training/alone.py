@@ -87,7 +87,7 @@ def train_run(
     )
     callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
     callbacks += components.callbacks(cfg)
-    stopper = next((cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping)), None)
+    stopper = next((cb.rule for cb in callbacks if isinstance(cb, components.StopEarly)), None)
     if on_epoch is not None:
         callbacks.append(_EpochReporter(on_epoch))
 
@@ -108,12 +108,9 @@ def train_run(
         for i in range(epochs_run)
     ]
     went_off = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
-    if stopper is not None and stopper.best_weights is not None:
-        best = stopper.best_epoch + 1  # the epoch whose weights were restored (min_delta and start_from_epoch count)
-    else:
-        best = best_epoch(history, monitor, mode)
-    es = cfg.regularization.early_stopping
-    restored = bool(es and es.restore_best_weights and stopper is not None and stopper.best_weights is not None)
+    restored = stopper is not None and stopper.restores
+    # the best epoch is the one whose weights were restored (min_delta and start_from_epoch count), else the best
+    best = stopper.best_epoch + 1 if restored else best_epoch(history, monitor, mode)
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         labels = losses.targets(cfg, y, splits.num_classes)

@@ -19,8 +19,9 @@ from typing import Any
 
 import keras
 
-from regbench.config.schema import VariantConfig
+from regbench.config.schema import EarlyStoppingConfig, VariantConfig
 from regbench.training.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
+from regbench.training.monitor import Stopper
 
 PER_BRANCH, SHARED, ALONE = "per-branch", "shared", "alone"
 
@@ -214,26 +215,35 @@ class BatchNorm(Component):
         return [keras.layers.BatchNormalization(name=f"batchnorm_{name}")] if cfg.regularization.batchnorm else []
 
 
+class StopEarly(keras.callbacks.Callback):
+    """Early stopping of a run trained alone, by the rule fused branches follow too (:class:`Stopper`). Made anew
+    for every run, so it holds the state of one ``fit``."""
+
+    def __init__(self, config: EarlyStoppingConfig):
+        super().__init__()
+        self.config = config
+        self.rule = Stopper(config)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.config.monitor)
+        if self.rule.update(epoch, None if value is None else float(value), self.model.get_weights):
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.rule.restores:
+            self.model.set_weights(self.rule.best_weights)
+
+
 class EarlyStopping(Component):
-    """Keras' EarlyStopping on a validation quantity; fused branches stop one by one (fused._Branches)."""
+    """Early stopping on a validation quantity (:mod:`regbench.training.monitor`); fused branches stop one by
+    one (fused._Branches)."""
 
     name = "early_stopping"
     fields = {"regularization.early_stopping": PER_BRANCH}
 
     def callbacks(self, cfg):
         es = cfg.regularization.early_stopping
-        if es is None:
-            return []
-        return [
-            keras.callbacks.EarlyStopping(
-                monitor=es.monitor,
-                mode="max" if es.monitor.endswith("accuracy") else "min",
-                patience=es.patience,
-                min_delta=es.min_delta,
-                restore_best_weights=es.restore_best_weights,
-                start_from_epoch=es.start_from_epoch,
-            )
-        ]
+        return [StopEarly(es)] if es is not None else []
 
 
 class LabelSmoothing(Component):

@@ -37,7 +37,7 @@ from regbench.training.batches import BatchOrder, training_input
 from regbench.training.branches import BranchDense, SlotsToBranches
 from regbench.training.fusion import fusion_key
 from regbench.training.model import build_model, make_optimizer
-from regbench.training.monitor import best_epoch, diverged, monitor_of
+from regbench.training.monitor import Stopper, best_epoch, diverged, monitor_of
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics
 
 __all__ = ["build_fused", "fusion_key", "slot_layout", "train_fused"]
@@ -186,7 +186,8 @@ def _biases(model: keras.Model) -> dict[str, np.ndarray]:
 
 
 class _Branches(keras.callbacks.Callback):
-    """Per-branch history, early stopping (Keras' EarlyStopping rules), divergence, and weight snapshots."""
+    """Per-branch history, early stopping and divergence (the rules of :mod:`regbench.training.monitor`, as for
+    a run alone), and the weights each branch ends with."""
 
     def __init__(self, cfgs: list[VariantConfig], on_epoch: list[Callable | None], num_classes: int = 10):
         super().__init__()
@@ -196,16 +197,15 @@ class _Branches(keras.callbacks.Callback):
         self.active = [True] * k
         self.diverged = [False] * k
         self.final: list[tuple[dict, dict] | None] = [None] * k  # (kernels, biases) kept for a stopped branch
-        self.best: list[tuple[dict, dict] | None] = [None] * k
-        self.best_value = [None] * k
-        self.best_epoch = [None] * k
-        self.wait = [0] * k
+        self.stoppers = [
+            Stopper(c.regularization.early_stopping) if c.regularization.early_stopping else None for c in cfgs
+        ]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = {key: np.asarray(value) for key, value in (logs or {}).items()}
         kernels, biases = _kernels(self.model), _biases(self.model)
         penalties = _penalties(self.model, self.cfgs, kernels)
-        for b, cfg in enumerate(self.cfgs):
+        for b in range(len(self.cfgs)):
             if not self.active[b]:
                 continue
             row = {"epoch": epoch + 1}
@@ -220,43 +220,27 @@ class _Branches(keras.callbacks.Callback):
             self.history[b].append({k: row[k] for k in ("epoch", *HISTORY_KEYS) if k in row})
             if self.on_epoch[b] is not None:
                 self.on_epoch[b](epoch + 1, row)
+            stopper = self.stoppers[b]
             if diverged(row["loss"], self.num_classes):
                 self.diverged[b], self.active[b] = True, False
                 self.final[b] = (kernels, biases)
-                continue
-            self._early_stopping(b, cfg, epoch, row, kernels, biases)
+            elif stopper is not None and stopper.update(
+                epoch, row.get(stopper.config.monitor), lambda: (kernels, biases)
+            ):
+                self.active[b] = False
+                self.final[b] = (kernels, biases)
         if not any(self.active):
             self.model.stop_training = True
 
-    def _early_stopping(self, b, cfg, epoch, row, kernels, biases) -> None:
-        es = cfg.regularization.early_stopping
-        if es is None:
-            return
-        monitor, mode = monitor_of(cfg)
-        current = row.get(monitor)
-        if current is None or epoch < es.start_from_epoch:
-            return
-        if es.restore_best_weights and self.best[b] is None:
-            self.best[b], self.best_epoch[b] = (kernels, biases), epoch
-        self.wait[b] += 1
-        ref = self.best_value[b]
-        # Keras' rule: an improvement beats the best by more than min_delta.
-        improved = ref is None or (current + es.min_delta < ref if mode == "min" else current - es.min_delta > ref)
-        if improved:
-            self.best_value[b], self.best_epoch[b] = current, epoch
-            if es.restore_best_weights:
-                self.best[b] = (kernels, biases)
-            self.wait[b] = 0
-            return
-        if self.wait[b] >= es.patience and epoch > 0:
-            self.active[b] = False
-            self.final[b] = (kernels, biases)
+    def restored(self, b: int) -> bool:
+        """Whether branch ``b`` ends with its best epoch's weights (never after diverging)."""
+        stopper = self.stoppers[b]
+        return stopper is not None and stopper.restores and not self.diverged[b]
 
     def weights_of(self, b: int, last: tuple[dict, dict]) -> tuple[dict, dict]:
         """The weights a plain run would end with: best (restore_best_weights), at the stop, or ``last``."""
-        es = self.cfgs[b].regularization.early_stopping
-        if es is not None and es.restore_best_weights and self.best[b] is not None and not self.diverged[b]:
-            return self.best[b]
+        if self.restored(b):
+            return self.stoppers[b].best_weights
         if self.final[b] is not None:
             return self.final[b]
         return last
@@ -342,12 +326,8 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
         train = _scores(train_p[:, b], splits.y_train)
         test["loss"] = test["data_loss"] + penalties[b]
         history = branches.history[b]
-        es = cfg.regularization.early_stopping
-        restored = bool(es and es.restore_best_weights and branches.best[b] is not None and not branches.diverged[b])
-        if restored:
-            best = branches.best_epoch[b] + 1
-        else:
-            best = best_epoch(history, *monitor_of(cfg))
+        restored = branches.restored(b)
+        best = branches.stoppers[b].best_epoch + 1 if restored else best_epoch(history, *monitor_of(cfg))
         branch_kernels = {name: kernels[name][b] for name in kernels}
         metrics = assemble_metrics(
             cfg,

@@ -1,23 +1,37 @@
-"""TODO."""
+"""Which epoch is best, when to stop early, and when a run has diverged: one rule for runs trained alone and for
+the branches of a fused model, so that the two can never disagree.
+
+The early-stopping rule is Keras' own (``keras/src/callbacks/early_stopping.py`` and ``monitor_callback.py`` as
+of Keras 3.15), written once here so that a change in Keras cannot make fused branches stop elsewhere than runs
+trained alone. Values are compared as Python floats.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
-from regbench.config.schema import VariantConfig
+from regbench.config.schema import EarlyStoppingConfig, VariantConfig
 
 
-def diverged(loss: float, num_classes: int = 10) -> bool:
-    """The divergence rule of both trainers: an epoch's training loss that is NaN, infinite, or above 100 times
-    the cross-entropy of a uniform guess over the data's classes."""
-    return not math.isfinite(loss) or loss > 100 * math.log(num_classes)
+def direction(monitor: str) -> str:
+    """'max' for an accuracy, 'min' for a loss."""
+    return "max" if monitor.endswith("accuracy") else "min"
 
 
 def monitor_of(cfg: VariantConfig) -> tuple[str, str]:
     """The validation quantity that picks the best epoch, and whether lower ('min') or higher is better."""
     es = cfg.regularization.early_stopping
     monitor = es.monitor if es else "val_data_loss"
-    return monitor, ("max" if monitor.endswith("accuracy") else "min")
+    return monitor, direction(monitor)
+
+
+def diverged(loss: float, num_classes: int = 10) -> bool:
+    """An epoch's training loss that is NaN, infinite, or above 100 times the cross-entropy of a uniform guess
+    over the data's classes. Both backends clip probabilities, but differently (TensorFlow's loss can reach 1e9,
+    JAX's saturates near 16), so the threshold sits where both can reach it: 100 ln(10) = 230 for ten classes."""
+    return not math.isfinite(loss) or loss > 100 * math.log(num_classes)
 
 
 def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
@@ -25,3 +39,47 @@ def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
     values = [h.get(monitor, math.nan) for h in history]
     finite = [(v if mode == "min" else -v, i) for i, v in enumerate(values) if math.isfinite(v)]
     return min(finite)[1] + 1 if finite else len(history)
+
+
+class Stopper:
+    """Early stopping for one run: Keras' ``EarlyStopping`` rule, fed one epoch at a time.
+
+    An epoch improves when its value beats the best so far by more than ``min_delta``; after ``patience`` epochs
+    without one (counted from ``start_from_epoch``) training stops. With ``restore_best_weights`` the weights of
+    the best epoch are kept (those of the first watched epoch until one improves).
+    """
+
+    def __init__(self, config: EarlyStoppingConfig):
+        self.config = config
+        self.mode = direction(config.monitor)
+        self.best: float | None = None
+        self.best_epoch: int | None = None  # 0-based, as Keras counts
+        self.best_weights: Any = None
+        self.wait = 0
+
+    def improves(self, value: float, reference: float | None) -> bool:
+        if reference is None:
+            return True
+        delta = self.config.min_delta
+        return value - delta > reference if self.mode == "max" else value + delta < reference
+
+    def update(self, epoch: int, value: float | None, weights: Callable[[], Any]) -> bool:
+        """Take epoch ``epoch``'s (0-based) monitored value; return True when training should stop now.
+        ``weights()`` snapshots the current weights; it is called only when they are to be kept."""
+        es = self.config
+        if value is None or epoch < es.start_from_epoch:
+            return False
+        if es.restore_best_weights and self.best_weights is None:
+            self.best_weights, self.best_epoch = weights(), epoch
+        self.wait += 1
+        if self.improves(value, self.best):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if es.restore_best_weights:
+                self.best_weights = weights()
+            return False
+        return self.wait >= es.patience and epoch > 0
+
+    @property
+    def restores(self) -> bool:
+        """Whether the run ends with the best epoch's weights rather than its last ones."""
+        return self.config.restore_best_weights and self.best_weights is not None
