@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from regbench.cli import app
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
-from regbench.execution.jobs import Task, make_jobs
+from regbench.execution.groups import Task, make_groups
 from regbench.training.alone import train_run
 from regbench.training.branches import BranchDropout
 from regbench.training.fused import build_fused, fusion_key, train_fused
@@ -169,13 +169,13 @@ def test_jobs_group_fusable_runs_and_keep_batchnorm_alone():
     exp = load_text(STUDY + "  bn: {regularization: {batchnorm: true}}\n  long: {train: {epochs: 9}}\n")
     tasks = [Task(f"{n}/seed-0", n, 0, c.model_dump(mode="json"), None) for n, c in exp.variants.items()]
     assert fusion_key(exp.variants["bn"]) is None
-    jobs = make_jobs(tasks, fuse=True)
+    jobs = make_groups(tasks, fuse=True)
     assert sorted(len(j) for j in jobs) == [1, 1, 7]
-    assert [[t.variant for t in j] for j in make_jobs(tasks, fuse=True, workers=2) if len(j) > 1] == [
+    assert [[t.variant for t in j] for j in make_groups(tasks, fuse=True, workers=2) if len(j) > 1] == [
         ["plain", "l2", "l1", "stop"],
         ["drop", "maxnorm", "smooth"],
     ]
-    assert all(len(j) == 1 for j in make_jobs(tasks, fuse=False))
+    assert all(len(j) == 1 for j in make_groups(tasks, fuse=False))
 
 
 def test_run_with_fuse_writes_the_usual_folder(tmp_path, data_dir, tiny_study):
@@ -198,7 +198,7 @@ def test_jobs_keep_every_seed_of_a_variant_together():
     tasks = [
         Task(f"{n}/seed-{s}", n, s, c.model_dump(mode="json"), None) for n, c in exp.variants.items() for s in (0, 1, 2)
     ]
-    jobs = make_jobs(tasks, fuse=True, max_branches=8)
+    jobs = make_groups(tasks, fuse=True, max_branches=8)
     assert [len(j) for j in jobs] == [6, 6, 6, 3]
     for job in jobs:
         counts = {s: sum(t.seed == s for t in job) for s in (0, 1, 2)}
@@ -206,7 +206,7 @@ def test_jobs_keep_every_seed_of_a_variant_together():
 
 
 def test_branch_limit_fits_the_memory_and_caps_at_256():
-    from regbench.execution.jobs import MAX_BRANCHES, branch_limit
+    from regbench.execution.groups import MAX_BRANCHES, branch_limit
 
     mlp = {"model": {"hidden_units": [128, 64]}}
     assert branch_limit(mlp, memory_bytes=24 * 2**30) == MAX_BRANCHES == 256  # the seed MLP on 24 GiB: the cap

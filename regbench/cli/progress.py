@@ -1,4 +1,4 @@
-"""TODO."""
+"""Progress of a study on the terminal: a live display, or one line per epoch and run for logs and pipes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from regbench.cli.console import console
+from regbench.execution.outcome import Outcome
 
 
 class PlainProgress:
@@ -41,16 +42,16 @@ class PlainProgress:
             flush=True,
         )
 
-    def end_run(self, key: str, outcome: dict[str, Any]) -> None:
+    def end_run(self, key: str, outcome: Outcome) -> None:
         self.done += 1
-        self.finished += outcome["ok"]
+        self.finished += outcome.status.trained()
         print(f"[{self.done}/{self.total}] {key} {_outcome_text(outcome)}", flush=True)
 
 
-def _outcome_text(outcome: dict[str, Any]) -> str:
-    if not outcome["ok"]:
-        return f"FAILED: {outcome['error']}"
-    m = outcome["metrics"]
+def _outcome_text(outcome: Outcome) -> str:
+    if not outcome.status.trained():
+        return f"FAILED: {outcome.error}"
+    m = outcome.metrics
     return (
         f"{m['status']}: test_acc={m['test_accuracy']:.4f} best_epoch={m['best_epoch']} "
         f"epochs={m['epochs_run']} time={m['train_time_s']:.1f}s"
@@ -95,12 +96,12 @@ class RichProgress(PlainProgress):
             info = f"val_acc {logs.get('val_accuracy', float('nan')):.4f}"
             self.bar.update(self.tasks[key], completed=epoch, info=info)
 
-    def end_run(self, key: str, outcome: dict[str, Any]) -> None:
+    def end_run(self, key: str, outcome: Outcome) -> None:
         self.done += 1
-        self.finished += outcome["ok"]
+        self.finished += outcome.status.trained()
         task = self.tasks.get(key)
         if task is None:
             task = self.tasks[key] = self.bar.add_task(f"{key} epoch", total=1, info="")
-        epochs = outcome["metrics"]["epochs_run"] if outcome["ok"] else None
+        epochs = outcome.metrics["epochs_run"] if outcome.status.trained() else None
         self.bar.update(task, completed=epochs or 0, total=epochs or 1, info=_outcome_text(outcome))
         self.bar.update(self.overall, completed=self.done)

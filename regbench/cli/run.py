@@ -1,8 +1,4 @@
-"""Command-line interface. Parses arguments, calls one library function per command, prints with rich.
-
-TensorFlow/Keras are imported only inside the commands that train, so ``--help``, ``validate``,
-``compare`` and ``schema`` answer at once.
-"""
+"""``regbench run``: parse the options into a :class:`RunOptions`, run the study, print the table."""
 
 from __future__ import annotations
 
@@ -16,7 +12,9 @@ import typer  # noqa: E402
 from regbench.cli.compare import print_agreement
 from regbench.cli.console import console, err_console, fail, rich_table, writable_folder
 from regbench.cli.progress import PlainProgress, RichProgress
-from regbench.errors import RegbenchError  # noqa: E402
+from regbench.errors import RegbenchError
+from regbench.store.layout import AGREEMENT, CONFIG
+from regbench.study.options import RunOptions
 
 
 def _seed_list(text: str) -> str:
@@ -70,7 +68,7 @@ def run(
     tensorboard: Annotated[
         bool,
         typer.Option(
-            "--tensorboard",
+            "--tensorboard/--no-tensorboard",
             help="Write TensorBoard logs (Keras' layout, plus hyperparameters) into each run folder's "
             "tensorboard/; view them with: tensorboard --logdir outputs/",
         ),
@@ -116,38 +114,29 @@ def run(
 
         regbench run configs/grid.yaml --backend tensorflow --no-fuse   # every run alone, on TensorFlow
     """
-    from regbench.config.loading import load
-
-    overrides = list(set_ or [])
+    options = RunOptions(
+        overrides=list(set_ or []),
+        out=out,
+        data_dir=data_dir,
+        jobs=jobs,
+        threads=threads,
+        executor=executor,
+        ray_address=ray_address,
+        resume=resume,
+        fuse=fuse,
+        tensorboard=tensorboard,
+        backend=backend,
+    )
     progress: PlainProgress | None = None
     try:
         if seeds is not None:
-            overrides.append(f"train.seeds={_seed_list(seeds)}")
-        from regbench.execution.executor import Executor
-
-        Executor(executor)  # checks the name before anything is loaded
-        if not dry_run:
-            writable_folder("--out", out)
-        experiment = load(config, overrides=overrides)
-        from regbench.study.plan import mark_done, plan
-
-        planned = plan(experiment)
-        if backends is not None and not dry_run:
-            if resume is not None:
-                raise RegbenchError("--backends: cannot be combined with --resume (one folder, one backend)", 2)
-            if backend != "auto":
-                raise RegbenchError("--backends: cannot be combined with --backend (it names the backends)", 2)
-            forwarded = [a for item in overrides for a in ("--set", item)] + ["--jobs", str(jobs)]
-            forwarded += ["--threads", str(threads), "--executor", executor] + (["--fuse"] if fuse else ["--no-fuse"])
-            forwarded += ["--data-dir", data_dir] if data_dir else []
-            forwarded += ["--ray-address", ray_address] if ray_address else []
-            forwarded += ["--tensorboard"] if tensorboard else []
-            _run_backends(config, experiment.name, backends.split(","), forwarded, out)
-            return
+            options.overrides.append(f"train.seeds={_seed_list(seeds)}")
+        experiment, planned = _load(config, options, dry_run)
         if dry_run:
-            if resume is not None and (resume / "config.yaml").is_file():
-                mark_done(planned, resume)  # show which runs a resume would skip
             _print_plan(experiment, planned)
+            return
+        if backends is not None:
+            _run_backends(config, experiment.name, backends, options)
             return
         from regbench.backend.choice import choose_backend
         from regbench.store.reader import experiment_runtime
@@ -156,28 +145,15 @@ def run(
         recorded = experiment_runtime(resume) if resume is not None else None
         convolutional = any(p.config.model.kind == "cnn" for p in planned)
         chosen, why = choose_backend(backend, convolutional, prefer=(recorded or {}).get("backend"))
-        total = len(planned)
         console.print(
-            f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {total} run(s) · backend {chosen} "
-            f"({why}) · {'fused where possible' if fuse else 'every run alone (--no-fuse)'}",
+            f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {len(planned)} run(s) · backend "
+            f"{chosen} ({why}) · {'fused where possible' if fuse else 'every run alone (--no-fuse)'}",
             highlight=False,
         )
         start = time.perf_counter()
-        kwargs = dict(
-            out=out,
-            data_dir=data_dir,
-            jobs=jobs,
-            executor=executor,
-            ray_address=ray_address,
-            resume=resume,
-            fuse=fuse,
-            threads=threads,
-            tensorboard=tensorboard,
-            backend_choice=why,
-        )
-        progress = RichProgress(total) if console.is_terminal else PlainProgress(total)
+        progress = RichProgress(len(planned)) if console.is_terminal else PlainProgress(len(planned))
         with progress:
-            result = run_experiment(experiment, progress=progress, **kwargs)
+            result = run_experiment(experiment, options, progress=progress, backend_choice=why)
     except RegbenchError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
@@ -189,19 +165,41 @@ def run(
             highlight=False,
         )
         raise typer.Exit(130) from None
+    _print_result(experiment.name, result, time.perf_counter() - start)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _load(config: Path, options: RunOptions, dry_run: bool):
+    """The study and its planned runs (with --resume, which of them are done), after checking the options."""
+    from regbench.config.loading import load
+    from regbench.execution.executor import check_kind
+    from regbench.study.plan import mark_done, plan
+
+    check_kind(options.executor)  # before anything is loaded
+    if not dry_run:
+        writable_folder("--out", options.out)
+    experiment = load(config, overrides=options.overrides)
+    planned = plan(experiment)
+    if dry_run and options.resume is not None and (options.resume / CONFIG).is_file():
+        mark_done(planned, options.resume)  # show which runs a resume would skip
+    return experiment, planned
+
+
+def _print_result(name: str, result, seconds: float) -> None:
     from regbench.analysis.summary import RUN_COLUMNS
     from regbench.output.tables import runtimes_note, table
 
     if result.groups:
         header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.test_note for g in result.groups))
-        console.print(rich_table(header, rows, title=f"{experiment.name} — test set, evaluated once"))
+        console.print(rich_table(header, rows, title=f"{name} — test set, evaluated once"))
         note = runtimes_note(result.groups)
         if note:
             console.print(note, highlight=False)
     if result.skipped:
         console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)
     if result.trained_alone:
-        reasons = {}
+        reasons: dict[str, list[str]] = {}
         for key, why in result.trained_alone.items():
             reasons.setdefault(why, []).append(key)
         text = "; ".join(f"{', '.join(keys)} ({why})" for why, keys in reasons.items())
@@ -211,19 +209,23 @@ def run(
     for key, error in result.failed.items():
         err_console.print(f"Failed: {key}: {error}", markup=False, highlight=False)
     console.print(
-        f"Wrote {result.path}/ in {time.perf_counter() - start:.1f} s: {len(result.ran)} run(s) trained, "
+        f"Wrote {result.path}/ in {seconds:.1f} s: {len(result.ran)} run(s) trained, "
         f"{len(result.skipped)} skipped, {len(result.failed)} failed",
         highlight=False,
     )
-    if result.failed:
-        raise typer.Exit(1)
 
 
-def _run_backends(config: Path, name: str, backends: list[str], args: list[str], out: Path) -> None:
+def _run_backends(config: Path, name: str, backends: str, options: RunOptions) -> None:
+    """The study once per backend, each in a process of its own, then the cross-backend agreement."""
     from regbench.analysis.compare import compare as compare_runs
     from regbench.study.backends import run_on_backends
 
-    parent, code = run_on_backends(config, name, [b.strip() for b in backends], args, out)
+    if options.resume is not None:
+        raise RegbenchError("--backends: cannot be combined with --resume (one folder, one backend)", 2)
+    if options.backend != "auto":
+        raise RegbenchError("--backends: cannot be combined with --backend (it names the backends)", 2)
+    names = [b.strip() for b in backends.split(",")]
+    parent, code = run_on_backends(config, name, names, options.argv(exclude=("out", "resume", "backend")), options.out)
     if code in (2, 130):
         raise typer.Exit(code)
     try:
@@ -235,7 +237,7 @@ def _run_backends(config: Path, name: str, backends: list[str], args: list[str],
     from regbench.store.files import atomic_write
 
     if len({runtime_label(g.runtime) for g in result.groups}) > 1:
-        atomic_write(parent / "agreement.md", markdown(*print_agreement(result.groups, "table")))
+        atomic_write(parent / AGREEMENT, markdown(*print_agreement(result.groups, "table")))
     console.print(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)", highlight=False)
     if code:
         raise typer.Exit(code)
@@ -259,7 +261,7 @@ def _print_plan(experiment, planned) -> None:
                 p.run_id,
                 *(json.dumps(flat.get(k)) for k in keys),
                 str(p.config.train.epochs),
-                p.state,
+                p.state.value,
             ]
         )
     title = f"{experiment.name}: {len(planned)} planned run(s)"

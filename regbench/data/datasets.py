@@ -1,4 +1,4 @@
-"""TODO."""
+"""What each dataset regbench knows is: its name, file names, and the shape of one example with its classes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ IDX_FILES = {
 KEYS = tuple(IDX_FILES)
 
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+# One example's shape and the number of classes, by dataset: what a model is built for before any data are loaded.
+SHAPES: dict[str, tuple[tuple[int, ...], int]] = {
+    "mnist": ((28, 28), 10),
+    "fashion_mnist": ((28, 28), 10),
+    "cifar10": ((32, 32, 3), 10),
+    "cifar100": ((32, 32, 3), 100),
+}
+DATASETS = tuple(SHAPES)
 
 
 # CIFAR's Python batches, as keras.datasets downloads and unpacks them: folder, training files, test files,

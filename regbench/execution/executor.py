@@ -1,56 +1,52 @@
-"""TODO."""
+"""Where runs execute: one small protocol, three executors (this process, a local process pool, a Ray cluster).
+
+Every executor takes groups of tasks (:func:`regbench.execution.groups.make_groups`) and yields
+``(task, outcome)`` as runs end, in completion order. The driver (:mod:`regbench.study.run`) writes the run
+folders, so the on-disk format is the same whatever ran the work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from regbench.errors import RegbenchError
-from regbench.execution.jobs import Task
-from regbench.execution.local import run_processes, run_serial
+from regbench.execution.groups import Task
 from regbench.execution.outcome import EpochHook, Outcome
-from regbench.execution.ray_cluster import run_ray
-from regbench.execution.worker import set_thread_env
+
+KINDS = ("local", "ray")
+StartHook = Callable[[Task], None]
 
 
-@dataclass
-class Executor:
-    """Where runs execute: ``local`` in this process (``jobs`` 1) or in ``jobs`` processes, or on ``ray``.
-
-    The one place that turns the command line's executor choice into behaviour."""
-
-    kind: str = "local"
-    jobs: int = 1
-    threads: int = 1
-    ray_address: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("local", "ray"):
-            raise RegbenchError(f"--executor {self.kind}: expected local or ray", exit_code=2)
-
-    @property
-    def in_process(self) -> bool:
-        return self.kind == "local" and self.jobs <= 1
-
+class Executor(Protocol):
     def start(self) -> None:
-        """Before data are loaded: an in-process executor sets its threads and imports the framework."""
-        if self.in_process:
-            from regbench.backend.quiet_import import import_keras
+        """Before data are loaded (an in-process executor limits threads and imports the framework here)."""
 
-            set_thread_env(self.threads)  # only takes effect if the framework has not started yet
-            import_keras()
+    def release_driver_data(self) -> None:
+        """After the driver has checked that every dataset loads: workers that load their own copy need not
+        keep the driver's."""
 
-    def data_checked(self) -> None:
-        """After the driver checked that every dataset loads: workers load their own copy, so drop it here."""
-        if not self.in_process:
-            from regbench.data.splits import forget_splits
+    def launch(
+        self, groups: list[list[Task]], on_start: StartHook, on_epoch: EpochHook
+    ) -> Iterator[tuple[Task, Outcome]]:
+        """Train the groups; yield (task, outcome) as runs end."""
+        ...
 
-            forget_splits()
 
-    def run(self, jobs: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-        """Execute the jobs; yield (task, outcome) as runs end."""
-        if self.kind == "ray":
-            return run_ray(jobs, self.ray_address, on_start, on_epoch)
-        if self.jobs > 1:
-            return run_processes(jobs, self.jobs, on_start, on_epoch, threads=self.threads)
-        return run_serial(jobs, on_start, on_epoch)
+def check_kind(kind: str) -> None:
+    """Bad input (exit 2) for an executor name other than local or ray."""
+    if kind not in KINDS:
+        raise RegbenchError(f"--executor {kind}: expected local or ray", exit_code=2)
+
+
+def make_executor(kind: str = "local", jobs: int = 1, threads: int = 1, ray_address: str | None = None) -> Executor:
+    """The executor for the command line's choice: ``local`` with ``jobs`` 1 trains here, more in a process pool;
+    ``ray`` on a Ray cluster (``ray_address``, or a local one started for the study)."""
+    check_kind(kind)
+    if kind == "ray":
+        from regbench.execution.ray_cluster import RayCluster
+
+        return RayCluster(ray_address)
+    from regbench.execution.local import InProcess, ProcessPool
+
+    return InProcess(threads) if jobs <= 1 else ProcessPool(jobs, threads)

@@ -1,15 +1,13 @@
-"""Where runs execute: in this process, in N local processes, or on a Ray cluster.
-
-Every executor takes planned runs and yields ``(task, outcome)`` as runs end, in completion order. The
-driver (experiment.py) writes the run folders, so the on-disk format is the same whatever ran the work.
-An outcome is ``{"ok": True, "metrics": ..., "history": ...}`` or ``{"ok": False, "error": ..., ...}``.
-"""
+"""The units of work: a task per run, and groups of tasks that train together (fused) or alone."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from regbench.data.datasets import SHAPES
 
 
 @dataclass
@@ -21,21 +19,17 @@ class Task:
     seed: int
     config: dict[str, Any]  # VariantConfig as JSON
     data_dir: str | None
-    threads: int = 0  # 0: leave the framework's default
 
 
 MAX_BRANCHES = 256  # one fused model's branches at most (and fewer where memory says so: branch_limit)
-
-
-# Input size and classes by dataset, for branch_limit's estimate (made before any data are loaded).
-_SHAPES = {"mnist": (784, 10), "fashion_mnist": (784, 10), "cifar10": (3072, 10), "cifar100": (3072, 100)}
 
 
 def branch_limit(config: dict[str, Any], memory_bytes: int | None = None) -> int:
     """How many branches of this config one fused model may hold: MAX_BRANCHES, or fewer where a quarter of the
     machine's memory would not hold them. Per branch: the weights eight times over (weights, gradients, Adam's
     two moments, the snapshots kept for early stopping and evaluation) and its predictions on 60,000 examples."""
-    inputs, classes = _SHAPES.get(config.get("data", {}).get("dataset", "mnist"), (3072, 100))
+    shape, classes = SHAPES[config.get("data", {}).get("dataset", "mnist")]
+    inputs = math.prod(shape)
     widths = [inputs, *config.get("model", {}).get("hidden_units", []), classes]
     params = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
     per_branch = 4 * (8 * params + 2 * 60_000 * classes)
@@ -55,8 +49,9 @@ def _fusion():
     return fusion
 
 
-def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None) -> list[list[Task]]:
-    """Group tasks into jobs. Without ``fuse`` every task is its own job. With it, tasks that can share one
+def make_groups(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None) -> list[list[Task]]:
+    """Group tasks into the units an executor trains: one run alone, or several fused into one model. Without
+    ``fuse`` every task is its own group. With it, tasks that can share one
     model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
     ``max_branches`` wide (default: :func:`branch_limit`; whole variants, all their seeds, where the variants
     share one seed list); a task that cannot be fused (batch normalization) stays alone."""
@@ -65,16 +60,16 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
     fusion_key = _fusion().fusion_key
     from regbench.config.schema import VariantConfig
 
-    groups: dict[Any, list[Task]] = {}
+    by_key: dict[Any, list[Task]] = {}
     alone: list[list[Task]] = []
     for t in tasks:
         key = fusion_key(VariantConfig.model_validate(t.config))
         if key is None:
             alone.append([t])
         else:
-            groups.setdefault(key, []).append(t)
-    jobs = []
-    for group in groups.values():
+            by_key.setdefault(key, []).append(t)
+    groups = []
+    for group in by_key.values():
         limit = max_branches or branch_limit(group[0].config)
         size = min(limit, max(1, -(-len(group) // max(1, workers))))
         seeds: dict[str, list[int]] = {}
@@ -83,15 +78,15 @@ def make_jobs(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int
         seed_sets = {tuple(sorted(s)) for s in seeds.values()}
         n_seeds = len(next(iter(seed_sets)))
         if len(seed_sets) == 1 and n_seeds <= size:
-            # Whole variants per job: every seed then has as many branches as the others, and the branches of
+            # Whole variants per group: every seed then has as many branches as the others, and the branches of
             # one seed share one input slot (one batch order) in the fused model.
-            names, per_job = list(seeds), max(1, size // n_seeds)
-            for i in range(0, len(names), per_job):
-                chunk = set(names[i : i + per_job])
-                jobs.append([t for t in group if t.variant in chunk])
+            names, per_group = list(seeds), max(1, size // n_seeds)
+            for i in range(0, len(names), per_group):
+                chunk = set(names[i : i + per_group])
+                groups.append([t for t in group if t.variant in chunk])
         else:
-            jobs += [group[i : i + size] for i in range(0, len(group), size)]
-    return jobs + alone
+            groups += [group[i : i + size] for i in range(0, len(group), size)]
+    return groups + alone
 
 
 def trained_alone(tasks: list[Task]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""TODO."""
+"""Executors on this machine: in this process, or in a pool of worker processes."""
 
 from __future__ import annotations
 
@@ -8,17 +8,31 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from regbench.execution.jobs import Task
+from regbench.execution.groups import Task
 from regbench.execution.outcome import EpochHook, Outcome
-from regbench.execution.worker import execute_job, set_thread_env
+from regbench.execution.worker import execute_group, set_thread_env
 
 
-def run_serial(jobs: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-    """In this process, one job after another."""
-    for job in jobs:
-        for task in job:
-            on_start(task)
-        yield from zip(job, execute_job(job, on_epoch), strict=True)
+class InProcess:
+    """In this process, one group after another."""
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
+
+    def start(self) -> None:
+        from regbench.backend.quiet_import import import_keras
+
+        set_thread_env(self.threads)  # only takes effect if the framework has not started yet
+        import_keras()
+
+    def release_driver_data(self) -> None:
+        pass  # the runs train on the driver's copy
+
+    def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        for group in groups:
+            for task in group:
+                on_start(task)
+            yield from zip(group, execute_group(group, on_epoch), strict=True)
 
 
 _QUEUE = None
@@ -49,23 +63,40 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _execute_in_worker(job: list[Task]) -> list[Outcome]:
-    for task in job:
+def _execute_in_worker(group: list[Task]) -> list[Outcome]:
+    for task in group:
         _QUEUE.put(("start", task.key, 0, {}))
-    return execute_job(job, on_epoch=lambda key, e, logs: _QUEUE.put(("epoch", key, e, logs)))
+    return execute_group(group, on_epoch=lambda key, e, logs: _QUEUE.put(("epoch", key, e, logs)))
 
 
-def run_processes(
-    jobs: list[list[Task]], workers: int, on_start, on_epoch: EpochHook, threads: int = 1
-) -> Iterator[tuple[Task, Outcome]]:
+class ProcessPool:
     """``workers`` processes, each limited to ``threads`` CPU threads (0: its share of the cores)."""
+
+    def __init__(self, workers: int, threads: int = 1):
+        self.workers, self.threads = workers, threads
+
+    def start(self) -> None:
+        pass  # each worker starts its framework
+
+    def release_driver_data(self) -> None:
+        from regbench.data.splits import forget_splits
+
+        forget_splits()  # workers load their own copy
+
+    def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        return _run_pool(groups, self.workers, on_start, on_epoch, self.threads)
+
+
+def _run_pool(
+    groups: list[list[Task]], workers: int, on_start, on_epoch: EpochHook, threads: int
+) -> Iterator[tuple[Task, Outcome]]:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")  # no fork after a framework may have started threads
     events = ctx.Queue()
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    by_key = {t.key: t for job in jobs for t in job}
+    by_key = {t.key: t for group in groups for t in group}
     stop = threading.Event()
 
     def pump() -> None:  # worker progress messages -> the display, on a thread of the driver
@@ -87,19 +118,29 @@ def run_processes(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(events, threads)
     )
     try:
-        pending = {pool.submit(_execute_in_worker, job): job for job in jobs}
+        pending = {pool.submit(_execute_in_worker, group): group for group in groups}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                job = pending.pop(future)
+                group = pending.pop(future)
                 try:
                     outcomes = future.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": ""}] * len(job)
-                yield from zip(job, outcomes, strict=True)
+                    outcomes = [Outcome.failed(exc, with_traceback=False) for _ in group]
+                yield from zip(group, outcomes, strict=True)
     finally:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()  # Ctrl-C or an error in the driver: stop the runs in flight now
+        _terminate_workers(pool)  # Ctrl-C or an error in the driver: stop the runs in flight now
         pool.shutdown(wait=True, cancel_futures=True)
         stop.set()
         reader.join(timeout=1)
+
+
+def _terminate_workers(pool) -> None:
+    """Stop a pool's running workers now: ``shutdown`` alone waits for the runs in flight. Python 3.14 has
+    ``terminate_workers()`` for this; before it, the pool's private ``_processes`` map is the only way."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()

@@ -1,4 +1,4 @@
-"""TODO."""
+"""The Ray executor: each group of runs as a Ray task, on a cluster or a local Ray started for the study."""
 
 from __future__ import annotations
 
@@ -7,16 +7,29 @@ from typing import Any
 
 from regbench.data.splits import data_key, splits_for
 from regbench.errors import RegbenchError
-from regbench.execution.jobs import Task
+from regbench.execution.groups import Task
 from regbench.execution.outcome import EpochHook, Outcome
-from regbench.execution.worker import execute_job, set_thread_env
+from regbench.execution.worker import execute_group, set_thread_env
 
 
-def run_ray(
-    jobs: list[list[Task]], address: str | None, on_start, on_epoch: EpochHook
-) -> Iterator[tuple[Task, Outcome]]:
-    """Each job as a Ray task (one CPU each). Data are loaded once here and shared through Ray's object store,
-    so workers on other machines need no copy of the dataset."""
+class RayCluster:
+    """Each group as a Ray task (one CPU each). Data are loaded once by the driver and shared through Ray's
+    object store, so workers on other machines need no copy of the dataset."""
+
+    def __init__(self, address: str | None = None):
+        self.address = address
+
+    def start(self) -> None:
+        pass
+
+    def release_driver_data(self) -> None:
+        pass  # the driver's copy is what it puts into the object store
+
+    def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        return _run_ray(groups, self.address, on_start)
+
+
+def _run_ray(groups: list[list[Task]], address: str | None, on_start) -> Iterator[tuple[Task, Outcome]]:
     try:
         import ray
     except ImportError:
@@ -32,28 +45,28 @@ def run_ray(
         refs: dict[tuple, Any] = {}
         remote = ray.remote(num_cpus=1)(_execute_ray)
         pending = {}
-        for job in jobs:
-            cfg = VariantConfig.model_validate(job[0].config)
-            key = data_key(cfg, job[0].data_dir)
+        for group in groups:
+            cfg = VariantConfig.model_validate(group[0].config)
+            key = data_key(cfg, group[0].data_dir)
             if key not in refs:
-                refs[key] = ray.put(splits_for(cfg, job[0].data_dir))
-            pending[remote.remote(job, refs[key])] = job
+                refs[key] = ray.put(splits_for(cfg, group[0].data_dir))
+            pending[remote.remote(group, refs[key])] = group
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                job = pending.pop(ref)
+                group = pending.pop(ref)
                 try:
                     outcomes = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a lost worker or node
-                    outcomes = [{"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": ""}] * len(job)
-                for task in job:
+                    outcomes = [Outcome.failed(exc, with_traceback=False) for _ in group]
+                for task in group:
                     on_start(task)  # Ray streams no epochs back: the display shows each run as it returns
-                yield from zip(job, outcomes, strict=True)
+                yield from zip(group, outcomes, strict=True)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _execute_ray(job: list[Task], splits: Any) -> list[Outcome]:
+def _execute_ray(group: list[Task], splits: Any) -> list[Outcome]:
     set_thread_env(1)
-    return execute_job(job, splits=splits)
+    return execute_group(group, splits=splits)

@@ -1,13 +1,13 @@
-"""TODO."""
+"""What runs inside a worker, whichever executor started it: thread limits, then one group of runs trained
+(alone, or fused as branches of one model), each ending as an :class:`Outcome`."""
 
 from __future__ import annotations
 
 import os
-import traceback
 from typing import Any
 
 from regbench.data.splits import splits_for
-from regbench.execution.jobs import Task
+from regbench.execution.groups import Task
 from regbench.execution.outcome import EpochHook, Outcome
 
 
@@ -20,8 +20,8 @@ def set_thread_env(threads: int) -> None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any = None) -> list[Outcome]:
-    """Train a job: one run, or several fused into one model (see fused.py). One outcome per task.
+def execute_group(group: list[Task], on_epoch: EpochHook | None = None, splits: Any = None) -> list[Outcome]:
+    """Train a group: one run, or several fused into one model (see training/fused.py). One outcome per task.
 
     Errors become failed outcomes, never exceptions: the sweep goes on.
     """
@@ -30,20 +30,19 @@ def execute_job(job: list[Task], on_epoch: EpochHook | None = None, splits: Any 
         from regbench.config.schema import VariantConfig
 
         import_keras()
-        cfgs = [VariantConfig.model_validate(t.config) for t in job]
-        data = splits or splits_for(cfgs[0], job[0].data_dir)
-        hooks = [(lambda e, logs, k=t.key: on_epoch(k, e, logs)) if on_epoch else None for t in job]
-        if len(job) == 1:
+        cfgs = [VariantConfig.model_validate(t.config) for t in group]
+        data = splits or splits_for(cfgs[0], group[0].data_dir)
+        hooks = [(lambda e, logs, k=t.key: on_epoch(k, e, logs)) if on_epoch else None for t in group]
+        if len(group) == 1:
             from regbench.training.alone import train_run
 
-            metrics, history = train_run(cfgs[0], data, job[0].seed, on_epoch=hooks[0])
-            return [{"ok": True, "metrics": metrics, "history": history}]
+            metrics, history = train_run(cfgs[0], data, group[0].seed, on_epoch=hooks[0])
+            return [Outcome.trained(metrics, history)]
         from regbench.training.fused import train_fused
 
-        results = train_fused(cfgs, [t.seed for t in job], data, on_epoch=hooks)
-        return [{"ok": True, "metrics": m, "history": h} for m, h, _ in results]
+        results = train_fused(cfgs, [t.seed for t in group], data, on_epoch=hooks)
+        return [Outcome.trained(m, h) for m, h, _ in results]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
-        failed = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-        return [dict(failed) for _ in job]
+        return [Outcome.failed(exc) for _ in group]

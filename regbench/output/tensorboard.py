@@ -19,6 +19,7 @@ from typing import Any
 
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
+from regbench.store.layout import TENSORBOARD
 
 TRAIN_KEYS = {"accuracy": "epoch_accuracy", "data_loss": "epoch_data_loss", "loss": "epoch_loss"}
 
@@ -47,7 +48,7 @@ def write_run_logs(folder: Path, run_id: str, config: dict[str, Any], metrics: d
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
-    logdir = folder / "tensorboard"
+    logdir = folder / TENSORBOARD
     writers = {part: tf.summary.create_file_writer(str(logdir / part)) for part in ("train", "validation")}
     for row in history:
         step = int(row["epoch"])

@@ -1,4 +1,5 @@
-"""TODO."""
+"""Reading experiment and run folders back, of every format regbench has written (``format`` 1 and 2), for
+``compare``, the exports and ``--resume``. A folder that cannot be read is skipped with a reason, never a crash."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from regbench.store.files import YAML_LOADER
+from regbench.store.layout import CONFIG, ENVIRONMENT, HISTORY, METRICS
 from regbench.store.records import FORMAT_VERSION, RunRecord
-from regbench.store.writer import HISTORY, METRICS
 
 
 @dataclass
@@ -95,7 +96,7 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
     A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
     shuffle."""
     try:
-        env = json.loads((exp_dir / "environment.json").read_text())
+        env = json.loads((exp_dir / ENVIRONMENT).read_text())
     except (OSError, ValueError):
         return None
     if isinstance(env.get("runtime"), dict):
@@ -111,7 +112,7 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
 
 def _variant_order(exp_dir: Path) -> list[str]:
     try:
-        resolved = yaml.load((exp_dir / "config.yaml").read_text(), Loader=YAML_LOADER)
+        resolved = yaml.load((exp_dir / CONFIG).read_text(), Loader=YAML_LOADER)
         return [str(v) for v in resolved.get("variants", {})]
     except (OSError, yaml.YAMLError, AttributeError):
         return []
@@ -167,3 +168,13 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
                 run.runtime = runtimes[run.experiment_dir]
             runs.append(run)
     return runs, skipped
+
+
+def finished_run_id(folder: Path) -> str | None:
+    """The run id of the finished run in ``folder`` (its metrics.json), or None when there is none or it is
+    unreadable (an unfinished or failed run)."""
+    try:
+        record = json.loads((folder / METRICS).read_text())
+    except (OSError, ValueError):
+        return None
+    return str(record.get("run_id")) if isinstance(record, dict) else None

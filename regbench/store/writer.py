@@ -1,20 +1,23 @@
-"""TODO."""
+"""The one writer of experiment folders (file names in :mod:`regbench.store.layout`).
+
+Durability contract: every file is written atomically (a temporary file, then a rename), so a reader sees the
+old content or the whole new one. In a run folder ``metrics.json`` is written last: a run folder without it is
+unfinished, and ``--resume`` trains it again. ``error.json`` marks a failed run and goes when the run finishes.
+A new experiment folder never reuses an existing one.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from regbench.store import layout
 from regbench.store.files import YAML_DUMPER, atomic_write, csv_text, json_safe, write_json
 from regbench.store.records import FORMAT_VERSION, RunRecord
-
-METRICS = "metrics.json"
-
-
-HISTORY = "history.csv"
 
 
 def new_experiment_dir(out: Path, name: str, now: datetime | None = None) -> Path:
@@ -31,28 +34,48 @@ def new_experiment_dir(out: Path, name: str, now: datetime | None = None) -> Pat
     raise FileExistsError(f"{out}: could not find a free folder name for {name}-{stamp}")
 
 
-def run_dir(exp_dir: Path, variant: str, seed: int) -> Path:
-    return exp_dir / variant / f"seed-{seed}"
+class ExperimentFolder:
+    """Writes one experiment folder: its header (resolved config, environment), and each run as it ends."""
 
+    def __init__(self, path: Path, name: str):
+        self.path, self.name = path, name
 
-def write_experiment_header(exp_dir: Path, resolved: dict[str, Any], environment: dict[str, Any]) -> None:
-    atomic_write(exp_dir / "config.yaml", yaml.dump(resolved, Dumper=YAML_DUMPER, sort_keys=False))
-    write_json(exp_dir / "environment.json", environment)
+    @classmethod
+    def create(cls, out: Path, name: str) -> ExperimentFolder:
+        return cls(new_experiment_dir(out, name), name)
 
+    def run_dir(self, variant: str, seed: int) -> Path:
+        return layout.run_dir(self.path, variant, seed)
 
-def write_run(
-    exp_dir: Path,
-    experiment: str,
-    variant: str,
-    config: dict[str, Any],
-    metrics: dict[str, Any],
-    history: list[dict[str, float]],
-) -> Path:
-    """Write one finished run: history first, metrics.json (the completion marker) last. ``metrics`` is checked
-    against :class:`RunRecord` first, so a trainer cannot write a record that readers would misread."""
-    folder = run_dir(exp_dir, variant, metrics["seed"])
-    record = {"format": FORMAT_VERSION, "experiment": experiment, "variant": variant, **metrics, "config": config}
-    RunRecord.model_validate(json_safe(record))
-    atomic_write(folder / HISTORY, csv_text(history))
-    write_json(folder / METRICS, record)
-    return folder
+    def write_header(self, resolved: dict[str, Any], environment: dict[str, Any]) -> None:
+        """config.yaml and environment.json. A resumed folder keeps its first environment and lists each later
+        session's under ``resumed``."""
+        env_path = self.path / layout.ENVIRONMENT
+        if env_path.is_file():
+            try:
+                first = json.loads(env_path.read_text())
+                first.setdefault("resumed", []).append(environment)
+                environment = first
+            except (json.JSONDecodeError, AttributeError):
+                pass
+        atomic_write(self.path / layout.CONFIG, yaml.dump(resolved, Dumper=YAML_DUMPER, sort_keys=False))
+        write_json(env_path, environment)
+
+    def write_run(
+        self, variant: str, config: dict[str, Any], metrics: dict[str, Any], history: list[dict[str, float]]
+    ) -> Path:
+        """Write one finished run: history first, metrics.json (the completion marker) last, then drop an
+        error.json left by an earlier failure. ``metrics`` is checked against :class:`RunRecord` first, so a
+        trainer cannot write a record that readers would misread."""
+        folder = self.run_dir(variant, metrics["seed"])
+        record = {"format": FORMAT_VERSION, "experiment": self.name, "variant": variant, **metrics, "config": config}
+        RunRecord.model_validate(json_safe(record))
+        atomic_write(folder / layout.HISTORY, csv_text(history))
+        write_json(folder / layout.METRICS, record)
+        (folder / layout.ERROR).unlink(missing_ok=True)
+        return folder
+
+    def write_error(self, variant: str, seed: int, run_id: str, error: str, traceback: str) -> None:
+        """Record a failed run; it trains again on ``--resume``."""
+        record = {"run_id": run_id, "seed": seed, "ok": False, "error": error, "traceback": traceback}
+        write_json(self.run_dir(variant, seed) / layout.ERROR, record)

@@ -1,4 +1,4 @@
-"""TODO."""
+"""One study on several Keras backends, each in a process of its own (Keras fixes its backend per process)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from regbench.backend.choice import BACKENDS
 from regbench.errors import RegbenchError
 from regbench.store.writer import new_experiment_dir
-
-BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def run_on_backends(config: Path, name: str, backends: list[str], args: list[str], out: Path) -> tuple[Path, int]:

@@ -1,8 +1,8 @@
-"""TODO."""
+"""What a reader needs to judge a study's numbers (environment.json), and the check that a resumed folder is
+continued by the runtime that started it."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import socket
@@ -77,18 +77,3 @@ def check_same_runtime(exp_dir: Path) -> None:
             f"folder holds runs of one runtime: {hint}",
             exit_code=2,
         )
-
-
-def environment_or_keep(exp_dir: Path, **settings: Any) -> dict[str, Any]:
-    """The environment record; a resumed folder keeps its first one and lists later sessions under 'resumed'."""
-    env = environment()
-    env.update(settings)
-    path = exp_dir / "environment.json"
-    if path.is_file():
-        try:
-            first = json.loads(path.read_text())
-            first.setdefault("resumed", []).append(env)
-            return first
-        except json.JSONDecodeError:
-            pass
-    return env

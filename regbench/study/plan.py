@@ -1,15 +1,22 @@
-"""TODO."""
+"""The plan of a study: every (variant, seed) run, and which of them a resumed folder already holds."""
 
 from __future__ import annotations
 
-import json
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
 from regbench.config.schema import Experiment, VariantConfig
 from regbench.errors import ConfigError
 from regbench.store.identity import run_id
-from regbench.store.writer import METRICS, run_dir
+from regbench.store.layout import run_dir
+from regbench.store.reader import finished_run_id
+
+
+class RunState(enum.Enum):
+    PLANNED = "planned"  # nothing on disk yet
+    FINISHED = "finished"  # a complete run of this id is on disk: skipped
+    STALE = "stale"  # an unfinished or failed run is on disk: it runs again
 
 
 @dataclass
@@ -18,7 +25,7 @@ class PlannedRun:
     seed: int
     config: VariantConfig
     run_id: str
-    state: str = "planned"  # planned | finished (already on disk) | stale (unfinished/failed: runs again)
+    state: RunState = RunState.PLANNED
 
     @property
     def key(self) -> str:
@@ -35,7 +42,8 @@ def plan(experiment: Experiment, seeds: list[int] | None = None) -> list[Planned
 
 
 def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
-    """Mark runs whose folder in ``exp_dir`` holds a complete metrics.json of the same run id as finished.
+    """Mark runs whose folder in ``exp_dir`` holds a complete metrics.json of the same run id as finished, and
+    those with an unfinished or failed run there as stale.
 
     Raises:
         ConfigError: when a folder holds a finished run of a *different* config (the study file changed).
@@ -43,19 +51,14 @@ def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
     conflicts = []
     for run in runs:
         folder = run_dir(exp_dir, run.variant, run.seed)
-        try:
-            record = json.loads((folder / METRICS).read_text())
-        except FileNotFoundError:
-            run.state = "stale" if folder.exists() else "planned"
-            continue
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-            run.state = "stale"
-            continue
-        if record.get("run_id") == run.run_id:
-            run.state = "finished"
+        found = finished_run_id(folder)
+        if found is None:
+            run.state = RunState.STALE if folder.exists() else RunState.PLANNED
+        elif found == run.run_id:
+            run.state = RunState.FINISHED
         else:
             conflicts.append(
-                f"{folder}: holds run {record.get('run_id')} of another config than this study's "
+                f"{folder}: holds run {found} of another config than this study's "
                 f"{run.run_id}; resume with the config the experiment was started with, or start a new one"
             )
     if conflicts:

@@ -1,0 +1,34 @@
+"""Every file and folder a regbench experiment folder holds, by name: the one list readers and writers use.
+
+An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
+
+    config.yaml          the study, every variant fully resolved           (ExperimentFolder.write_header)
+    environment.json     versions, backend, host, devices, settings        (ExperimentFolder.write_header)
+    <variant>/seed-<s>/history.csv     one row per epoch                   (ExperimentFolder.write_run)
+    <variant>/seed-<s>/metrics.json    results, weights, config; last      (ExperimentFolder.write_run)
+    <variant>/seed-<s>/error.json      a failed run's error and traceback  (ExperimentFolder.write_error)
+    <variant>/seed-<s>/tensorboard/    with --tensorboard                  (output.tensorboard)
+    summary.md, summary.csv, summary.json, report.html and the figures     (output.publish.write_all)
+
+``run --backends`` writes ``<out>/<study>-backends-<timestamp>/<backend>/`` (one experiment folder each) and
+``agreement.md`` beside them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG = "config.yaml"
+ENVIRONMENT = "environment.json"
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+ERROR = "error.json"
+TENSORBOARD = "tensorboard"
+SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON = "summary.md", "summary.csv", "summary.json"
+REPORT = "report.html"
+AGREEMENT = "agreement.md"
+
+
+def run_dir(exp_dir: Path, variant: str, seed: int) -> Path:
+    """The folder of one (variant, seed) run inside an experiment folder."""
+    return exp_dir / variant / f"seed-{seed}"
