@@ -13,9 +13,11 @@ import json
 import pytest
 from conftest import run_in_backend
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None, reason="needs JAX: pip install 'regbench[jax]'"
-)
+pytestmark = [
+    pytest.mark.subprocess,
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX: pip install 'regbench[jax]'"),
+]
 
 SCRIPT = r"""
 import json
