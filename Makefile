@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Real MNIST offline: use ../shared/data when it exists and REGBENCH_DATA_DIR is not set already.
 export REGBENCH_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
 
-.PHONY: install run test smoke lint bench clean
+.PHONY: install run test test-fast smoke lint bench same-results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,17 @@ install: $(STAMP)
 run: install  ## the seed study: baseline vs Dropout(0.3), 3 seeds, on MNIST (fused, on JAX: the fastest path here)
 	$(BIN)/regbench run configs/dropout.yaml
 
-test: install
+test: install  ## every test: unit, CLI, subprocess, browser and the real-MNIST smoke run
 	$(BIN)/python -m pytest -q
+
+test-fast: install  ## the edit-test loop: tests that take seconds (no subprocess, browser or slow tests)
+	$(BIN)/python -m pytest -q -m "not slow and not subprocess and not browser"
 
 smoke: install  ## seconds: a tiny subset, 2 epochs
 	$(BIN)/regbench run configs/smoke.yaml
 
 lint: install
-	$(BIN)/ruff check regbench tests
+	$(BIN)/ruff check regbench tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -81,3 +81,27 @@ variants:
 """
     )
     return path
+
+
+def write_cifar(folder: Path, dataset: str, n_train: int = 20, n_test: int = 10, seed: int = 0) -> dict:
+    """Small arrays in Keras' CIFAR format: pickled dicts of channels-first rows, as keras.datasets unpacks them."""
+    import pickle
+
+    from regbench.data.datasets import CIFAR_BATCHES
+
+    name, train_files, test_files, label_key = CIFAR_BATCHES[dataset]
+    classes = 10 if dataset == "cifar10" else 100
+    rng = np.random.default_rng(seed)
+    batches = folder / name
+    batches.mkdir(parents=True)
+    images = {"train": [], "test": []}
+    for part, files, n in (("train", train_files, n_train), ("test", test_files, n_test)):
+        for file in files:
+            x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+            y = rng.integers(0, classes, size=n)
+            y[0] = classes - 1  # every class count check sees the largest label
+            record = {b"data": x.transpose(0, 3, 1, 2).reshape(n, 3072), label_key: list(map(int, y))}
+            with open(batches / file, "wb") as fh:
+                pickle.dump(record, fh)
+            images[part].append((x, y))
+    return images

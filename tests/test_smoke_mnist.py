@@ -11,13 +11,16 @@ from typer.testing import CliRunner
 
 from regbench.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = os.environ.get("REGBENCH_DATA_DIR", "")
 
-pytestmark = pytest.mark.skipif(
-    not (DATA and (Path(DATA) / "mnist.npz").is_file()),
-    reason="real MNIST not found: set REGBENCH_DATA_DIR to a folder holding mnist.npz",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (DATA and (Path(DATA) / "mnist.npz").is_file()),
+        reason="real MNIST not found: set REGBENCH_DATA_DIR to a folder holding mnist.npz",
+    ),
+]
 
 
 def test_smoke_config_on_real_mnist(tmp_path: Path):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from regbench.cli import app
 from regbench.config.schema import VariantConfig
 from regbench.store.identity import comparable_config
-from regbench.store.writer import write_run
+from regbench.store.samples import sample_grid, sample_run
 
 runner = CliRunner()
 
@@ -31,57 +31,8 @@ def fake_run(
     backend: str | None = None,
     reference: dict | None = None,
 ) -> None:
-    """A finished run as `regbench run` writes it, with chosen numbers (no training)."""
-    cfg = VariantConfig.model_validate(
-        {"regularization": {"l2": l2}, "train": {"seeds": [seed]}, "reference": reference}
-    )
-    metrics = {
-        "seed": seed,
-        "status": "finished",
-        "test_accuracy": acc,
-        "test_data_loss": 0.1,
-        "test_loss": 0.1,
-        "train_accuracy": acc + 0.02,
-        "train_data_loss": 0.05,
-        "generalization_gap": 0.02,
-        "monitor": "val_data_loss",
-        "best_epoch": 3,
-        "best_monitor_value": 0.1,
-        "epochs_run": 5,
-        "stopped_epoch": 5,
-        "stopped_early": False,
-        "restored_best_weights": False,
-        "train_time_s": 1.5,
-        "params": 100,
-        "weights": {
-            "layers": {},
-            "near_zero_share": sparsity,
-            "l1_norm": 1.0,
-            "l2_norm": 2.0,
-            "magnitude_histogram": {"edges": [1e-8, 1e-3, 1.0], "counts": [int(sparsity * 100), 100]},
-        },
-    }
-    history = [
-        {
-            "epoch": e,
-            "loss": 1 / e,
-            "data_loss": 1 / e,
-            "accuracy": 0.9,
-            "val_loss": 1.1 / e,
-            "val_data_loss": 1.1 / e,
-            "val_accuracy": 0.88,
-        }
-        for e in range(1, 6)
-    ]
-    if backend is not None:
-        version = {"tensorflow": "2.21.0", "jax": "0.10.2"}[backend]
-        metrics["runtime"] = {
-            "backend": backend,
-            "framework": f"{backend} {version}",
-            "keras": "3.15.1",
-            "batch_order": "regbench-1",
-        }
-    write_run(exp, exp.name.rsplit("-", 2)[0], variant, cfg.model_dump(mode="json"), metrics, history)
+    config = {"regularization": {"l2": l2}, "reference": reference}
+    sample_run(exp, variant, seed, acc, config=config, sparsity=sparsity, backend=backend)
 
 
 @pytest.fixture
@@ -250,6 +201,7 @@ def test_out_writes_summaries_figures_and_a_self_contained_report(outputs: Path,
     assert "http://" not in page and "https://" not in page
 
 
+@pytest.mark.subprocess
 def test_compare_does_not_import_the_framework(outputs: Path):
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom regbench.cli import app\n"
@@ -348,25 +300,9 @@ def test_a_published_reference_is_shown_beside_the_measured_mean(tmp_path: Path)
     )
 
 
-def grid_runs(exp: Path, dropouts: list[float], l2s: list[float], seeds: int = 2) -> None:
-    """A dropout x l2 sweep as `regbench run` names and writes it (numbers chosen, no training)."""
-    for d in dropouts:
-        for l2 in l2s:
-            for seed in range(seeds):
-                cfg = VariantConfig.model_validate(
-                    {"regularization": {"dropout": d, "l2": l2}, "train": {"seeds": [seed]}}
-                ).model_dump(mode="json")
-                name = f"dropout={d},l2={l2}" if len(l2s) > 1 else f"dropout={d}"
-                fake_run(exp, name, seed, 0.97 + d / 100 - l2 + seed / 1000)
-                record_path = exp / name / f"seed-{seed}" / "metrics.json"
-                record = json.loads(record_path.read_text())
-                record["config"] = cfg
-                record_path.write_text(json.dumps(record))
-
-
 def test_a_two_key_sweep_gets_a_heatmap_and_one_key_a_sweep_plot(tmp_path: Path):
     two = tmp_path / "grid-20261126-120000"
-    grid_runs(two, [0.0, 0.2, 0.5], [0.0, 0.001])
+    sample_grid(two, [0.0, 0.2, 0.5], [0.0, 0.001])
     out = tmp_path / "report2"
     result = cli(str(two), "--out", str(out))
     assert result.exit_code == 0, result.output
@@ -374,7 +310,7 @@ def test_a_two_key_sweep_gets_a_heatmap_and_one_key_a_sweep_plot(tmp_path: Path)
     page = (out / "report.html").read_text()
     assert "Swept keys per variant" in page and "<th>regularization.dropout</th><th>regularization.l2</th>" in page
     one = tmp_path / "one-20261126-120000"
-    grid_runs(one, [0.0, 0.1, 0.3, 0.5], [0.0])
+    sample_grid(one, [0.0, 0.1, 0.3, 0.5], [0.0])
     out = tmp_path / "report1"
     assert cli(str(one), "--out", str(out)).exit_code == 0
     assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG" and not (out / "heatmap.png").exists()
@@ -405,13 +341,14 @@ def _fails_in_a_helper(path: Path) -> None:
     path.write_bytes(b"drawn here")
 
 
+@pytest.mark.subprocess
 def test_figures_of_a_large_sweep_are_drawn_by_two_processes_as_by_one(tmp_path: Path, monkeypatch):
     """More than six variants: a helper process draws every other figure, byte for byte what one process draws;
     figures whose helper fails are drawn by the main process."""
     from regbench.output import figure_helper as plots
 
     exp = tmp_path / "grid-20261126-120000"
-    grid_runs(exp, [0.0, 0.1, 0.2, 0.3], [0.0, 1e-4, 1e-3, 1e-2])
+    sample_grid(exp, [0.0, 0.1, 0.2, 0.3], [0.0, 1e-4, 1e-3, 1e-2])
     real, helped = plots.draw, []
     monkeypatch.setattr(plots, "draw", lambda jobs, parallel=False: helped.append(real(jobs, parallel)))
     assert cli(str(exp), "--out", str(tmp_path / "two")).exit_code == 0

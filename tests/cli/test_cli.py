@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,10 @@ import yaml
 from typer.testing import CliRunner
 
 from regbench.cli import app
+from regbench.config.schema import DataConfig, RegularizationConfig, TrainConfig
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def files_under(folder: Path) -> set[str]:
@@ -25,13 +27,16 @@ def files_under(folder: Path) -> set[str]:
 def test_help_lists_commands_with_examples():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "validate", "compare", "schema"):
-        assert command in result.output
-    for command in ("run", "validate", "compare", "schema"):
-        sub = runner.invoke(app, [command, "--help"])
-        assert sub.exit_code == 0 and "regbench " + command in sub.output, command
+    panel = result.output[result.output.index("Commands") :]
+    assert re.findall(r"^│ (\w+) ", panel, flags=re.M) == ["run", "validate", "compare", "schema", "export"]
+    for command in ("run", "validate", "compare", "schema", "export mlflow"):
+        sub = runner.invoke(app, [*command.split(), "--help"])
+        assert sub.exit_code == 0, command
+        examples = sub.output[sub.output.index("Example") :]  # not the Usage line, which names it anyway
+        assert re.search(rf"^\s+regbench {command} \S", examples, flags=re.M), command
 
 
+@pytest.mark.subprocess
 def test_help_and_validate_do_not_import_the_framework():
     code = (
         "import sys\n"
@@ -52,6 +57,7 @@ def test_help_and_validate_do_not_import_the_framework():
     "argv, status, thread",
     [(["validate", str(ROOT / "configs" / "dropout.yaml")], 0, False), (["nosuch"], 2, False), (["--help"], 0, True)],
 )
+@pytest.mark.subprocess
 def test_the_console_entry_point_exits_with_the_status_after_exit_handlers_and_threads(argv, status, thread):
     """main() skips Python's module teardown, not what an exit must do: its status, atexit handlers, flushed
     output, and (by exiting as usual) a thread that Python would wait for."""
@@ -134,6 +140,7 @@ def test_run_writes_a_complete_experiment_folder(tmp_path: Path, data_dir: Path,
     assert (exp / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_second_run_gets_a_new_folder(tmp_path: Path, data_dir: Path, tiny_study: Path):
     out = tmp_path / "outputs"
     args = [
@@ -183,10 +190,22 @@ def test_missing_data_exits_2_with_the_sources_tried(tmp_path: Path, tiny_study:
     assert not out.exists(), "data are loaded before any folder is created"
 
 
-def test_schema_is_json():
+def test_schema_describes_every_key_for_editors():
+    """`regbench schema` feeds editor completion: every key of every section is there, with its description."""
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == 0
-    assert json.loads(result.output)["title"] == "regbench study"
+    schema = json.loads(result.output)
+    assert schema["title"] == "regbench study" and {"data", "model", "regularization", "train"} <= set(
+        schema["properties"]
+    )
+    for name, model in (
+        ("DataConfig", DataConfig),
+        ("RegularizationConfig", RegularizationConfig),
+        ("TrainConfig", TrainConfig),
+    ):
+        properties = schema["$defs"][name]["properties"]
+        assert set(properties) == set(model.model_fields), name
+        assert [k for k, v in properties.items() if not v.get("description")] == [], name
 
 
 def test_run_and_compare_print_the_same_table(tmp_path: Path, data_dir: Path, tiny_study: Path):
@@ -247,7 +266,7 @@ def test_bad_flags_exit_2_and_name_the_flag(tmp_path: Path, data_dir: Path, tiny
 
 
 def test_an_mlp_on_cifar100_shaped_data_has_100_outputs(tmp_path: Path, monkeypatch):
-    from test_data import write_cifar
+    from conftest import write_cifar
 
     write_cifar(tmp_path / "data", "cifar100", n_train=120, n_test=40)
     study = tmp_path / "c.yaml"

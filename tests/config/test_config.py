@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from regbench.cli import app
 from regbench.config.loading import json_schema, load, load_text
-from regbench.config.schema import VariantConfig
 from regbench.errors import ConfigError
+from regbench.study.plan import plan
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
@@ -20,18 +23,23 @@ def problems(text: str, overrides: list[str] | None = None) -> list[str]:
     return info.value.problems
 
 
-def test_configs_folder_is_not_empty():
-    names = {p.stem for p in CONFIGS}
-    assert {"dropout", "l1_l2", "batchnorm", "early_stopping", "all", "smoke"} <= names
+def test_every_shipped_study_is_documented_and_every_documented_one_ships():
+    docs = (ROOT / "README.md").read_text() + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    assert CONFIGS, "configs/ holds no study"
+    assert [p.name for p in CONFIGS if f"configs/{p.name}" not in docs] == []
+    mentioned = set(re.findall(r"configs/(\w+\.yaml)", docs))
+    assert sorted(m for m in mentioned if not (ROOT / "configs" / m).is_file()) == []
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_validates(path: Path):
+    """What `regbench validate` says of it, and every planned run distinct (no two variants collapse into one)."""
     experiment = load(path)
-    assert experiment.variants, f"{path.name} defines no variants"
-    for cfg in experiment.variants.values():
-        assert isinstance(cfg, VariantConfig)
-        assert len(cfg.dropout_rates()) == len(cfg.model.hidden_units)
+    runs = plan(experiment)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"ok ({experiment.name}: {len(experiment.variants)} variant(s), {len(runs)} run(s))" in result.output
+    assert len({r.run_id for r in runs}) == len(runs)
 
 
 def test_dropout_study_is_the_seed_study():

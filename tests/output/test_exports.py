@@ -62,6 +62,7 @@ def test_output_tensorboard_in_a_config_and_set(tmp_path: Path, tiny_study: Path
     assert load(tiny_study, overrides=["output.tensorboard=true"]).output.tensorboard is True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="needs MLflow: pip install 'regbench[mlflow]'")
 def test_mlflow_export_twice_holds_each_run_once(tmp_path: Path, data_dir: Path, tiny_study: Path, monkeypatch):
     from mlflow.tracking import MlflowClient

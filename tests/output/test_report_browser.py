@@ -8,21 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_compare import fake_run
 from typer.testing import CliRunner
 
 from regbench.cli import app
+from regbench.store.samples import sample_run
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.subprocess,
+    pytest.mark.skipif(BROWSER is None, reason="no Chromium installed (apt-get install chromium)"),
+]
 TAB_BLUE = np.array([0x1F, 0x77, 0xB4]) / 255  # matplotlib's first colour: the baseline's lines and bars
 
 
 def test_report_renders_with_its_figures(tmp_path: Path):
     exp = tmp_path / "runs" / "s-20260101-000000"
     for seed in range(3):
-        fake_run(exp, "baseline", seed, 0.97 + seed / 1000)
-        fake_run(exp, "l1", seed, 0.96 + seed / 1000, sparsity=0.7)
+        sample_run(exp, "baseline", seed, 0.97 + seed / 1000)
+        sample_run(exp, "l1", seed, 0.96 + seed / 1000, sparsity=0.7)
     out = tmp_path / "report"
     assert CliRunner().invoke(app, ["compare", str(exp), "-b", "baseline", "--out", str(out)]).exit_code == 0
     shot = tmp_path / "shot.png"

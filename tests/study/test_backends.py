@@ -16,6 +16,8 @@ from regbench.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX: pip install 'regbench[jax]'")
 def test_run_on_two_backends_writes_one_folder_each_and_the_agreement(tmp_path: Path, data_dir: Path, tiny_study):
     out = tmp_path / "out"

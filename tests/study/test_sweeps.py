@@ -20,7 +20,7 @@ from regbench.config.loading import json_schema, load_text
 from regbench.errors import ConfigError
 from regbench.study.run import CtrlC
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 GRID = """\
@@ -135,6 +135,8 @@ def start_sweep(tmp_path: Path, data_dir: Path, epochs: int, wait_for: int) -> t
     return proc, study, out
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_sigkill_then_resume_loses_and_recomputes_nothing(tmp_path: Path, data_dir: Path):
     proc, study, out = start_sweep(tmp_path, data_dir, epochs=2, wait_for=3)
     proc.send_signal(signal.SIGKILL)
@@ -179,6 +181,8 @@ def test_resume_refuses_a_folder_of_another_backend(tmp_path: Path, data_dir: Pa
     assert not (exp / "dropout" / "seed-0" / "metrics.json").exists()
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_parallel_jobs_write_the_same_folder_layout(tmp_path: Path, data_dir: Path, tiny_study: Path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--jobs", "2", "--seeds", "0,1"])
@@ -229,6 +233,7 @@ def test_a_learning_rate_of_10_is_marked_diverged(tmp_path: Path, data_dir: Path
     assert "learning_rate=10.0 (diverged)" in (exp / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_learning_curve_written_when_train_subset_is_swept(tmp_path: Path, data_dir: Path):
     study = tmp_path / "lc.yaml"
     study.write_text(
@@ -241,6 +246,8 @@ def test_learning_curve_written_when_train_subset_is_swept(tmp_path: Path, data_
     assert (exp / "learning_curve.png").is_file()
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_ray_executor_runs_a_tiny_sweep_and_compare_reads_it(tmp_path: Path, data_dir: Path, tiny_study: Path):
     pytest.importorskip("ray", reason="Ray not installed: pip install 'regbench[ray]'")
     out = tmp_path / "out"
@@ -283,6 +290,8 @@ def test_ctrl_c_inside_a_weakref_callback_is_not_lost():
         signal.signal(signal.SIGINT, previous)  # pytest's own handling, even when an assertion fails
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, data_dir: Path):
     proc, _, out = start_sweep(tmp_path, data_dir, epochs=3, wait_for=1)
     proc.send_signal(signal.SIGINT)

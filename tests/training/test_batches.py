@@ -100,6 +100,8 @@ def test_epoch_order_is_a_new_permutation_each_epoch_and_reproducible():
     assert not np.array_equal(first, epoch_order(4, 0, 1000))  # another seed: another order
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fit_trains_on_regbench_order_every_epoch(backend):
     out = json.loads(run_in_backend(SCRIPT, backend))

@@ -61,6 +61,7 @@ def test_cnn_blocks_in_order_with_their_regularizers():
     assert "Reshape" not in kinds(plain) and kinds(plain).count("MaxPooling2D") == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fuse", [False, True])
 def test_mlp_and_cnns_train_alone_and_with_fuse(tmp_path: Path, data_dir: Path, fuse: bool):
     study = tmp_path / "s.yaml"

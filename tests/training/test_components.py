@@ -160,6 +160,7 @@ variants:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fuse", [False, True])
 def test_a_study_mixing_the_new_keys_runs_alone_and_fused(tmp_path: Path, data_dir: Path, fuse: bool):
     study = tmp_path / "mixed.yaml"
@@ -193,10 +194,11 @@ def test_a_study_mixing_the_new_keys_runs_alone_and_fused(tmp_path: Path, data_d
         }
 
 
+@pytest.mark.slow
 def test_srivastava_table9_one_epoch_cut_runs_fused(tmp_path: Path, data_dir: Path):
     """The paper config as shipped (784-1024-1024-2048-10, SGD with momentum, max-norm, input dropout), cut to
     one epoch: the five variants train as one fused model and carry the paper's references."""
-    config = Path(__file__).resolve().parent.parent / "configs" / "srivastava_table9.yaml"
+    config = Path(__file__).resolve().parents[2] / "configs" / "srivastava_table9.yaml"
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(config), "--fuse", "--set", "train.epochs=1", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -237,6 +239,7 @@ print("ok")
 """
 
 
+@pytest.mark.subprocess
 def test_branch_dropout_on_jax_draws_with_xla_threefry_at_the_right_rates():
     """On JAX the fused dropout masks come from lax.rng_bit_generator (branches._uniform), not keras.random."""
     pytest.importorskip("jax")

@@ -56,6 +56,7 @@ def splits():
         (["maxnorm", "smooth", "plain", "maxnorm"], [0, 0, 0, 1]),
     ],
 )
+@pytest.mark.slow
 def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
     """Variants without dropout, each branch on its own seed's batch order: every seed's final weights,
     history and test results agree with the run trained alone."""
@@ -89,6 +90,7 @@ def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
             assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) > 0.49
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_optimizer_options_and_schedules_train_fused_as_alone(splits, option):
     exp = load_text(
@@ -110,6 +112,7 @@ def test_optimizer_options_and_schedules_train_fused_as_alone(splits, option):
         assert lrs == pytest.approx([cfg.train.learning_rate_at(e) for e in range(3)], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_fused_runs_are_the_runs_alone_for_every_seed(tmp_path, data_dir):
     """The user-level check: `run --fuse` and `run` give each (variant, seed) run the same result, not only
     the first seed's (fused branches once all trained on the first seed's batch order)."""
@@ -244,6 +247,8 @@ variants:
 """
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_other_rates_and_penalties_reuse_the_compiled_programs(tmp_path, data_dir):
     """Per-branch dropout and noise rates and L1/L2 penalties are state of a fused model, not constants of its
     compiled programs: a study with other values (and the same branches at zero) adds nothing to JAX's compile

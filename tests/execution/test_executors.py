@@ -1,0 +1,43 @@
+"""Executors behind one protocol: every task comes back once, as a typed Outcome, whichever executor ran it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regbench.config.schema import VariantConfig
+from regbench.errors import RegbenchError
+from regbench.execution.executor import make_executor
+from regbench.execution.groups import Task
+from regbench.execution.local import InProcess, ProcessPool
+from regbench.execution.outcome import Outcome, Status
+
+
+def _tasks(data_dir: Path, n: int) -> list[Task]:
+    """Runs whose data cannot be found: each fails fast, in whatever process runs it, without training."""
+    cfg = VariantConfig.model_validate({"data": {"dir": str(data_dir)}}).model_dump(mode="json")
+    return [Task(f"v{i}/seed-0", f"v{i}", 0, cfg, None) for i in range(n)]
+
+
+def test_the_command_lines_choice_picks_the_executor():
+    assert isinstance(make_executor("local", jobs=1), InProcess)
+    assert isinstance(make_executor("local", jobs=2), ProcessPool)
+    with pytest.raises(RegbenchError, match="--executor lokal: expected local or ray"):
+        make_executor("lokal")
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_failed_runs_come_back_as_outcomes_with_their_reason(tmp_path: Path, jobs: int):
+    pytest.importorskip("keras")
+    tasks = _tasks(tmp_path / "missing", 3)
+    executor = make_executor("local", jobs=jobs)
+    started: list[str] = []
+    ended = list(executor.launch([[t] for t in tasks], lambda t: started.append(t.key), lambda *a: None))
+    assert sorted(t.key for t, _ in ended) == sorted(t.key for t in tasks)
+    assert sorted(started) == sorted(t.key for t in tasks)
+    for _, outcome in ended:
+        assert isinstance(outcome, Outcome) and outcome.status is Status.FAILED
+        assert outcome.error.startswith("DataError: ") and "missing" in outcome.error
+        assert not outcome.status.trained()
