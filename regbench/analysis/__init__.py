@@ -1,1 +1,1 @@
-"""TODO."""
+"""Analysis of finished runs: summaries over seeds, statistics against a baseline, agreement across backends."""

@@ -1,4 +1,4 @@
-"""TODO."""
+"""The compare use case: read run folders, group them over seeds, test against a baseline, sort."""
 
 from __future__ import annotations
 
@@ -92,5 +92,5 @@ def compare(
         groups = sorted(groups, key=key, reverse=reverse)
         if reverse:  # keep rows without a value at the bottom either way
             groups = [g for g in groups if not key(g)[0]] + [g for g in groups if key(g)[0]]
-    diff = changed_keys(groups) if only_changed else []
+    diff = changed_keys([g.config for g in groups]) if only_changed else []
     return Comparison(groups, skipped + dropped, diff, with_test=baseline is not None, baseline=baseline)

@@ -15,24 +15,6 @@ from regbench.analysis.stats import holm, welch
 from regbench.store.identity import comparable_config, config_hash
 from regbench.store.reader import Run, Skipped
 
-
-def baseline_group(groups: list[Group], name: str | None) -> Group | None:
-    if name is not None:
-        return next((g for g in groups if name in (g.label, g.variant)), None)
-    return next((g for g in groups if g.variant == "baseline"), groups[0] if groups else None)
-
-
-def default_baseline(groups: list[Group]) -> str | None:
-    """The baseline that ``run`` and ``compare`` use when none is named: the variant called ``baseline``, else
-    the first variant; None when there is nothing to compare, or the name stands for variants of different
-    configs (then ``--baseline LABEL`` must say which)."""
-    if len({g.variant for g in groups}) < 2:
-        return None
-    name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
-    matches = [g for g in groups if g.variant == name]
-    return name if len({json.dumps(g.runtime, sort_keys=True) for g in matches}) == len(matches) else None
-
-
 # key -> (header, how to read it from a run, format of one value, scale)
 METRICS: dict[str, tuple[str, Any, str, float]] = {
     "test_accuracy": ("test acc %", lambda m: m["test_accuracy"], "{:.2f}", 100.0),
@@ -86,6 +68,37 @@ class Group:
     @property
     def statuses(self) -> list[str]:
         return sorted({r.metrics.get("status", "finished") for r in self.runs})
+
+
+def _runtime_key(g: Group) -> str:
+    return json.dumps(g.runtime, sort_keys=True)
+
+
+def baseline_candidates(groups: list[Group], name: str) -> list[Group]:
+    """The groups a baseline name stands for: those with that label, else those of that variant name (one per
+    runtime when the baseline was trained on several backends)."""
+    return [g for g in groups if g.label == name] or [g for g in groups if g.variant == name]
+
+
+def default_baseline(groups: list[Group]) -> str | None:
+    """The baseline that ``run`` and ``compare`` use when none is named: the variant called ``baseline``, else
+    the first variant; None when there is nothing to compare, or the name stands for variants of different
+    configs (then ``--baseline LABEL`` must say which)."""
+    if len({g.variant for g in groups}) < 2:
+        return None
+    name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+    matches = baseline_candidates(groups, name)
+    return name if len({_runtime_key(g) for g in matches}) == len(matches) else None
+
+
+def baseline_group(groups: list[Group], name: str | None) -> Group | None:
+    """The group the report compares configs against: the named baseline's (its first runtime's), else the
+    variant called ``baseline``, else the first."""
+    if not groups:
+        return None
+    if name is None:
+        name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+    return next(iter(baseline_candidates(groups, name)), None)
 
 
 def runtime_label(runtime: dict[str, str], short: bool = False) -> str:
@@ -168,19 +181,19 @@ def summarize(
         for key in METRICS:
             g.stats[key] = _stats(metric_values(g, key))
     if baseline is not None:
-        matches = [g for g in groups if g.label == baseline] or [g for g in groups if g.variant == baseline]
-        by_runtime = {json.dumps(g.runtime, sort_keys=True): g for g in matches}
+        matches = baseline_candidates(groups, baseline)
+        by_runtime = {_runtime_key(g): g for g in matches}
         if not matches or len(by_runtime) != len(matches):
             raise KeyError(baseline)
         for g in groups:
-            base = matches[0] if len(matches) == 1 else by_runtime.get(json.dumps(g.runtime, sort_keys=True))
+            base = matches[0] if len(matches) == 1 else by_runtime.get(_runtime_key(g))
             if base is None:
                 g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
                 continue
             _test_against(g, base, metric)
         families: dict[str, list[Group]] = {}  # each runtime's comparisons against its own baseline
         for g in groups:
-            families.setdefault(json.dumps(g.runtime, sort_keys=True), []).append(g)
+            families.setdefault(_runtime_key(g), []).append(g)
         for family in families.values():
             for g, adjusted in zip(family, holm([g.p_value for g in family]), strict=True):
                 g.p_value_holm = adjusted
@@ -202,13 +215,8 @@ def _test_against(g: Group, base: Group, metric: str) -> None:
         g.test_note = "" if w.p_value is not None else "no variance"  # undefined when neither sample varies
 
 
-def changed_keys(groups: list[Group]) -> list[str]:
-    """Dotted config keys whose value differs between the groups (the parameter diff)."""
-    return changed_keys_of([g.config for g in groups])
-
-
-def changed_keys_of(configs: list[dict[str, Any]]) -> list[str]:
-    """Dotted config keys whose value differs between resolved configs."""
+def changed_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """Dotted config keys whose value differs between resolved configs (the parameter diff)."""
     flats = [comparable_config(c) for c in configs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
@@ -223,3 +231,26 @@ def reference_of(g: Group) -> dict[str, Any] | None:
         return None
     measured = (1.0 - acc) * 100 if ref["metric"] == "test_error" else acc * 100
     return {**ref, "measured": measured, "delta": measured - ref["value"]}
+
+
+def sweep_axes(groups: list[Group]) -> dict[str, list]:
+    """The config keys a sweep varies, with their values in order, when the variants form a full grid over
+    them (every combination once); {} otherwise (hand-written variants that differ in unrelated ways). Derived
+    from the configs, so it holds for runs pooled from several folders as for one sweep's."""
+    keys = changed_keys([g.config for g in groups])
+    if not keys or len(groups) < 2:
+        return {}
+    flats = [comparable_config(g.config) for g in groups]
+    axes: dict[str, list] = {}
+    for k in keys:
+        axes[k] = []
+        for f in flats:
+            if f.get(k) not in axes[k]:
+                axes[k].append(f.get(k))
+    combos = {tuple(json.dumps(f.get(k), sort_keys=True) for k in keys) for f in flats}
+    if len(combos) != len(groups) or len(groups) != math.prod(len(v) for v in axes.values()):
+        return {}
+    for values in axes.values():
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            values.sort()
+    return axes

@@ -1,1 +1,2 @@
-"""TODO."""
+"""The framework under Keras: backend choice, quiet and lean import, JAX's compile cache, and every Keras
+internal regbench touches (keras_internals)."""

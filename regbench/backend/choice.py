@@ -1,4 +1,4 @@
-"""TODO."""
+"""Which Keras backend a process uses, and why (recorded in environment.json)."""
 
 from __future__ import annotations
 

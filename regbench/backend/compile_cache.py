@@ -1,4 +1,4 @@
-"""TODO."""
+"""JAX's persistent compile cache, on by default for regbench."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ def compile_cache(keras=None) -> str | None:
     """On JAX, keep compiled programs on disk so that a study compiles each shape once per machine, not once per
     process; return the folder, or None when off. ``REGBENCH_COMPILE_CACHE``: a folder, or ``off``; default
     ``$XDG_CACHE_HOME/regbench/jax`` (``~/.cache/regbench/jax``), at most 1 GiB (least recently used entries go).
-    A ``JAX_COMPILATION_CACHE_DIR`` of your own wins. What it saves: the seed study's compiling (about 5 s of a
-    one-epoch run on the 2-core CPU) on every run after the first of the same shapes. JAX keys each entry by the
+    A ``JAX_COMPILATION_CACHE_DIR`` of your own wins. It saves the compiling of every run after the first of the
+    same shapes (docs/performance.md). JAX keys each entry by the
     program, the compile options and the jax/jaxlib versions, so a result cannot come from a stale program.
     """
     if keras is None or keras.backend.backend() != "jax":

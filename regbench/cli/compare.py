@@ -1,4 +1,4 @@
-"""TODO."""
+"""``regbench compare``: finished runs side by side, and the cross-backend view."""
 
 from __future__ import annotations
 
@@ -130,9 +130,8 @@ def compare(
 
 def print_agreement(groups, fmt: str) -> tuple[list[str], list[list[str]]]:
     """Print the cross-backend view of compare --across-backends (and run --backends); return its table."""
-    from regbench.analysis.agreement import backend_agreement
     from regbench.analysis.summary import runtime_label
-    from regbench.output.tables import markdown
+    from regbench.output.tables import backend_agreement, markdown
 
     if len({runtime_label(g.runtime) for g in groups}) < 2:
         raise fail(

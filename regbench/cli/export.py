@@ -1,4 +1,4 @@
-"""TODO."""
+"""``regbench export``: finished runs to other tools (MLflow)."""
 
 from __future__ import annotations
 

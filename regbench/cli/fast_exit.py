@@ -8,9 +8,10 @@ import sys
 
 def exit_now(code: int | str | None) -> None:
     """End the process with ``code`` the way ``sys.exit`` does, less Python's teardown of every loaded module:
-    after Keras, JAX and matplotlib that took about 0.45 s on the 2-core CPU, 2-3 % of a 48-run sweep, and every
-    command waited for it. Output streams are flushed and exit handlers run first (a Ray cluster's shutdown,
-    temporary folders); while another thread that Python would wait for is still running, exit as usual."""
+    after Keras, JAX and matplotlib it takes about half a second, which every command would wait for. Output
+    streams are flushed and exit handlers run first (a Ray cluster's shutdown, temporary folders) through
+    ``atexit._run_exitfuncs``, the only way to run them early; without it, or while another thread that Python
+    would wait for is still running, exit as usual."""
     import atexit
     import threading
 

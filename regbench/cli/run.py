@@ -244,11 +244,11 @@ def _run_backends(config: Path, name: str, backends: str, options: RunOptions) -
 
 
 def _print_plan(experiment, planned) -> None:
-    from regbench.analysis.summary import changed_keys_of
+    from regbench.analysis.summary import changed_keys
     from regbench.store.identity import comparable_config
 
     configs = [p.config.model_dump(mode="json") for p in planned]
-    keys = changed_keys_of(configs)
+    keys = changed_keys(configs)
     header = ["#", "variant", "seed", "run id", *keys, "epochs", "state"]
     rows = []
     for i, (p, cfg) in enumerate(zip(planned, configs, strict=True), start=1):

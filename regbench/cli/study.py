@@ -1,4 +1,4 @@
-"""TODO."""
+"""``regbench validate`` and ``regbench schema``: the study format, without training."""
 
 from __future__ import annotations
 

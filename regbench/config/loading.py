@@ -1,4 +1,5 @@
-"""TODO."""
+"""Loading a study: parse the YAML, apply ``--set``, expand the sweep, validate every variant, and report
+every problem at once."""
 
 from __future__ import annotations
 

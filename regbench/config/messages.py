@@ -1,4 +1,5 @@
-"""TODO."""
+"""Error text for study files: the YAML line of each key, pydantic's errors as
+``FILE:LINE: dotted.key: expected ..., got ...``, and which dotted keys exist."""
 
 from __future__ import annotations
 

@@ -105,6 +105,16 @@ class ModelConfig(_Strict):
             raise ValueError("expected a list of layer widths >= 1")
         return value
 
+    @model_validator(mode="after")
+    def _cnn_defaults(self) -> ModelConfig:
+        """A cnn's defaults for the conv keys, which an mlp must leave null."""
+        if self.kind == "cnn":
+            if self.conv_filters is None:
+                self.conv_filters = [32, 64]
+            if self.kernel_size is None:
+                self.kernel_size = 3
+        return self
+
 
 class EarlyStoppingConfig(_Strict):
     """Keras ``EarlyStopping`` arguments. Monitors the validation data loss by default."""
@@ -328,10 +338,6 @@ class VariantConfig(_Strict):
                         f"{key}: expected it unset with model.kind mlp (a cnn key), got {show_value(value)}"
                     )
         else:
-            if m.conv_filters is None:
-                m.conv_filters = [32, 64]
-            if m.kernel_size is None:
-                m.kernel_size = 3
             rates = self.regularization.spatial_dropout
             if isinstance(rates, list) and len(rates) != len(m.conv_filters):
                 raise ValueError(

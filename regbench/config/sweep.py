@@ -1,4 +1,4 @@
-"""TODO."""
+"""Sweeps: a ``sweep:`` grid of dotted keys expanded into named variants."""
 
 from __future__ import annotations
 

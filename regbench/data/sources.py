@@ -1,4 +1,5 @@
-"""TODO."""
+"""Where a dataset's arrays come from: a data folder (npz, IDX or CIFAR batches), Debian's dataset folder, or
+Keras' download."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO."""
+"""Speed plumbing: a helper process that draws half of a large comparison's figures."""
 
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ def serve() -> None:
 
 
 def draw(jobs: list[tuple[Callable, tuple]], parallel: bool = False) -> int:
-    """Draw figures, each ``(function of this module, its arguments)``. With ``parallel``, a helper process draws
-    every other one while this process draws the rest: the 16-variant sweep's five figures took about 2.2 s on
-    one core of the 2-core CPU. If the helper cannot start or fails, its figures are drawn here, so a figure is
-    never missing and an error surfaces in this process. Returns how many figures the helper drew."""
+    """Draw figures, each ``(a module-level function, its arguments)``. With ``parallel``, a helper process draws
+    every other one while this process draws the rest: drawing is a sizeable share of a short sweep's time. If
+    the helper cannot start or fails, its figures are drawn here, so a figure is never missing and an error
+    surfaces in this process. Returns how many figures the helper drew."""
     global _helper
     if not parallel or len(jobs) < 2:
         _draw_each(jobs)

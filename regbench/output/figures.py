@@ -79,7 +79,7 @@ def _small_multiples(
     rows = math.ceil(len(groups) / cols)
     height = 2.6 * rows + 0.6
     fig, axes = plt.subplots(rows, cols, figsize=(11, height), dpi=100, sharex=True, sharey=True)
-    # Fixed margins (inches) instead of tight_layout, which draws the whole grid once more (0.3 s for 16 panels)
+    # Fixed margins (inches) instead of tight_layout, which would draw the whole grid once more
     fig.subplots_adjust(left=0.7 / 11, right=1 - 0.15 / 11, bottom=0.5 / height, top=1 - 0.8 / height, hspace=0.3)
     axes = np.atleast_1d(axes).ravel()
     palette = colours(groups)
@@ -216,17 +216,19 @@ def accuracy_bars(groups: list[Group], path: Path) -> Path:
 
 
 def learning_curve(groups: list[Group], path: Path) -> Path:
-    """Test accuracy against training-set size (data.train_subset), one line per variant name without its
-    ``train_subset=...`` part: one line per regularizer."""
+    """Test accuracy against training-set size (data.train_subset), one line per config apart from the size
+    (one per regularizer), labelled with the other keys that differ."""
+    from regbench.analysis.summary import changed_keys
     from regbench.store.identity import comparable_config
 
+    flats = [comparable_config(g.config) for g in groups]
+    others = [k for k in changed_keys([g.config for g in groups]) if k != "data.train_subset"]
     lines: dict[str, list[tuple[float, float, float]]] = {}
-    for g in groups:
-        flat = comparable_config(g.config)
+    for g, flat in zip(groups, flats, strict=True):
         size = flat.get("data.train_subset")
         if size is None:
             continue
-        label = ",".join(p for p in g.variant.split(",") if not p.startswith("train_subset=")) or "all"
+        label = ", ".join(f"{_short(k)}={_text(flat.get(k))}" for k in others) or "all"
         stats = g.stats["test_accuracy"]
         lines.setdefault(label, []).append((size, stats["mean"] * 100, np.nan_to_num(stats["std"] * 100)))
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
@@ -242,31 +244,6 @@ def learning_curve(groups: list[Group], path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _save(fig, path)
-
-
-def sweep_axes(groups: list[Group]) -> dict[str, list]:
-    """The config keys a sweep varies, with their values in order, when the variants form a full grid over
-    them (every combination once); {} otherwise (hand-written variants that differ in unrelated ways)."""
-    from regbench.analysis.summary import changed_keys
-    from regbench.store.identity import comparable_config
-
-    keys = changed_keys(groups)
-    if not keys or len(groups) < 2:
-        return {}
-    flats = [comparable_config(g.config) for g in groups]
-    axes: dict[str, list] = {}
-    for k in keys:
-        axes[k] = []
-        for f in flats:
-            if f.get(k) not in axes[k]:
-                axes[k].append(f.get(k))
-    combos = {tuple(json.dumps(f.get(k), sort_keys=True) for k in keys) for f in flats}
-    if len(combos) != len(groups) or len(groups) != math.prod(len(v) for v in axes.values()):
-        return {}
-    for values in axes.values():
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            values.sort()
-    return axes
 
 
 def _value_of(group: Group, key: str):

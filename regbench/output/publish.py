@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regbench.analysis.summary import Group, baseline_group, changed_keys
+from regbench.analysis.summary import Group, baseline_group, changed_keys, sweep_axes
 from regbench.output.report_html import FIGURES, report_html
 from regbench.output.tables import json_text, markdown, records, table
 from regbench.store.files import atomic_write, csv_text
@@ -63,10 +63,10 @@ def write_all(
         (plots.weight_histogram, (groups, folder / "weights.png")),
     ]
     figures = dict(FIGURES)
-    if "data.train_subset" in changed_keys(groups):
+    if "data.train_subset" in changed_keys([g.config for g in groups]):
         jobs.append((plots.learning_curve, (groups, folder / "learning_curve.png")))
         figures["learning_curve.png"] = "Test accuracy against training-set size"
-    axes = plots.sweep_axes(groups) if len(groups) > 2 else {}  # two variants: the config diff says it all
+    axes = sweep_axes(groups) if len(groups) > 2 else {}  # two variants: the config diff says it all
     if len(axes) == 1:
         jobs.append((plots.sweep_plot, (groups, next(iter(axes)), folder / "sweep.png", base)))
         figures["sweep.png"] = f"Test accuracy and generalization gap against {next(iter(axes))}, mean ± std"

@@ -1,4 +1,4 @@
-"""TODO."""
+"""report.html: one self-contained page with the table, the figures and what differs between variants."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TODO."""
+"""Comparison tables as text: the terminal, Markdown, CSV and JSON views of analysed groups."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from regbench.analysis.agreement import ALPHA, p_between, verdict
 from regbench.analysis.summary import METRICS, Group, reference_of, runtime_label
 from regbench.store.files import json_safe
 from regbench.store.identity import comparable_config
@@ -35,7 +36,7 @@ def runtimes_note(groups: list[Group]) -> str | None:
     return "Runs of different backends, versions or batch orders are kept apart, never pooled: " + "; ".join(labels)
 
 
-def fmt_stat(key: str, s: dict[str, float]) -> str:
+def stat_text(key: str, s: dict[str, float]) -> str:
     _, _, spec, scale = METRICS[key]
     if not s or s["n"] == 0:
         return "—"
@@ -46,14 +47,14 @@ def fmt_stat(key: str, s: dict[str, float]) -> str:
     return text
 
 
-def fmt_pvalue(p: float) -> str:
+def p_text(p: float) -> str:
+    """A p-value as tables show it: three decimals, or scientific below 0.001."""
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
-def fmt_p(g: Group, adjusted: bool = True) -> str:
-    """The p-value cell: Holm-adjusted (the table's) or raw; a note where there is no test."""
-    p = g.p_value_holm if adjusted else g.p_value
-    return (g.test_note or "—") if p is None else fmt_pvalue(p)
+def p_cell(g: Group) -> str:
+    """The p-value cell of a row: Holm-adjusted over the table; a note where there is no test."""
+    return (g.test_note or "—") if g.p_value_holm is None else p_text(g.p_value_holm)
 
 
 def table(groups: list[Group], columns: list[str], with_test: bool = False, diff: list[str] | None = None):
@@ -73,7 +74,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
         flat = comparable_config(g.config)
         cells = [g.label + (" (diverged)" if "diverged" in g.statuses else ""), str(g.n)]
         cells += [json.dumps(flat.get(k)) if not isinstance(flat.get(k), str) else flat[k] for k in diff or []]
-        cells += [fmt_stat(c, g.stats[c]) for c in columns]
+        cells += [stat_text(c, g.stats[c]) for c in columns]
         if any(refs):
             what = {"test_error": "error", "test_accuracy": "acc"}
             cells += [f"{ref['value']:.2f} {what[ref['metric']]}", f"{ref['delta']:+.2f}"] if ref else ["—", "—"]
@@ -81,7 +82,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
             signed = spec.replace("{:", "{:+")
             ci = "—" if g.ci_low is None else f"[{signed.format(g.ci_low * scale)}, {signed.format(g.ci_high * scale)}]"
             g_cell = "—" if g.effect_size is None else f"{g.effect_size:+.2f}"
-            cells += ["—" if g.delta is None else signed.format(g.delta * scale), ci, g_cell, fmt_p(g)]
+            cells += ["—" if g.delta is None else signed.format(g.delta * scale), ci, g_cell, p_cell(g)]
         rows.append(cells)
     return header, rows
 
@@ -128,3 +129,50 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def backend_agreement(groups: list[Group], alpha: float = ALPHA) -> tuple[list[str], list[list[str]]]:
+    """Does a conclusion survive the framework? Per variant: the tested metric, Δ and p against the baseline
+    on each backend, whether the verdicts agree, and the p-value of the metric between backends.
+
+    ``groups`` come from :func:`summarize` with a baseline over runs of two or more runtimes. A verdict is the
+    sign of Δ and whether the Holm-adjusted p (over that backend's comparisons) is < ``alpha``; verdicts agree
+    when every backend gives the same one. The last column
+    is Welch's t-test of the variant's own runs on the first runtime against each other runtime: small values
+    mean the backends train this variant differently.
+    """
+    runtimes = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
+    shorts = {runtime_label(g.runtime): runtime_label(g.runtime, short=True) for g in groups}
+    if len(set(shorts.values())) < len(shorts):
+        shorts = {r: r for r in runtimes}
+    tested = groups[0].tested if groups else "test_accuracy"
+    name, _, spec, scale = METRICS[tested]
+    header = ["variant"]
+    for r in runtimes:
+        header += [f"{name} ({shorts[r]})", f"Δ ({shorts[r]})", f"p Holm ({shorts[r]})"]
+    header += ["verdicts agree", "p between backends"]
+    rows = []
+    by_variant: dict[str, dict[str, Group]] = {}
+    for g in groups:
+        by_variant.setdefault(g.variant, {})[runtime_label(g.runtime)] = g
+    for variant, per in by_variant.items():
+        cells, verdicts = [variant], set()
+        for r in runtimes:
+            g = per.get(r)
+            if g is None:
+                cells += ["—", "—", "—"]
+                continue
+            delta = "—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale)
+            cells += [stat_text(tested, g.stats[tested]), delta, p_cell(g)]
+            verdicts.add(verdict(g, alpha))
+        present = [per[r] for r in runtimes if r in per]
+        if len(present) < 2:
+            cells.append(f"only on {shorts[next(r for r in runtimes if r in per)]}")
+        elif verdicts == {"baseline"}:
+            cells.append("baseline")
+        else:
+            cells.append(f"yes: {verdicts.pop()}" if len(verdicts) == 1 else "NO: " + " vs ".join(sorted(verdicts)))
+        ps = [p_between(present[0], other, tested) for other in present[1:]]
+        cells.append(", ".join(p if isinstance(p, str) else p_text(p) for p in ps) or "—")
+        rows.append(cells)
+    return header, rows

@@ -1,1 +1,2 @@
-"""TODO."""
+"""The experiment-folder format: its layout, the one writer, the readers of every format written so far,
+run identity."""

@@ -1,4 +1,4 @@
-"""TODO."""
+"""Atomic writes and strict JSON/CSV/YAML text, for every file regbench writes."""
 
 from __future__ import annotations
 

@@ -24,10 +24,8 @@ def _layout(values: list[float], branches: int, units: int, slots: int | None) -
 def _with_l2_gradient(kernel, l2):
     """``kernel`` itself, whose gradient gets each branch's L2 penalty gradient added: ``l2 * 2w``, the gradient of
     Keras' L2 regularizer (its arithmetic too). Fused runs report their penalties from the weights at the end of
-    each epoch (regbench.fused), so a training step needs the penalty's gradient, not its value: as a kernel
-    regularizer the value was one more pass over every branch's kernel in every training and validation step,
-    about a tenth of the 48-run sweep's training time on the CPU (3.3 -> 2.9 s per epoch). ``l2`` is an input of
-    the step (see BranchDense), not a constant of it."""
+    each epoch (training.fused), so a step needs the penalty's gradient, not its value, which would cost one more
+    pass over every kernel per step. ``l2`` is an input of the step (see BranchDense), not a constant of it."""
 
     @keras.ops.custom_gradient
     def identity(w, lambdas):
@@ -72,11 +70,9 @@ class BranchDense(keras.layers.Layer):
     The first layer takes the input as [batch, slots, in]: one slot per distinct seed, each holding that seed's
     batch, and ``K / slots`` branches per slot (branch ``b = slot * per_slot + j``). Its kernel is stored as
     [slots, in, per_slot * units], so each slot's batch meets all of its branches in one matrix product; with one
-    slot that is one wide product [batch, in] x [in, K*units] for every branch (measured: 12.3 -> 8.2 s per epoch
-    for K=8 with TensorFlow on 2 cores against K products). An input with a single slot is shared by every
-    branch (evaluation). Other layers (``slots=None``) take [batch, K, in], hold [K, in, units] kernels and use a
-    batched einsum. (A block-diagonal [K*in, K*units] kernel, one large matrix product, was slower on both
-    TensorFlow and JAX, and was dropped.)
+    slot that is one wide product [batch, in] x [in, K*units] for every branch, faster than K products. An input
+    with a single slot is shared by every branch (evaluation). Other layers (``slots=None``) take [batch, K, in],
+    hold [K, in, units] kernels and use a batched einsum.
     """
 
     def __init__(
@@ -125,8 +121,7 @@ class BranchDense(keras.layers.Layer):
         k, units = self.branches, self.units
         kernel = self.kernel if self.l2_values is None else _with_l2_gradient(self.kernel, self.l2_values)
         if self.slots is None and not training:  # evaluation's large batches: branch-major, one product per
-            # branch (the 48-run sweep's 10,000 test predictions 0.95 -> 0.80 s on JAX's CPU backend; at a
-            # training batch of 32 no faster, so training keeps the batch-major product below)
+            # branch, faster there; at training's small batches it is not, and training keeps the product below
             y = keras.ops.einsum("kbi,kio->kbo", keras.ops.transpose(x, (1, 0, 2)), kernel)
             y = keras.ops.transpose(y, (1, 0, 2))
         elif self.slots is None:
@@ -134,8 +129,8 @@ class BranchDense(keras.layers.Layer):
         elif x.shape[1] == 1 or self.slots == 1:  # one batch for every branch
             kernel = keras.ops.reshape(keras.ops.transpose(kernel, (1, 0, 2)), (-1, k * units))
             y = keras.ops.matmul(x[:, 0], kernel)
-        else:  # slot-major around a batched product: on JAX's CPU backend the seed study's fused epoch 3.9 -> 3.2 s,
-            # as XLA ran einsum("bsi,sio->bso") as a slow transposed product (profiled: 1.06 -> 0.61 s per epoch)
+        else:  # slot-major around a batched product: XLA's CPU backend runs einsum("bsi,sio->bso") as a slow
+            # transposed product
             x = keras.ops.transpose(x, (1, 0, 2))
             y = keras.ops.transpose(keras.ops.einsum("sbi,sio->sbo", x, kernel), (1, 0, 2))
         y = keras.ops.reshape(y, (-1, k, units))
@@ -177,8 +172,8 @@ class SlotsToBranches(keras.layers.Layer):
 
 def _uniform(shape, seed_generator):
     """Uniform numbers in [0, 1) drawn from ``seed_generator``, new ones at each call. On JAX from XLA's own
-    Threefry (``lax.rng_bit_generator``): keras.random.uniform's jax.random runs Threefry as a rolled loop, which
-    on the CPU took 1.2 ms for the [32, 48, 128] draw of a 48-branch sweep's step against 0.36 ms here."""
+    Threefry (``lax.rng_bit_generator``): keras.random.uniform's jax.random runs Threefry as a rolled loop, several
+    times slower on the CPU."""
     if keras.backend.backend() != "jax":
         return keras.random.uniform(shape, seed=seed_generator)
     import jax
@@ -193,8 +188,8 @@ def _uniform(shape, seed_generator):
 
 class _BranchRandom(keras.layers.Layer):
     """A random per-branch transformation of [batch, K, units] in training, identity in inference. Random numbers
-    are drawn only for the branches whose value is > 0 (measured with JAX: random numbers for all six branches
-    of the seed study cost about 10 % of a step); the others pass through untouched."""
+    are drawn only for the branches whose value is > 0 (drawing them for every branch is a noticeable share of a
+    step); the others pass through untouched."""
 
     def __init__(self, values: list[float], seed: int, **kwargs):
         super().__init__(**kwargs)

@@ -247,7 +247,8 @@ class EarlyStopping(Component):
 
 
 class LabelSmoothing(Component):
-    """Smoothed targets in the training loss; fused, each branch smooths with its own value (fused loss)."""
+    """Smoothed targets in the training loss (:mod:`regbench.training.losses`); fused, each branch smooths with
+    its own value."""
 
     name = "label_smoothing"
     fields = {"regularization.label_smoothing": PER_BRANCH}

@@ -32,10 +32,11 @@ import numpy as np
 
 from regbench.config.schema import VariantConfig
 from regbench.data.splits import Splits
-from regbench.training import components, losses
+from regbench.training import components
 from regbench.training.batches import BatchOrder, training_input
 from regbench.training.branches import BranchDense, SlotsToBranches
 from regbench.training.fusion import fusion_key
+from regbench.training.losses import branch_labels, branch_loss
 from regbench.training.model import build_model, make_optimizer
 from regbench.training.monitor import Stopper, best_epoch, diverged, monitor_of
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics
@@ -57,7 +58,7 @@ def slot_layout(seeds: list[int]) -> tuple[list[int], list[int]]:
 
 
 def build_fused(
-    cfgs: list[VariantConfig], seeds: list[int], input_shape=(28, 28), slots: int = 1, num_classes: int = 10
+    cfgs: list[VariantConfig], seeds: list[int], input_shape: tuple[int, ...], num_classes: int, slots: int = 1
 ) -> tuple[keras.Model, int]:
     """The fused model, with each branch initialised exactly as the plain model of its (config, seed) would be.
 
@@ -110,35 +111,11 @@ def build_fused(
     return model, params
 
 
-def _branch_labels(y_true, branches: int):
-    """Labels [batch] (one batch for all) or [batch, slots] -> [batch, K], to score predictions [batch, K, ...]."""
-    y = keras.ops.cast(y_true, "int32")
-    if len(y.shape) == 1:
-        y = keras.ops.reshape(y, (-1, 1))
-    return keras.ops.repeat(y, branches // y.shape[1], axis=1)
-
-
-def _branch_loss(cfgs: list[VariantConfig]):
-    """The sum of the branches' training losses (so each branch's gradient is its own): cross-entropy, label-
-    smoothed per branch where a branch asks for it."""
-    branches = len(cfgs)
-    smoothing = np.array([[c.regularization.label_smoothing for c in cfgs]], dtype="float32")
-
-    def loss(y_true, y_pred):
-        y = _branch_labels(y_true, branches)
-        if not smoothing.any():
-            return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y, y_pred), axis=1)
-        return keras.ops.sum(losses.smoothed_cross_entropy(y, y_pred, smoothing), axis=1)
-
-    return loss
-
-
 class BranchMetrics(keras.metrics.Metric):
     """Every branch's accuracy and data loss (cross-entropy), averaged over the epoch's samples, reported as two
     [K] vectors, ``branches_accuracy`` and ``branches_data_loss``. One metric with [K] state rather than 2K
-    metrics: the same sums, but a step with far fewer ops (measured with JAX, K=6: about 3 s less compiling per
-    run). Vectors, not 2K scalars: on JAX each scalar was an eager op per branch per epoch (7.7 s of the 48-run
-    sweep)."""
+    metrics: the same sums in a step with far fewer ops to compile; vectors rather than 2K scalars, which JAX
+    would hand back as one eager op each, every epoch."""
 
     def __init__(self, branches: int, name: str = "branches", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -148,7 +125,7 @@ class BranchMetrics(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y = _branch_labels(y_true, self.branches)
+        y = branch_labels(y_true, self.branches)
         hits = keras.ops.cast(keras.ops.equal(keras.ops.argmax(y_pred, axis=-1), y), "float32")
         ce = keras.losses.sparse_categorical_crossentropy(y, y_pred)  # [batch, K]
         self.correct.assign_add(keras.ops.sum(hits, axis=0))
@@ -290,7 +267,7 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
     cfg0 = cfgs[0]
     model.compile(
         optimizer=make_optimizer(cfg0),
-        loss=_branch_loss(cfgs),
+        loss=branch_loss(cfgs),
         metrics=[BranchMetrics(k)],
         steps_per_execution=cfg0.train.steps_per_execution,
     )

@@ -1,4 +1,4 @@
-"""TODO."""
+"""Which runs can share one fused model: each config field's fusion policy, as its component declares it."""
 
 from __future__ import annotations
 

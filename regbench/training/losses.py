@@ -1,8 +1,10 @@
-"""TODO."""
+"""The training loss and metrics of a run alone and of a fused model: cross-entropy, label smoothing (per
+branch when fused), and the one-hot targets MixUp needs. The one owner of label smoothing's behaviour."""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from regbench.config.schema import VariantConfig
 
@@ -51,5 +53,28 @@ def training_loss(cfg: VariantConfig):
 
     def loss(y_true, y_pred):
         return smoothed_cross_entropy(keras.ops.reshape(y_true, (-1,)), y_pred, s)
+
+    return loss
+
+
+def branch_labels(y_true, branches: int):
+    """Labels [batch] (one batch for all) or [batch, slots] -> [batch, K], to score predictions [batch, K, ...]."""
+    y = keras.ops.cast(y_true, "int32")
+    if len(y.shape) == 1:
+        y = keras.ops.reshape(y, (-1, 1))
+    return keras.ops.repeat(y, branches // y.shape[1], axis=1)
+
+
+def branch_loss(cfgs: list[VariantConfig]):
+    """The sum of the branches' training losses (so each branch's gradient is its own): cross-entropy, label-
+    smoothed per branch where a branch asks for it."""
+    branches = len(cfgs)
+    smoothing = np.array([[c.regularization.label_smoothing for c in cfgs]], dtype="float32")
+
+    def loss(y_true, y_pred):
+        y = branch_labels(y_true, branches)
+        if not smoothing.any():
+            return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(y, y_pred), axis=1)
+        return keras.ops.sum(smoothed_cross_entropy(y, y_pred, smoothing), axis=1)
 
     return loss

@@ -6,10 +6,13 @@ from __future__ import annotations
 import keras
 
 from regbench.config.schema import VariantConfig
+from regbench.data.datasets import SHAPES
 from regbench.training import components, losses
 
 
-def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10) -> keras.Model:
+def build_model(
+    cfg: VariantConfig, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None
+) -> keras.Model:
     """[image layers] -> [conv blocks] -> Flatten -> (input layers) -> [Dense -> (normalization) -> activation ->
     (noise, dropout)] per hidden layer -> Dense softmax.
 
@@ -23,9 +26,11 @@ def build_model(cfg: VariantConfig, input_shape: tuple[int, ...] = (28, 28), num
 
     Args:
         cfg: The resolved variant.
-        input_shape: Shape of one example (from the data). Defaults to MNIST's (28, 28).
-        num_classes: Output units (from the data). Defaults to 10.
+        input_shape: Shape of one example (from the data). Defaults to the dataset's (data.datasets.SHAPES).
+        num_classes: Output units (from the data). Defaults to the dataset's.
     """
+    default_shape, default_classes = SHAPES[cfg.data.dataset]
+    input_shape, num_classes = input_shape or default_shape, num_classes or default_classes
     parts = components.COMPONENTS
     m = cfg.model
 

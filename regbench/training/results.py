@@ -1,4 +1,4 @@
-"""TODO."""
+"""What a trained run reports: the body of metrics.json (results, weight statistics) and its runtime."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def test_fused_runs_are_the_runs_alone_for_every_seed(tmp_path, data_dir):
 
 def test_dropout_masks_only_its_own_branch(splits):
     exp = load_text(STUDY)
-    model, _ = build_fused([exp.variants["plain"], exp.variants["drop"]], [0, 0])
+    model, _ = build_fused([exp.variants["plain"], exp.variants["drop"]], [0, 0], (28, 28), 10)
     x = splits.x_train[:64, None]  # one batch for both branches
     a, b = (np.asarray(model(x, training=True)) for _ in range(2))
     np.testing.assert_allclose(a[:, 0], b[:, 0], atol=1e-6)  # no dropout: deterministic
