@@ -1,6 +1,6 @@
 """Aggregate finished runs into table rows: mean and std over seeds, differences against a baseline.
 
-Reads only what :mod:`regbench.runs` wrote, so it works on run folders from any machine and any day.
+Reads only what :mod:`regbench.store` wrote, so it works on run folders from any machine and any day.
 """
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def summarize(
 ) -> tuple[list[Group], list[Skipped]]:
     """Group runs and compute mean/std of every metric; with ``baseline``, the difference in ``metric``
     (default test accuracy) against it: Welch's t-test p-value, its Holm adjustment over the table, the 95 %
-    confidence interval of the difference and Hedges' g (regbench.stats). When the baseline was trained on
+    confidence interval of the difference and Hedges' g (regbench.analysis.stats). When the baseline was trained on
     several runtimes (backends), each row is tested against the baseline of its own runtime.
 
     Raises:

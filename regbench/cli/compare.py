@@ -64,58 +64,26 @@ def compare(
         regbench compare outputs/batchnorm-backends-20261126-120000 -b baseline --across-backends
     """
     from regbench.analysis.compare import compare as compare_runs
-    from regbench.analysis.summary import ALL_COLUMNS, RUN_COLUMNS
-    from regbench.output.tables import json_text, markdown, records, runtimes_note, table
-    from regbench.store.files import csv_text
 
-    if fmt not in ("table", "md", "csv", "json"):
-        raise fail(RegbenchError(f"--format {fmt}: expected one of table, md, csv, json", exit_code=2))
     try:
+        if fmt not in FORMATS:
+            raise RegbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}", exit_code=2)
+        if out is not None:
+            writable_folder("--out", out)
         result = compare_runs(
-            paths,
-            baseline=baseline,
-            sort=sort,
-            reverse=reverse,
-            only_changed=only_changed,
-            metric=test,
+            paths, baseline=baseline, sort=sort, reverse=reverse, only_changed=only_changed, metric=test
         )
     except RegbenchError as exc:
         raise fail(exc) from None
     if across_backends:
         print_agreement(result.groups, fmt)
         return
-    superseded = [s for s in result.skipped if s.superseded]
-    for s in result.skipped:
-        if not s.superseded or len(superseded) <= 3:
-            err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
-    if len(superseded) > 3:
-        err_console.print(
-            f"note: {len(superseded)} runs repeat a variant and seed found again in a newer folder, which is used "
-            f"instead (e.g. {superseded[0].path}); --format json lists them all",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-    header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
-    note = runtimes_note(result.groups)
-    if fmt == "table":  # the terminal shows the columns `run` shows; md, csv, json and --out hold them all
-        header, rows = table(result.groups, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
-        console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
-        if note:
-            console.print(note, highlight=False)
-    elif fmt == "md":
-        print(markdown(header, rows) + (f"\n{note}\n" if note else ""), end="")
-    elif fmt == "csv":
-        print(csv_text(records(result.groups, result.diff)), end="")
-    else:
-        print(json_text(result.groups, result.diff, result.skipped), end="")
+    _print_skipped(result.skipped)
+    _print_table(result, fmt)
     if out is not None:
+        from regbench.analysis.summary import ALL_COLUMNS
         from regbench.output.publish import write_all
 
-        try:
-            writable_folder("--out", out)
-        except RegbenchError as exc:
-            raise fail(exc) from None
         write_all(
             result.groups,
             out,
@@ -126,6 +94,46 @@ def compare(
             skipped=result.skipped,
         )
         err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
+
+
+FORMATS = ("table", "md", "csv", "json")
+
+
+def _print_skipped(skipped) -> None:
+    """One line per skipped folder, on stderr; runs superseded by a newer folder's are summed up past three."""
+    superseded = [s for s in skipped if s.superseded]
+    for s in skipped:
+        if not s.superseded or len(superseded) <= 3:
+            err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
+    if len(superseded) > 3:
+        err_console.print(
+            f"note: {len(superseded)} runs repeat a variant and seed found again in a newer folder, which is used "
+            f"instead (e.g. {superseded[0].path}); --format json lists them all",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _print_table(result, fmt: str) -> None:
+    """The comparison on stdout: the terminal shows the columns `run` shows; md, csv and json hold them all."""
+    from regbench.analysis.summary import ALL_COLUMNS, RUN_COLUMNS
+    from regbench.output.tables import json_text, markdown, records, runtimes_note, table
+    from regbench.store.files import csv_text
+
+    note = runtimes_note(result.groups)
+    if fmt == "table":
+        header, rows = table(result.groups, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
+        console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
+        if note:
+            console.print(note, highlight=False)
+    elif fmt == "md":
+        header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
+        print(markdown(header, rows) + (f"\n{note}\n" if note else ""), end="")
+    elif fmt == "csv":
+        print(csv_text(records(result.groups, result.diff)), end="")
+    else:
+        print(json_text(result.groups, result.diff, result.skipped), end="")
 
 
 def print_agreement(groups, fmt: str) -> tuple[list[str], list[list[str]]]:

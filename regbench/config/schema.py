@@ -36,7 +36,7 @@ class _Strict(BaseModel):
 class AugmentationConfig(_Strict):
     """Random transformations of training images (Keras' RandomTranslation, RandomRotation, RandomZoom,
     RandomFlip, GaussianNoise), active in training only, seeded by the run's seed; and MixUp, which blends
-    examples and their labels in the batches regbench feeds (regbench.batches)."""
+    examples and their labels in the batches regbench feeds (regbench.training.batches)."""
 
     translate: float = Field(0.0, ge=0.0, lt=1.0, description="Largest shift, as a fraction of height and width.")
     rotate: float = Field(0.0, ge=0.0, le=180.0, description="Largest rotation in degrees, either way.")

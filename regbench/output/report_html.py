@@ -10,6 +10,7 @@ from pathlib import Path
 
 from regbench.analysis.compare import config_diff
 from regbench.analysis.summary import Group, baseline_group
+from regbench.store.identity import comparable_config
 from regbench.store.reader import Skipped
 
 FIGURES = {
@@ -18,6 +19,24 @@ FIGURES = {
     "accuracy_bars.png": "Test accuracy and generalization gap, mean ± std over seeds",
     "weights.png": "Weight magnitudes of the Dense kernels, per variant",
 }
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 12px; max-width: 100%; }
+th, td { border: 1px solid #ccc; padding: 3px 5px; text-align: right; }
+td { white-space: nowrap; }
+th { white-space: normal; vertical-align: bottom; }
+td:first-child { white-space: normal; word-break: break-word; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+table.diff td, table.diff th { text-align: left; }
+figure { display: inline-block; margin: 0.5em; max-width: 48%; vertical-align: top; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 13px; color: #555; }
+.note { color: #555; font-size: 13px; }
+"""
+esc = html.escape
 
 
 def report_html(
@@ -33,30 +52,59 @@ def report_html(
 ) -> str:
     """One page, no server, no network: the table, the figures as embedded PNGs, and what differs between the
     variants (for a sweep, one table with a column per swept key; otherwise each variant's config diff)."""
-    esc = html.escape
     base = baseline_group(groups, baseline)
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    figures = []
-    for name, caption in (captions or FIGURES).items():
-        data = base64.b64encode((folder / name).read_bytes()).decode()
-        figures.append(
-            f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>"
-        )
-    diffs = []
-    if sweep:
-        from regbench.store.identity import comparable_config
+    experiments = sorted({e for g in groups for e in g.experiments})
+    tested = groups[0].tested.replace("_", " ") if groups else ""
+    against = (
+        f" Δ, its 95 % confidence interval, Hedges' g and p (Welch's t-test, Holm-adjusted over the table; on "
+        f"{tested}) are against {esc(base.label)}."
+        if baseline and base
+        else ""
+    )
+    differences = (
+        "Swept keys per variant" if sweep else "Config differences against " + (esc(base.label) if base else "—")
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>{STYLE}</style></head><body>
+<h1>{esc(title)}</h1>
+<p class=note>Experiments: {esc(", ".join(experiments))}. Written {datetime.now():%Y-%m-%d %H:%M}.
+Test accuracy and data loss come from the test set, evaluated once per run after model selection on a
+held-out validation split. Values are mean ± std over seeds; gap = train accuracy − test accuracy
+(both in inference mode), in percentage points.{against}</p>
+<table><tr>{head}</tr>{body}</table>
+{_figures(folder, captions or FIGURES)}
+<h2>{differences}</h2>
+{(_sweep_table(groups, sweep) if sweep else _config_diffs(groups, base)) or "<p>Only one variant.</p>"}
+{_skipped(skipped)}
+</body></html>
+"""
 
-        cells = "".join(f"<th>{esc(k)}</th>" for k in sweep)
-        lines = "".join(
-            f"<tr><td>{esc(g.label)}</td>"
-            + "".join(f"<td>{esc(json.dumps(comparable_config(g.config).get(k)))}</td>" for k in sweep)
-            + "</tr>"
-            for g in groups
-        )
-        diffs.append(f"<table class=diff><tr><th>variant</th>{cells}</tr>{lines}</table>")
-    for g in [] if sweep else groups:
+
+def _figures(folder: Path, captions: dict[str, str]) -> str:
+    return "".join(
+        f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,'
+        f'{base64.b64encode((folder / name).read_bytes()).decode()}"><figcaption>{esc(caption)}</figcaption></figure>'
+        for name, caption in captions.items()
+    )
+
+
+def _sweep_table(groups: list[Group], sweep: dict[str, list]) -> str:
+    cells = "".join(f"<th>{esc(k)}</th>" for k in sweep)
+    lines = "".join(
+        f"<tr><td>{esc(g.label)}</td>"
+        + "".join(f"<td>{esc(json.dumps(comparable_config(g.config).get(k)))}</td>" for k in sweep)
+        + "</tr>"
+        for g in groups
+    )
+    return f"<table class=diff><tr><th>variant</th>{cells}</tr>{lines}</table>"
+
+
+def _config_diffs(groups: list[Group], base: Group | None) -> str:
+    diffs = []
+    for g in groups:
         if base is None or g is base:
             continue
         changed = config_diff(g, base)
@@ -71,47 +119,11 @@ def report_html(
             f"<h3>{esc(g.label)}</h3><table class=diff><tr><th>key</th><th>{esc(base.label)}</th>"
             f"<th>{esc(g.label)}</th></tr>{items}</table>"
         )
-    skipped_html = ""
-    if skipped:
-        skipped_html = (
-            "<h2>Skipped</h2><ul>"
-            + "".join(f"<li><code>{esc(str(s.path))}</code>: {esc(s.reason)}</li>" for s in skipped)
-            + "</ul>"
-        )
-    experiments = sorted({e for g in groups for e in g.experiments})
-    tested = groups[0].tested.replace("_", " ") if groups else ""
-    against = (
-        f" Δ, its 95 % confidence interval, Hedges' g and p (Welch's t-test, Holm-adjusted over the table; on "
-        f"{tested}) are against {esc(base.label)}."
-        if baseline and base
-        else ""
-    )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 12px; max-width: 100%; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 5px; text-align: right; }}
-td {{ white-space: nowrap; }}
-th {{ white-space: normal; vertical-align: bottom; }}
-td:first-child {{ white-space: normal; word-break: break-word; }}
-th:first-child, td:first-child {{ text-align: left; }}
-th {{ background: #f3f3f3; }}
-table.diff td, table.diff th {{ text-align: left; }}
-figure {{ display: inline-block; margin: 0.5em; max-width: 48%; vertical-align: top; }}
-figure img {{ max-width: 100%; border: 1px solid #ddd; }}
-figcaption {{ font-size: 13px; color: #555; }}
-.note {{ color: #555; font-size: 13px; }}
-</style></head><body>
-<h1>{esc(title)}</h1>
-<p class=note>Experiments: {esc(", ".join(experiments))}. Written {datetime.now():%Y-%m-%d %H:%M}.
-Test accuracy and data loss come from the test set, evaluated once per run after model selection on a
-held-out validation split. Values are mean ± std over seeds; gap = train accuracy − test accuracy
-(both in inference mode), in percentage points.{against}</p>
-<table><tr>{head}</tr>{body}</table>
-{"".join(figures)}
-<h2>{"Swept keys per variant" if sweep else "Config differences against " + (esc(base.label) if base else "—")}</h2>
-{"".join(diffs) or "<p>Only one variant.</p>"}
-{skipped_html}
-</body></html>
-"""
+    return "".join(diffs)
+
+
+def _skipped(skipped: list[Skipped]) -> str:
+    if not skipped:
+        return ""
+    items = "".join(f"<li><code>{esc(str(s.path))}</code>: {esc(s.reason)}</li>" for s in skipped)
+    return f"<h2>Skipped</h2><ul>{items}</ul>"

@@ -29,7 +29,7 @@ class Run:
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
     order: int = 0  # the variant's position in its experiment's config.yaml (file order)
-    runtime: dict[str, str] = field(default_factory=dict)  # backend, versions, batch order (framework.runtime)
+    runtime: dict[str, str] = field(default_factory=dict)  # backend, versions, batch order (training.results.runtime)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def read_run(folder: Path) -> Run:
 
 
 def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
-    """The runtime an experiment folder's environment.json records (framework.runtime), or None without one.
+    """The runtime an experiment folder's environment.json records (training.results.runtime), or None without one.
     A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
     shuffle."""
     try:

@@ -1,19 +1,5 @@
-"""The run-folder format: the one contract between training and reporting.
-
-An experiment folder ``outputs/<name>-<YYYYmmdd-HHMMSS>/`` holds::
-
-    config.yaml        the study, every variant fully resolved
-    environment.json   versions, backend, host, CPU/GPU, command line
-    summary.csv        one row per variant (mean/std over seeds)
-    summary.md         the same as a Markdown table
-    loss.png           data loss per epoch, all variants, train solid, validation dashed
-    accuracy.png       accuracy per epoch, likewise
-    <variant>/seed-<seed>/history.csv    one row per epoch
-    <variant>/seed-<seed>/metrics.json   test/train results, epochs, time, weight statistics, resolved config
-
-Every file is written atomically (temp file + rename). ``metrics.json`` is written last in a run folder: a
-run folder without it is unfinished.
-"""
+"""What metrics.json holds: the typed record of one run, checked when written and when read (format 2 on).
+The files of a folder are listed in :mod:`regbench.store.layout`; :mod:`regbench.store.writer` writes them."""
 
 from __future__ import annotations
 
@@ -46,7 +32,7 @@ class RunMetrics(BaseModel):
     train_time_s: float
     params: int
     weights: dict[str, Any]
-    runtime: dict[str, str] = {}  # framework.runtime(): backend, versions, batch order (format 2)
+    runtime: dict[str, str] = {}  # training.results.runtime(): backend, versions, batch order (format 2)
     fused: dict[str, Any] | None = None  # set when trained as a branch of a fused model
 
 

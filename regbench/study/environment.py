@@ -53,7 +53,7 @@ def environment() -> dict[str, Any]:
 
 def check_same_runtime(exp_dir: Path) -> None:
     """Refuse to resume a folder whose runs another backend, framework version or batch order trained: one
-    experiment folder holds runs of one runtime (see framework.runtime).
+    experiment folder holds runs of one runtime (see training.results.runtime).
 
     Raises:
         RegbenchError: exit code 2, saying what differs and how to go on.

@@ -16,7 +16,7 @@ from regbench.data.splits import Splits
 from regbench.training import components, losses
 from regbench.training.batches import BatchOrder, training_input
 from regbench.training.model import build_model, compile_model
-from regbench.training.monitor import best_epoch, diverged, monitor_of
+from regbench.training.monitor import chosen_epoch, diverged
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics, dense_kernels
 
 # Each variant compiles its own training function; TensorFlow's "retracing" warning about that is noise here.
@@ -70,7 +70,7 @@ def train_run(
     Args:
         cfg: The resolved variant.
         splits: Training, validation and test data.
-        seed: Seeds weights, batch order (:func:`regbench.batches.epoch_order`) and dropout masks.
+        seed: Seeds weights, batch order (:func:`regbench.training.batches.epoch_order`) and dropout masks.
         on_epoch: Called after each epoch with (epoch, logs).
         shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
         kernels_out: If given, filled with the final Dense and conv kernels by layer name.
@@ -80,7 +80,6 @@ def train_run(
     """
     keras.utils.set_random_seed(seed)
     model = compile_model(build_model(cfg, splits.x_train.shape[1:], splits.num_classes), cfg)
-    monitor, mode = monitor_of(cfg)
     guard = _DivergenceGuard(splits.num_classes)
     order = BatchOrder(
         len(splits.x_train), [seed] if shuffle else None, mixup=(losses.mixup(cfg), cfg.train.batch_size)
@@ -109,8 +108,7 @@ def train_run(
     ]
     went_off = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
     restored = stopper is not None and stopper.restores
-    # the best epoch is the one whose weights were restored (min_delta and start_from_epoch count), else the best
-    best = stopper.best_epoch + 1 if restored else best_epoch(history, monitor, mode)
+    best = chosen_epoch(history, cfg, stopper, restored)
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         labels = losses.targets(cfg, y, splits.num_classes)

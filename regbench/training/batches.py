@@ -129,15 +129,16 @@ class _OrderedBatches(keras.utils.PyDataset):
         return tuple(np.asarray(keras.ops.convert_to_numpy(a)) for a in assemble(self.x, self.y, item, self.classes))
 
 
-DEVICE_LOOP = True  # on JAX, train from device copies of the data (framework.train_on_device); False: Keras' loop
+# On JAX, train from device copies of the data (backend.keras_internals.train_on_device); False: Keras' own loop.
+DEVICE_LOOP = True
 
 
 def training_input(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, order: BatchOrder, classes: int):
     """What to pass to ``model.fit`` as its data, with ``order`` among its callbacks and no ``batch_size``.
 
     On JAX the arrays go to the device once and ``fit`` is fed index items that the model's compiled step turns
-    into batches (:func:`regbench.framework.train_on_device`). On TensorFlow a ``tf.data`` pipeline assembles
-    each batch from tensors made once; it asks for the epoch's index items when the epoch's iterator starts
+    into batches (:func:`regbench.backend.keras_internals.train_on_device`). On TensorFlow a ``tf.data`` pipeline
+    assembles each batch from tensors made once; it asks for the epoch's index items when the epoch's iterator starts
     (after ``on_epoch_begin``). Elsewhere a ``PyDataset`` assembles them from the numpy arrays. ``classes``:
     the number of classes, for MixUp's one-hot labels.
     """

@@ -1,7 +1,7 @@
 """Keras layers and constraints for K runs side by side ("branches") in one model: the fused counterparts of
 Dense, Dropout, GaussianNoise, GaussianDropout and MaxNorm. Activations travel as [batch, K, units].
 
-Which of them a fused model uses, and with which per-branch values, is decided in :mod:`regbench.components`.
+Which of them a fused model uses, and with which per-branch values, is decided in :mod:`regbench.training.components`.
 """
 
 from __future__ import annotations

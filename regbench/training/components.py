@@ -84,7 +84,7 @@ class Component:
         return []
 
     def branch_callbacks(self, cfgs: list[VariantConfig]) -> list[keras.callbacks.Callback]:
-        """Keras callbacks of a fused model (per-branch early stopping lives in fused._Branches)."""
+        """Keras callbacks of a fused model (per-branch early stopping lives in training.fused._Branches)."""
         return []
 
 
@@ -132,8 +132,8 @@ class ConvNet(Component):
 
 class Augmentation(Component):
     """Random transformations of the training images, from Keras' preprocessing layers (inactive in inference);
-    MixUp is applied where batches are assembled (regbench.batches) and changes the labels' form (:func:`targets`).
-    Each run draws its own, so augmented runs train alone."""
+    MixUp is applied where batches are assembled (regbench.training.batches) and changes the labels' form
+    (training.losses.targets). Each run draws its own, so augmented runs train alone."""
 
     name = "augmentation"
     fields = {"data.augmentation": ALONE}
@@ -236,7 +236,7 @@ class StopEarly(keras.callbacks.Callback):
 
 class EarlyStopping(Component):
     """Early stopping on a validation quantity (:mod:`regbench.training.monitor`); fused branches stop one by
-    one (fused._Branches)."""
+    one (training.fused._Branches)."""
 
     name = "early_stopping"
     fields = {"regularization.early_stopping": PER_BRANCH}

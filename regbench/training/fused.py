@@ -7,7 +7,7 @@ masks) and early stopping. The loss is the sum of the branch losses, so each bra
 own, and Adam's update of a weight depends only on that weight's gradient: every branch trains as it would
 alone.
 
-Batch order: each branch sees its own seed's batches (:mod:`regbench.batches`), so a fused run is the same
+Batch order: each branch sees its own seed's batches (:mod:`regbench.training.batches`), so a fused run is the same
 run as alone and the seeds of a group stay independent. The input carries one slot per distinct seed
 (``[batch, slots, ...]``); branches of one seed share their slot, and the first layer multiplies each slot's
 batch by all of that slot's branches at once (with one seed, one wide product for every branch).
@@ -15,7 +15,7 @@ batch by all of that slot's branches at once (with one seed, one wide product fo
 What differs from training the runs one by one: dropout masks (drawn per branch, from other random numbers),
 and a branch that stops early keeps training with the others while its weights at the stopping point are kept
 aside; its history ends where it stopped. ``loss`` per branch is the running data loss plus the penalty at the
-end of the epoch. Which runs can share a model is declared per config field in :mod:`regbench.components`
+end of the epoch. Which runs can share a model is declared per config field in :mod:`regbench.training.components`
 (``fusion_key``): the same data, architecture, batch size, epochs, optimizer and schedule, and no field that
 trains alone (batch normalization, gradient clipping, a CNN, augmentation).
 """
@@ -38,7 +38,7 @@ from regbench.training.branches import BranchDense, SlotsToBranches
 from regbench.training.fusion import fusion_key
 from regbench.training.losses import branch_labels, branch_loss
 from regbench.training.model import build_model, make_optimizer
-from regbench.training.monitor import Stopper, best_epoch, diverged, monitor_of
+from regbench.training.monitor import Stopper, chosen_epoch, diverged
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics
 
 __all__ = ["build_fused", "fusion_key", "slot_layout", "train_fused"]
@@ -235,7 +235,7 @@ def train_fused(
     Args:
         cfgs: One resolved config per branch; all must share :func:`fusion_key`.
         seeds: One seed per branch: initial weights as a plain run with that seed, the batch order of that seed
-            (:func:`regbench.batches.epoch_order`), dropout masks.
+            (:func:`regbench.training.batches.epoch_order`), dropout masks.
         splits: The data all branches share.
         on_epoch: Per-branch epoch hooks, or None.
         shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
@@ -304,7 +304,7 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
         test["loss"] = test["data_loss"] + penalties[b]
         history = branches.history[b]
         restored = branches.restored(b)
-        best = branches.stoppers[b].best_epoch + 1 if restored else best_epoch(history, *monitor_of(cfg))
+        best = chosen_epoch(history, cfg, branches.stoppers[b], restored)
         branch_kernels = {name: kernels[name][b] for name in kernels}
         metrics = assemble_metrics(
             cfg,

@@ -1,5 +1,5 @@
 """Build the Keras model of one variant. The only place the plain model's layers are put in order; what each
-regularizer contributes comes from :mod:`regbench.components`."""
+regularizer contributes comes from :mod:`regbench.training.components`."""
 
 from __future__ import annotations
 

@@ -41,6 +41,14 @@ def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
     return min(finite)[1] + 1 if finite else len(history)
 
 
+def chosen_epoch(history: list[dict[str, float]], cfg: VariantConfig, stopper: Stopper | None, restored: bool) -> int:
+    """The 1-based epoch a run reports as best: the one whose weights it ends with when early stopping restored
+    them (min_delta and start_from_epoch count there), else the epoch with the best monitored value."""
+    if restored and stopper is not None and stopper.best_epoch is not None:
+        return stopper.best_epoch + 1
+    return best_epoch(history, *monitor_of(cfg))
+
+
 class Stopper:
     """Early stopping for one run: Keras' ``EarlyStopping`` rule, fed one epoch at a time.
 

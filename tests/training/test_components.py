@@ -37,7 +37,7 @@ def test_every_config_field_is_handled_by_fusion_or_blocks_it():
     """A new knob must say how fusion treats it: otherwise --fuse would silently drop it."""
     fields = schema_fields()
     undeclared = [f for f in fields if f not in FUSION]
-    assert not undeclared, f"declare these in a component of regbench/components.py: {undeclared}"
+    assert not undeclared, f"declare these in a component of regbench/training/components.py: {undeclared}"
     assert not [f for f in FUSION if f not in fields], "a component declares a field the config no longer has"
 
 
