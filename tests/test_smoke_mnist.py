@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from regbench.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DATA = os.environ.get("REGBENCH_DATA_DIR", "")
 
 pytestmark = [
