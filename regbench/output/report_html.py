@@ -27,7 +27,7 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 12px; max-width: 10
 th, td { border: 1px solid #ccc; padding: 3px 5px; text-align: right; }
 td { white-space: nowrap; }
 th { white-space: normal; vertical-align: bottom; }
-td:first-child { white-space: normal; word-break: break-word; }
+td:first-child { white-space: normal; word-break: break-word; min-width: 7em; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
 table.diff td, table.diff th { text-align: left; }
