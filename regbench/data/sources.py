@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +31,26 @@ def read_idx(path: Path) -> np.ndarray:
     return array.reshape(shape)
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles only what a CIFAR batch holds (dicts, lists, bytes, numbers and numpy arrays): a crafted file
+    that names any other callable is refused before anything runs."""
+
+    ALLOWED = {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    } | {("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a CIFAR batch never holds; refused")
+        return super().find_class(module, name)
+
+
 def read_cifar(folder: Path, dataset: str) -> dict[str, np.ndarray]:
     """CIFAR-10 or CIFAR-100 (fine labels) from its unpacked Python batches, as Keras reads them: images
-    channels last, uint8 (N, 32, 32, 3). The batches are pickles: read only files from a source you trust."""
-    import pickle
-
+    channels last, uint8 (N, 32, 32, 3). The batches are pickles, read by an unpickler that loads arrays and
+    nothing else, so a crafted batch cannot run code."""
     _, train_files, test_files, label_key = CIFAR_BATCHES[dataset]
 
     def batches(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -42,12 +58,14 @@ def read_cifar(folder: Path, dataset: str) -> dict[str, np.ndarray]:
         for name in names:
             try:
                 with open(folder / name, "rb") as fh:
-                    batch = pickle.load(fh, encoding="bytes")
+                    batch = _BatchUnpickler(fh, encoding="bytes").load()
+                if not isinstance(batch, dict):
+                    raise ValueError(f"expected a dict of arrays, got a {type(batch).__name__}")
                 data = np.asarray(batch[b"data"], dtype=np.uint8)
                 xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
                 ys.append(np.asarray(batch[label_key], dtype=np.int64))
-            except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-                raise DataError(f"{folder / name}: not a {dataset} batch in Keras' format ({exc!r})") from None
+            except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as exc:
+                raise DataError(f"{folder / name}: not a {dataset} batch in Keras' format: {exc}") from None
         return np.concatenate(xs), np.concatenate(ys)
 
     x_train, y_train = batches(train_files)

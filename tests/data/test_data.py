@@ -170,3 +170,29 @@ def test_real_fashion_mnist_from_debian_with_no_data_directory(monkeypatch):
     assert source == "/usr/share/datasets/fashion-mnist"
     assert arrays["x_train"].shape == (60000, 28, 28) and arrays["x_test"].shape == (10000, 28, 28)
     assert np.bincount(arrays["y_train"]).tolist() == [6000] * 10  # Fashion-MNIST's balanced classes
+
+
+class _RunsCode:
+    """What a crafted pickle carries: unpickling it calls a function of the file's choosing."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_crafted_cifar_batch_runs_no_code_and_is_one_line_of_error(tmp_path: Path, no_other_sources):
+    """Before, CIFAR batches went through plain pickle.load: loading this folder created the marker file."""
+    import pickle
+
+    write_cifar(tmp_path / "data", "cifar10")
+    marker = tmp_path / "pwned"
+    batch = tmp_path / "data" / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    with pytest.raises(DataError) as info:
+        data.load_arrays("cifar10", tmp_path / "data")
+    assert not marker.exists()
+    assert len(info.value.problems) == 1 and "\n" not in info.value.problems[0]
+    assert "data_batch_1: not a cifar10 batch in Keras' format" in info.value.problems[0]
+    assert "pathlib" in info.value.problems[0] and "refused" in info.value.problems[0]
