@@ -7,6 +7,9 @@ import os
 # regbench's own config and record models need no pydantic plugins, and looking them up scans every installed
 # package's entry points (about 40 ms of each command). Users can still set it.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# Every child process regbench starts (process-pool workers, a local Ray's workers, the figure helper, one run per
+# backend) leaves the working directory off its import path (Python 3.11+): see regbench.execution.child.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 from regbench.cli.app import app, main  # noqa: E402
 

@@ -10,20 +10,23 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from regbench.execution.child import child_env, python_command
+
 _helper: subprocess.Popen | None = None  # a process waiting to draw figures (start_helper)
 
 
 def start_helper() -> None:
     """Start a helper process that imports this module and waits for figures to draw (:func:`draw`). Call it
-    early: its imports then overlap other work. It is a plain ``python -c`` process, not multiprocessing, so
-    nothing re-runs the caller's main module; it exits when this process closes its input."""
+    early: its imports then overlap other work. It is a plain ``python -c`` process (with a safe import path),
+    not multiprocessing, so nothing re-runs the caller's main module; it exits when this process closes its
+    input."""
     global _helper
     if _helper is not None:
         return
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    env = child_env(PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     try:
         _helper = subprocess.Popen(
-            [sys.executable, "-c", "from regbench.output.figure_helper import serve; serve()"],
+            python_command("from regbench.output.figure_helper import serve; serve()"),
             stdin=subprocess.PIPE,
             stderr=subprocess.DEVNULL,  # a figure it fails on is redrawn here, and fails here
             env=env,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from regbench.backend.choice import BACKENDS
 from regbench.errors import RegbenchError
+from regbench.execution.child import child_env, python_command
 from regbench.store.writer import new_experiment_dir
+
+MAIN = "sys.argv[0] = 'regbench'\nfrom regbench.cli import main\nmain()\n"
 
 
 def run_on_backends(config: Path, name: str, backends: list[str], args: list[str], out: Path) -> tuple[Path, int]:
@@ -42,8 +43,8 @@ def run_on_backends(config: Path, name: str, backends: list[str], args: list[str
     parent = new_experiment_dir(Path(out), f"{name}-backends")
     worst = 0
     for b in dict.fromkeys(backends):
-        command = [sys.executable, "-m", "regbench", "run", str(config), *args, "--out", str(parent / b)]
-        code = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": b}, check=False).returncode
+        command = python_command(MAIN, "run", str(config), *args, "--out", str(parent / b))
+        code = subprocess.run(command, env=child_env(KERAS_BACKEND=b), check=False).returncode
         worst = max(worst, code)
         if code in (2, 130):
             break
