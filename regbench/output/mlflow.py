@@ -120,11 +120,13 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
         for i in range(0, max(len(params), len(metrics)), 100):
             client.log_batch(rid, metrics=metrics[i : i + 100], params=params[i : i + 100], tags=[])
         client.log_batch(rid, tags=[RunTag("regbench.exported", "true")])
+        # Never a symbolic link: it could upload a file from outside the run folder.
         for path in (run.path / "metrics.json", run.path / "history.csv"):
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 client.log_artifact(rid, str(path))
         for figure in sorted(run.experiment_dir.glob("*.png")):
-            client.log_artifact(rid, str(figure), artifact_path="figures")
+            if figure.is_file() and not figure.is_symlink():
+                client.log_artifact(rid, str(figure), artifact_path="figures")
         client.set_terminated(rid, status="FINISHED")
         seen.add(key)
         result.added.append(_folder_key(run))

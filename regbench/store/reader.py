@@ -48,13 +48,21 @@ def read_history(path: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
 
 
+def read_text(path: Path) -> str:
+    """A file of a run folder as text. A symbolic link is refused: a run folder may come from someone else, and
+    a link in it could make regbench read, show or upload a file outside it."""
+    if path.is_symlink():
+        raise ValueError(f"{path.name} is a symbolic link; regbench does not follow links out of a run folder")
+    return path.read_text()
+
+
 def read_run(folder: Path) -> Run:
     """Read one run folder. Raises ValueError with a reason when it is unfinished or corrupt."""
     metrics_path = folder / METRICS
-    if not metrics_path.is_file():
+    if not metrics_path.is_file() and not metrics_path.is_symlink():
         raise ValueError("unfinished run: no metrics.json (interrupted before it completed)")
     try:
-        metrics = json.loads(metrics_path.read_text())
+        metrics = json.loads(read_text(metrics_path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"corrupt metrics.json: {exc}") from None
     if not isinstance(metrics, dict) or "variant" not in metrics or "test_accuracy" not in metrics:
@@ -75,6 +83,8 @@ def read_run(folder: Path) -> Run:
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"corrupt metrics.json: {where}: {first['msg']}") from None
     history_path = folder / HISTORY
+    if history_path.is_symlink():
+        raise ValueError(f"{HISTORY} is a symbolic link; regbench does not follow links out of a run folder")
     try:
         history = read_history(history_path) if history_path.is_file() else []
     except (ValueError, csv.Error) as exc:
@@ -96,8 +106,10 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
     A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
     shuffle."""
     try:
-        env = json.loads((exp_dir / ENVIRONMENT).read_text())
+        env = json.loads(read_text(exp_dir / ENVIRONMENT))
     except (OSError, ValueError):
+        return None
+    if not isinstance(env, dict):
         return None
     if isinstance(env.get("runtime"), dict):
         return env["runtime"]
@@ -112,9 +124,9 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
 
 def _variant_order(exp_dir: Path) -> list[str]:
     try:
-        resolved = yaml.load((exp_dir / CONFIG).read_text(), Loader=YAML_LOADER)
+        resolved = yaml.load(read_text(exp_dir / CONFIG), Loader=YAML_LOADER)
         return [str(v) for v in resolved.get("variants", {})]
-    except (OSError, yaml.YAMLError, AttributeError):
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
         return []
 
 
