@@ -20,7 +20,8 @@ class RayCluster:
         self.address = address
 
     def start(self) -> None:
-        pass
+        """Before anything is written: Ray is installed, and a local cluster would start with authentication."""
+        check_ray(local=self.address is None)
 
     def release_driver_data(self) -> None:
         pass  # the driver's copy is what it puts into the object store
@@ -29,13 +30,32 @@ class RayCluster:
         return _run_ray(groups, self.address, on_start)
 
 
-def _run_ray(groups: list[list[Task]], address: str | None, on_start) -> Iterator[tuple[Task, Outcome]]:
+# The first Ray whose local clusters start with token authentication on: before it, a local Ray's services
+# listened on every interface and took any caller's jobs. (They still listen on every interface.)
+MIN_LOCAL_RAY = (2, 59)
+
+
+def check_ray(local: bool) -> None:
+    """Raise RegbenchError (exit 2) when Ray is missing, or too old to start a local cluster with authentication."""
     try:
         import ray
     except ImportError:
         raise RegbenchError(
             "--executor ray needs Ray: pip install 'regbench[ray]' (or pip install ray)", exit_code=2
         ) from None
+    version = tuple(int(p) for p in ray.__version__.split(".")[:2] if p.isdigit())
+    if local and version < MIN_LOCAL_RAY:
+        raise RegbenchError(
+            f"--executor ray: Ray {ray.__version__} starts a local cluster without authentication, open to anyone "
+            f"who can reach this machine; pip install 'ray>={MIN_LOCAL_RAY[0]}.{MIN_LOCAL_RAY[1]}', or pass "
+            "--ray-address of a cluster you secured",
+            exit_code=2,
+        )
+
+
+def _run_ray(groups: list[list[Task]], address: str | None, on_start) -> Iterator[tuple[Task, Outcome]]:
+    import ray
+
     from regbench.config.schema import VariantConfig
 
     started_here = not ray.is_initialized()

@@ -41,3 +41,21 @@ def test_failed_runs_come_back_as_outcomes_with_their_reason(tmp_path: Path, job
         assert isinstance(outcome, Outcome) and outcome.status is Status.FAILED
         assert outcome.error.startswith("DataError: ") and "missing" in outcome.error
         assert not outcome.status.trained()
+
+
+def test_a_ray_too_old_to_secure_a_local_cluster_is_refused_before_anything_is_written(
+    tmp_path: Path, data_dir: Path, tiny_study: Path, monkeypatch
+):
+    """Ray before 2.59 started a local cluster without authentication, listening on every interface."""
+    ray = pytest.importorskip("ray")
+    from typer.testing import CliRunner
+
+    from regbench.cli import app
+
+    monkeypatch.setattr(ray, "__version__", "2.58.1")
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("a local Ray was started"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(tiny_study), "--executor", "ray", "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Ray 2.58.1 starts a local cluster without authentication" in result.output
+    assert not out.exists() or not any(out.iterdir())
