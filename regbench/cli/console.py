@@ -5,7 +5,8 @@ from pathlib import Path
 
 import typer  # noqa: E402
 from rich.console import Console
-from rich.table import Table  # noqa: E402
+from rich.table import Table
+from rich.text import Text  # noqa: E402
 
 from regbench.errors import RegbenchError  # noqa: E402
 
@@ -34,12 +35,18 @@ def fail(exc: RegbenchError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+def shown(text: str) -> Text:
+    """Text from a file (a variant name, a path) as the terminal should show it: never as rich markup (a name
+    like ``[link=...]x[/link]`` would hide a link), control characters as escapes."""
+    return Text("".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text)))
+
+
 def rich_table(
     header: list[str], rows: list[list[str]], title: str | None = None, left: tuple[str, ...] = ("variant",)
 ) -> Table:
-    t = Table(title=title, header_style="bold")
+    t = Table(title=shown(title) if title else None, header_style="bold")
     for h in header:
-        t.add_column(h, justify="left" if h in left else "right", no_wrap=True)
+        t.add_column(shown(h), justify="left" if h in left else "right", no_wrap=True)
     for row in rows:
-        t.add_row(*row)
+        t.add_row(*(shown(c) for c in row))
     return t

@@ -16,15 +16,19 @@ from regbench.analysis.summary import Group
 from regbench.store.files import atomic_write
 
 matplotlib.use("Agg")
+matplotlib.rcParams["text.parse_math"] = False  # variant names are text, never mathtext (a "$" in one would break)
 
 
 def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
     """Write a figure as PNG atomically, so an interrupted run never leaves half an image. ``tight``: fit the
     layout first (a full draw: a figure with fixed margins skips it)."""
     buf = io.BytesIO()
-    if tight:
-        fig.tight_layout()
-    fig.savefig(buf, format="png")
+    with warnings.catch_warnings():
+        # A character the font lacks (a control character in a name from someone's folder) is drawn as a box.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        if tight:
+            fig.tight_layout()
+        fig.savefig(buf, format="png")
     plt.close(fig)
     atomic_write(path, buf.getvalue())
     return path

@@ -33,7 +33,7 @@ class Run:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.metrics.get("config", {})
+        return self.metrics.get("config") or {}
 
 
 @dataclass
@@ -44,8 +44,33 @@ class Skipped:
 
 
 def read_history(path: Path) -> list[dict[str, float]]:
+    """history.csv as one dict of numbers per epoch. Raises ValueError for a row that is not numbers under the
+    header's columns."""
     with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+        rows = list(csv.DictReader(fh))
+    for i, row in enumerate(rows, start=2):
+        if None in row:
+            raise ValueError(f"line {i} has more cells than the header")
+    return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+
+
+REFERENCE_METRICS = ("test_error", "test_accuracy")
+
+
+def _config_problem(config) -> str | None:
+    """Why a record's resolved config cannot be read (None when it can): what compare and the report rely on."""
+    if config is None:
+        return None  # the oldest records have none: the run then counts as the defaults
+    if not isinstance(config, dict):
+        return f"expected a mapping, got {type(config).__name__}"
+    ref = config.get("reference")
+    if ref is not None and (
+        not isinstance(ref, dict)
+        or ref.get("metric") not in REFERENCE_METRICS
+        or not isinstance(ref.get("value"), (int, float))
+    ):
+        return f"reference: expected metric {' or '.join(REFERENCE_METRICS)} and a number, got {json.dumps(ref)[:80]}"
+    return None
 
 
 def read_text(path: Path) -> str:
@@ -65,10 +90,12 @@ def read_run(folder: Path) -> Run:
         metrics = json.loads(read_text(metrics_path))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"corrupt metrics.json: {exc}") from None
+    except RecursionError:
+        raise ValueError("corrupt metrics.json: nested too deeply to be a run record") from None
     if not isinstance(metrics, dict) or "variant" not in metrics or "test_accuracy" not in metrics:
         raise ValueError("metrics.json is not a regbench run record (no variant/test_accuracy)")
     version = metrics.get("format")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ValueError(f"metrics.json has no known format version (format: {json.dumps(version)})")
     if version > FORMAT_VERSION:
         raise ValueError(
@@ -82,6 +109,9 @@ def read_run(folder: Path) -> Run:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ValueError(f"corrupt metrics.json: {where}: {first['msg']}") from None
+    problem = _config_problem(metrics.get("config"))
+    if problem:
+        raise ValueError(f"corrupt metrics.json: config: {problem}")
     history_path = folder / HISTORY
     if history_path.is_symlink():
         raise ValueError(f"{HISTORY} is a symbolic link; regbench does not follow links out of a run folder")

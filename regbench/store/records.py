@@ -3,9 +3,11 @@ The files of a folder are listed in :mod:`regbench.store.layout`; :mod:`regbench
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]  # an accuracy
 
 
 class RunMetrics(BaseModel):
@@ -14,23 +16,23 @@ class RunMetrics(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    seed: int
-    status: str  # finished | diverged
-    test_accuracy: float | None  # None: NaN (a diverged run)
+    seed: int = Field(ge=0)
+    status: Literal["finished", "diverged"]
+    test_accuracy: Fraction | None  # None: NaN (a diverged run)
     test_data_loss: float | None
     test_loss: float | None
-    train_accuracy: float | None
+    train_accuracy: Fraction | None
     train_data_loss: float | None
-    generalization_gap: float | None
+    generalization_gap: float | None = Field(ge=-1.0, le=1.0)
     monitor: str
-    best_epoch: int
+    best_epoch: int = Field(ge=0)
     best_monitor_value: float | None = None
-    epochs_run: int
-    stopped_epoch: int
+    epochs_run: int = Field(ge=0)
+    stopped_epoch: int = Field(ge=0)
     stopped_early: bool
     restored_best_weights: bool
-    train_time_s: float
-    params: int
+    train_time_s: float = Field(ge=0.0)
+    params: int = Field(ge=0)
     weights: dict[str, Any]
     runtime: dict[str, str] = {}  # training.results.runtime(): backend, versions, batch order (format 2)
     fused: dict[str, Any] | None = None  # set when trained as a branch of a fused model
