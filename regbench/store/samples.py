@@ -37,7 +37,7 @@ def sample_run(
         "test_accuracy": acc,
         "test_data_loss": 0.1,
         "test_loss": 0.1,
-        "train_accuracy": acc + 0.02,
+        "train_accuracy": min(1.0, acc + 0.02),
         "train_data_loss": 0.05,
         "generalization_gap": 0.02,
         "monitor": "val_data_loss",
