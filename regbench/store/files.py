@@ -21,11 +21,20 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a file so that readers see either the old content or the whole new one, never a part."""
+    """Write a file so that readers see either the old content or the whole new one, never a part. Its mode is
+    what ``open`` would give (0666 less the umask): a temporary file is 0600, which would keep a colleague's
+    ``compare`` out of a shared folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
             fh.flush()
@@ -51,11 +60,21 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n")
 
 
+def _cell(value: Any) -> Any:
+    """NaN (e.g. the std of a single seed) as an empty cell, which every CSV reader takes; text that a spreadsheet
+    would run as a formula (a variant name from someone's folder starting with =, +, -, @) prefixed with '."""
+    if isinstance(value, float) and value != value:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in rows:  # NaN (e.g. the std of a single seed) becomes an empty cell, which every CSV reader takes
-        writer.writerow({k: "" if isinstance(v, float) and v != v else v for k, v in row.items()})
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return buf.getvalue()
