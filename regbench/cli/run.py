@@ -13,7 +13,7 @@ from regbench.cli.compare import print_agreement
 from regbench.cli.console import console, err_console, fail, rich_table, writable_folder
 from regbench.cli.progress import PlainProgress, RichProgress
 from regbench.errors import RegbenchError
-from regbench.store.layout import AGREEMENT, CONFIG
+from regbench.store.layout import AGREEMENT
 from regbench.study.options import RunOptions
 
 
@@ -174,14 +174,15 @@ def _load(config: Path, options: RunOptions, dry_run: bool):
     """The study and its planned runs (with --resume, which of them are done), after checking the options."""
     from regbench.config.loading import load
     from regbench.execution.executor import check_kind
-    from regbench.study.plan import mark_done, plan
+    from regbench.study.plan import check_resumable, mark_done, plan
 
     check_kind(options.executor)  # before anything is loaded
     if not dry_run:
         writable_folder("--out", options.out)
     experiment = load(config, overrides=options.overrides)
     planned = plan(experiment)
-    if dry_run and options.resume is not None and (options.resume / CONFIG).is_file():
+    if dry_run and options.resume is not None:
+        check_resumable(options.resume, experiment)
         mark_done(planned, options.resume)  # show which runs a resume would skip
     return experiment, planned
 

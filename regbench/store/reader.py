@@ -152,6 +152,15 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
     }
 
 
+def experiment_name(exp_dir: Path) -> str | None:
+    """The study name an experiment folder's config.yaml records, or None when it has no readable one."""
+    try:
+        resolved = yaml.load(read_text(exp_dir / CONFIG), Loader=YAML_LOADER)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    return str(resolved["name"]) if isinstance(resolved, dict) and "name" in resolved else None
+
+
 def _variant_order(exp_dir: Path) -> list[str]:
     try:
         resolved = yaml.load(read_text(exp_dir / CONFIG), Loader=YAML_LOADER)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regbench.config.schema import Experiment, VariantConfig
-from regbench.errors import ConfigError
+from regbench.errors import ConfigError, RegbenchError
 from regbench.store.identity import run_id
 from regbench.store.layout import run_dir
-from regbench.store.reader import finished_run_id
+from regbench.store.reader import experiment_name, finished_run_id
 
 
 class RunState(enum.Enum):
@@ -63,3 +63,16 @@ def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
             )
     if conflicts:
         raise ConfigError(conflicts)
+
+
+def check_resumable(exp_dir: Path, experiment: Experiment) -> None:
+    """Raise RegbenchError (exit 2) unless ``exp_dir`` is an experiment folder of this study."""
+    recorded = experiment_name(exp_dir)
+    if recorded is None:
+        raise RegbenchError(f"--resume {exp_dir}: not an experiment folder (no readable config.yaml)", exit_code=2)
+    if recorded != experiment.name:
+        raise RegbenchError(
+            f"--resume {exp_dir}: holds study {recorded!r}, not {experiment.name!r}; resume it with the study file "
+            "it was started with, or start a new experiment (without --resume)",
+            exit_code=2,
+        )

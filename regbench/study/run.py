@@ -13,14 +13,12 @@ from regbench.analysis.summary import Group
 from regbench.config.loading import resolved_dict
 from regbench.config.schema import Experiment
 from regbench.data.splits import splits_for
-from regbench.errors import RegbenchError
 from regbench.execution.groups import Task
 from regbench.execution.outcome import Outcome, Status
-from regbench.store.layout import CONFIG
 from regbench.store.writer import ExperimentFolder
 from regbench.study.environment import check_same_runtime, environment
 from regbench.study.options import RunOptions
-from regbench.study.plan import PlannedRun, RunState, mark_done, plan
+from regbench.study.plan import PlannedRun, RunState, check_resumable, mark_done, plan
 
 
 class Progress(Protocol):
@@ -99,8 +97,7 @@ def run_experiment(
         check_available()
     runs = plan(experiment)
     if o.resume is not None:
-        if not (o.resume / CONFIG).is_file():
-            raise RegbenchError(f"--resume {o.resume}: not an experiment folder (no config.yaml)", exit_code=2)
+        check_resumable(o.resume, experiment)
         mark_done(runs, o.resume)
     todo = [r for r in runs if r.state is not RunState.FINISHED]
     tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), o.data_dir) for r in todo]
