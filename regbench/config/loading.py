@@ -4,6 +4,7 @@ every problem at once."""
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,12 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str
     so that ``--set train.epochs=2`` means two epochs everywhere. Returns the overridden paths."""
     overridden: set[tuple[str, ...]] = set()
     for path, value in parse_overrides(overrides):
+        variants = raw.get("variants") if isinstance(raw.get("variants"), dict) else {}
+        if path[0] == "variants" and path[1] not in {str(v) for v in variants}:
+            names = [str(v) for v in variants]
+            close = difflib.get_close_matches(path[1], names, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else f"its variants: {', '.join(names) or 'none'}"
+            raise ConfigError([f"--set {'.'.join(path)}: this study has no variant {path[1]!r}; {hint}"])
         overridden.add(tuple(path))
         set_path(raw, path, value)
         if path[0] not in ("variants", "name", "description", "output"):

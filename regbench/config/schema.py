@@ -21,6 +21,9 @@ SECTIONS = ("data", "model", "regularization", "train")
 VARIANT_KEYS = (*SECTIONS, "reference")  # what a variant may set: the sections, and a published reference
 
 
+MAX_SEED = 2**32 - 1  # Keras seeds its generators with 32-bit numbers
+
+
 def show_value(value: Any) -> str:
     """A value as error text shows it: JSON where it can be."""
     try:
@@ -71,7 +74,7 @@ class DataConfig(_Strict):
     label_noise: float = Field(
         0.0, ge=0.0, le=1.0, description="Share of training labels replaced by a random class (seeded)."
     )
-    seed: int = Field(0, ge=0, description="Seed of the subset, label noise and validation split.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the subset, label noise and validation split.")
     augmentation: AugmentationConfig | None = Field(
         None, description="Random image transformations in training (Keras preprocessing layers); null: none."
     )
@@ -257,13 +260,13 @@ class TrainConfig(_Strict):
 
     optimizer: Literal["adam", "sgd", "rmsprop", "adamw", "nadam"] = Field("adam", description="Optimizer.")
     learning_rate: float = Field(1e-3, gt=0.0, description="Learning rate of the optimizer.")
-    batch_size: int = Field(32, ge=1, description="Examples per gradient step.")
-    epochs: int = Field(10, ge=1, description="Maximum number of epochs.")
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+    batch_size: int = Field(32, ge=1, le=2**20, description="Examples per gradient step.")
+    epochs: int = Field(10, ge=1, le=10_000, description="Maximum number of epochs.")
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(
         [0], min_length=1, description="One training run per seed (init, batch order, dropout)."
     )
     steps_per_execution: int = Field(
-        500, ge=1, description="Batches per compiled call; larger removes framework overhead. Same results."
+        500, ge=1, le=2**20, description="Batches per compiled call; larger removes framework overhead. Same results."
     )
     momentum: float | None = Field(
         None,

@@ -252,3 +252,27 @@ def test_the_cnn_benchmark_trains_configs_cnn_baseline():
     bench = load(ROOT / "bench" / "cnn_baseline.yaml").variants["baseline"]
     study = load(ROOT / "configs" / "cnn.yaml").variants["baseline"]
     assert bench == study
+
+
+def test_set_on_a_variant_the_study_does_not_have_is_an_error_with_close_names():
+    """Before, a typo planned a new variant: --set variants.basline.train.epochs=1 gave 9 runs instead of 6."""
+    text = (
+        "name: s\ntrain: {seeds: [0, 1, 2]}\nvariants:\n  baseline: {}\n  dropout: {regularization: {dropout: 0.3}}\n"
+    )
+    assert problems(text, ["variants.basline.train.epochs=1"]) == [
+        "--set variants.basline.train.epochs: this study has no variant 'basline'; did you mean baseline?"
+    ]
+    assert problems(text, ["variants.xyz.train.epochs=1"]) == [
+        "--set variants.xyz.train.epochs: this study has no variant 'xyz'; its variants: baseline, dropout"
+    ]
+    assert load_text(text, overrides=["variants.baseline.train.epochs=1"]).variants["baseline"].train.epochs == 1
+
+
+def test_sizes_that_could_never_train_are_bad_input():
+    """Before, epochs of 10^29 passed validation and seeds >= 2^32 failed only at training."""
+    text = "name: s\ntrain: {epochs: 100000000000000000000000000000, seeds: [0, 4294967296]}\ndata: {seed: -1}\n"
+    assert sorted(problems(text)) == [
+        "study.yaml:2: train.epochs: expected a number <= 10000, got 100000000000000000000000000000",
+        "study.yaml:2: train.seeds.1: expected a number <= 4294967295, got 4294967296",
+        "study.yaml:3: data.seed: expected a number >= 0, got -1",
+    ]
