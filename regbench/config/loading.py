@@ -84,10 +84,39 @@ def _has_path(tree: Any, path: list[str]) -> bool:
     return True
 
 
+class _StudyLoader(yaml.SafeLoader):
+    """YAML as a study file means it: every mapping key as written (``on``, ``off``, ``1.0`` name variants, not
+    YAML 1.1's True, False and 1.0), and a key twice in one mapping an error (YAML's own rule is that the last
+    wins, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep)
+        self.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node, deep)
+            if not isinstance(key, (str, int, float, bool, type(None))):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "expected a name or number as a key, got a list or mapping", key_node.start_mark
+                )
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} again (first on line {lines[key]}); each key once", key_node.start_mark
+                )
+            lines[key] = key_node.start_mark.line + 1
+            mapping[key] = self.construct_object(value_node, deep)
+        return mapping
+
+
+_StudyLoader.add_constructor("tag:yaml.org,2002:map", _StudyLoader.construct_yaml_map)
+
+
 def _parse(text: str, source: str) -> dict[str, Any]:
     """The YAML document as a mapping; a syntax error or a non-mapping is a ConfigError with its line."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StudyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
@@ -195,7 +224,10 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         if isinstance(raw["train"], dict):
             raw["train"]["seeds"] = sweep.pop("train.seeds")
     implicit = not raw.get("variants") and not sweep
-    variants_raw, swept = expand_sweep(variants_raw or {}, sweep)
+    try:
+        variants_raw, swept = expand_sweep(variants_raw or {}, sweep)
+    except ConfigError as exc:
+        raise ConfigError([f"{source}:{problems.line(('sweep',))}: {p}" for p in exc.problems]) from None
 
     defaults = {k: raw[k] for k in SECTIONS if k in raw}
     variants: dict[str, VariantConfig] = {}

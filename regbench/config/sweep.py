@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from regbench.config.messages import known_key
+from regbench.errors import ConfigError
 
 VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+=,-]*"
 
@@ -61,6 +62,13 @@ def expand_sweep(
             tree = copy.deepcopy(spec) if isinstance(spec, dict) else {}
             for key, value in zip(sweep, values, strict=True):
                 set_path(tree, key.split("."), value)
+            if name in out:
+                raise ConfigError(
+                    [
+                        f"sweep: two combinations of values are both named {name!r}; give the values distinct "
+                        "spellings (a name keeps letters, digits and _ . + -, everything else becomes _)"
+                    ]
+                )
             out[name] = tree
             swept[name] = tuple(sweep)
     return out, swept

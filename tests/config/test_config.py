@@ -276,3 +276,29 @@ def test_sizes_that_could_never_train_are_bad_input():
         "study.yaml:2: train.seeds.1: expected a number <= 4294967295, got 4294967296",
         "study.yaml:3: data.seed: expected a number >= 0, got -1",
     ]
+
+
+def test_variant_names_are_taken_as_written():
+    """YAML 1.1 read off/on/yes as booleans: three variants became two runs named False and True."""
+    text = "name: s\nvariants:\n  off: {}\n  on: {}\n  yes: {}\n  1.0: {}\n  '1': {}\n"
+    assert list(load_text(text).variants) == ["off", "on", "yes", "1.0", "1"]
+
+
+@pytest.mark.parametrize(
+    "variants, line, key",
+    [
+        ("  a: {}\n  a: {regularization: {l2: 0.1}}\n", 4, "a"),  # the last one won, silently
+        ("  '1': {}\n  1: {}\n", 4, "1"),  # collapsed into one
+    ],
+)
+def test_a_variant_named_twice_is_an_error_with_both_lines(variants: str, line: int, key: str):
+    assert problems("name: s\nvariants:\n" + variants) == [
+        f"study.yaml:{line}: invalid YAML: key {key!r} again (first on line 3); each key once"
+    ]
+
+
+def test_sweep_values_that_would_share_a_variant_name_are_an_error():
+    """data.dir values differing only in / and _ gave 4 of 6 variants, silently."""
+    text = "name: s\nsweep:\n  data.dir: [a/b, a_b]\n  train.seeds: [0]\n"
+    [message] = problems(text)
+    assert message.startswith("study.yaml:2: sweep: two combinations of values are both named 'dir=a_b'")
