@@ -24,6 +24,13 @@ def writable_folder(option: str, path: Path) -> None:
     """Bad input, exit 2: ``path`` is a file, or a folder this user cannot create or write in."""
     if path.exists() and not path.is_dir():
         raise RegbenchError(f"{option} {path}: is a file; expected a folder (it is created if missing)", exit_code=2)
+    broken = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
+    if broken is not None:
+        raise RegbenchError(
+            f"{option} {path}: {broken} is a symbolic link to {os.readlink(broken)}, which does not exist; "
+            "create its target or choose another folder",
+            exit_code=2,
+        )
     parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise RegbenchError(f"{option} {path}: cannot write in {parent} (permission denied)", exit_code=2)

@@ -296,3 +296,13 @@ def test_a_backend_that_cannot_be_used_is_one_line_exit_2(
     result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--backend", backend])
     assert result.exit_code == 2, result.output
     assert expected in result.output and not out.exists()
+
+
+def test_an_out_folder_that_is_a_dangling_link_is_one_line_of_error(tmp_path: Path, tiny_study: Path):
+    """Before: FileExistsError and a traceback, after loading the study."""
+    out = tmp_path / "out"
+    out.symlink_to(tmp_path / "gone")
+    for args in (["run", str(tiny_study)], ["compare", str(tmp_path), "--out"]):
+        result = runner.invoke(app, [*args, *([] if args[0] == "compare" else ["--out"]), str(out)])
+        assert result.exit_code == 2, result.output
+        assert f"{out} is a symbolic link to {tmp_path / 'gone'}, which does not exist" in result.output
