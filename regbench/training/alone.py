@@ -39,8 +39,8 @@ class _EpochReporter(keras.callbacks.Callback):
 
 class _DivergenceGuard(keras.callbacks.Callback):
     """Stops training when the epoch's training loss is NaN/inf or far beyond chance (:func:`diverged`; e.g. a
-    learning rate of 10 sends Adam's loss to 1e6 before the ReLUs die and it settles at chance). TerminateOnNaN
-    catches NaN within an epoch; this catches losses that explode without becoming NaN."""
+    learning rate of 10 sends Adam's loss to 1e6 before the ReLUs die). TerminateOnNaN catches NaN within an
+    epoch; this catches losses that explode without becoming NaN."""
 
     def __init__(self, num_classes: int):
         super().__init__()
@@ -48,7 +48,9 @@ class _DivergenceGuard(keras.callbacks.Callback):
         self.diverged = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if diverged(float((logs or {}).get("loss", math.nan)), self.num_classes):
+        logs = logs or {}
+        loss = float(logs.get("loss", math.nan))
+        if diverged(loss, float(logs.get("data_loss", loss)), self.num_classes):
             self.diverged = True
             self.model.stop_training = True
 

@@ -198,7 +198,7 @@ class _Branches(keras.callbacks.Callback):
             if self.on_epoch[b] is not None:
                 self.on_epoch[b](epoch + 1, row)
             stopper = self.stoppers[b]
-            if diverged(row["loss"], self.num_classes):
+            if diverged(row["loss"], row["data_loss"], self.num_classes):
                 self.diverged[b], self.active[b] = True, False
                 self.final[b] = (kernels, biases)
             elif stopper is not None and stopper.update(

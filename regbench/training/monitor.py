@@ -27,11 +27,19 @@ def monitor_of(cfg: VariantConfig) -> tuple[str, str]:
     return monitor, direction(monitor)
 
 
-def diverged(loss: float, num_classes: int = 10) -> bool:
-    """An epoch's training loss that is NaN, infinite, or above 100 times the cross-entropy of a uniform guess
-    over the data's classes. Both backends clip probabilities, but differently (TensorFlow's loss can reach 1e9,
-    JAX's saturates near 16), so the threshold sits where both can reach it: 100 ln(10) = 230 for ten classes."""
-    return not math.isfinite(loss) or loss > 100 * math.log(num_classes)
+def divergence_threshold(num_classes: int) -> float:
+    """The epoch's mean training cross-entropy above which a run has diverged: four times a uniform guess's
+    (ln C), and never above 10. The backends clip probabilities differently: TensorFlow's cross-entropy of a
+    blown-up model reaches 1e9, JAX's saturates below -ln(1e-7) = 16.1; both pass 10, and a run that learns
+    anything stays near or below ln C."""
+    return min(4 * math.log(num_classes), 10.0)
+
+
+def diverged(loss: float, data_loss: float, num_classes: int = 10) -> bool:
+    """An epoch whose training loss or cross-entropy is NaN or infinite, or whose cross-entropy is above
+    :func:`divergence_threshold`: the same verdict on every backend, alone and fused."""
+    finite = math.isfinite(loss) and math.isfinite(data_loss)
+    return not finite or data_loss > divergence_threshold(num_classes)
 
 
 def best_epoch(history: list[dict[str, float]], monitor: str, mode: str) -> int:
