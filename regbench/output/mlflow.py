@@ -64,7 +64,7 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     try:
-        from mlflow.entities import Metric, Param, RunTag
+        import mlflow.entities  # noqa: F401  (installed: checked here, before anything is read)
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise RegbenchError("export mlflow needs MLflow: pip install 'regbench[mlflow]'", exit_code=2) from None
@@ -77,34 +77,62 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
         )
     client = MlflowClient(tracking_uri=tracking_uri)
     result = Exported(skipped=skipped)
-    known: dict[str, tuple[str, set[tuple[str, str]]]] = {}  # experiment name -> (id, {(run id, folder)})
+    # experiment name -> (id, {(run id, folder)} exported completely, {(run id, folder): [MLflow runs left unfinished]})
+    known: dict[str, tuple[str, set[tuple[str, str]], dict[tuple[str, str], list[str]]]] = {}
     for run in runs:
         name = experiment or run.experiment
         if name not in known:
             found = client.get_experiment_by_name(name)
             exp_id = found.experiment_id if found else client.create_experiment(name)
-            seen = {
-                (r.data.tags.get("regbench.run_id", ""), r.data.tags.get("regbench.folder", ""))
-                for r in client.search_runs([exp_id], max_results=50000)
-            }
-            known[name] = (exp_id, seen)
-        exp_id, seen = known[name]
+            done, unfinished = set(), {}
+            for r in client.search_runs([exp_id], max_results=50000):
+                key = (r.data.tags.get("regbench.run_id", ""), r.data.tags.get("regbench.folder", ""))
+                if _complete(r):
+                    done.add(key)
+                else:
+                    unfinished.setdefault(key, []).append(r.info.run_id)
+            known[name] = (exp_id, done, unfinished)
+        exp_id, seen, unfinished = known[name]
         key = (_run_id(run), _folder_key(run))
         result.experiments.add(name)
         if key in seen:
             result.existing.append(_folder_key(run))
             continue
-        tags = {
-            "regbench.run_id": key[0],
-            "regbench.folder": key[1],
-            "regbench.study": run.experiment,
-            "regbench.variant": run.variant,
-            "regbench.seed": str(run.seed),
-            "regbench.backend": str(run.runtime.get("backend", "?")),
-            "mlflow.runName": f"{run.variant}/seed-{run.seed}",
-        }
-        mlrun = client.create_run(exp_id, tags=tags)
-        rid = mlrun.info.run_id
+        for stale in unfinished.pop(key, []):  # an earlier export failed or was interrupted: replace it
+            client.delete_run(stale)
+        try:
+            _export_run(client, exp_id, run, key)
+        except Exception as exc:  # noqa: BLE001 - one run's failure is reported; the next export replaces it
+            result.skipped.append(Skipped(run.path, f"export failed: {type(exc).__name__}: {exc}"))
+            continue
+        seen.add(key)
+        result.added.append(_folder_key(run))
+    return result
+
+
+def _complete(mlrun) -> bool:
+    """An MLflow run that an export finished: its last step marks it exported and finishes it."""
+    return mlrun.info.status == "FINISHED" and mlrun.data.tags.get("regbench.exported") == "true"
+
+
+def _export_run(client, exp_id: str, run: Run, key: tuple[str, str]) -> None:
+    """One regbench run as one MLflow run: params, metrics, artifacts, then the ``regbench.exported`` tag and
+    FINISHED, in that order, so a run that fails or is interrupted midway is never taken as exported. A run
+    that raises is marked FAILED."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    tags = {
+        "regbench.run_id": key[0],
+        "regbench.folder": key[1],
+        "regbench.study": run.experiment,
+        "regbench.variant": run.variant,
+        "regbench.seed": str(run.seed),
+        "regbench.backend": str(run.runtime.get("backend", "?")),
+        "mlflow.runName": f"{run.variant}/seed-{run.seed}",
+    }
+    mlrun = client.create_run(exp_id, tags=tags)
+    rid = mlrun.info.run_id
+    try:
         now = int(time.time() * 1000)
         params = [Param(k, str(v)[:MAX_PARAM]) for k, v in comparable_config(run.config).items()]
         params.append(Param("seed", str(run.seed)))
@@ -119,7 +147,6 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
             metrics += [Metric(k, float(v), now, step) for k, v in row.items() if k != "epoch"]
         for i in range(0, max(len(params), len(metrics)), 100):
             client.log_batch(rid, metrics=metrics[i : i + 100], params=params[i : i + 100], tags=[])
-        client.log_batch(rid, tags=[RunTag("regbench.exported", "true")])
         # Never a symbolic link: it could upload a file from outside the run folder.
         for path in (run.path / "metrics.json", run.path / "history.csv"):
             if path.is_file() and not path.is_symlink():
@@ -127,7 +154,8 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
         for figure in sorted(run.experiment_dir.glob("*.png")):
             if figure.is_file() and not figure.is_symlink():
                 client.log_artifact(rid, str(figure), artifact_path="figures")
+        client.log_batch(rid, tags=[RunTag("regbench.exported", "true")])
         client.set_terminated(rid, status="FINISHED")
-        seen.add(key)
-        result.added.append(_folder_key(run))
-    return result
+    except Exception:
+        client.set_terminated(rid, status="FAILED")
+        raise

@@ -93,3 +93,42 @@ def test_mlflow_export_twice_holds_each_run_once(tmp_path: Path, data_dir: Path,
     assert sorted(m.step for m in history) == [1, 2]
     artifacts = {a.path for a in client.list_artifacts(dropout.info.run_id)}
     assert {"metrics.json", "history.csv", "figures"} <= artifacts
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="needs MLflow: pip install 'regbench[mlflow]'")
+def test_an_export_that_failed_midway_is_completed_by_the_next(tmp_path: Path, monkeypatch):
+    """Before, a run whose export failed midway stayed RUNNING with no params or metrics, and the next export
+    counted it as exported ("... were there already")."""
+    from mlflow.tracking import MlflowClient
+
+    from regbench.store.samples import sample_run
+
+    monkeypatch.chdir(tmp_path)
+    exp = tmp_path / "runs" / "s-20261130-120000"
+    for seed in (0, 1):
+        sample_run(exp, "baseline", seed, 0.97)
+        sample_run(exp, "l2", seed, 0.975, config={"regularization": {"l2": 1e-4}})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    real, calls = MlflowClient.log_artifact, []
+
+    def failing(self, run_id, path, artifact_path=None):
+        calls.append(path)
+        if len(calls) == 3:  # the second run's first artifact
+            raise OSError("disk full")
+        return real(self, run_id, path, artifact_path)
+
+    monkeypatch.setattr(MlflowClient, "log_artifact", failing)
+    first = runner.invoke(app, ["export", "mlflow", str(exp), "--tracking-uri", uri])
+    assert first.exit_code == 0, first.output
+    assert "export failed: OSError: disk full" in first.output and "Exported 3 run(s)" in first.output
+    monkeypatch.setattr(MlflowClient, "log_artifact", real)
+    again = runner.invoke(app, ["export", "mlflow", str(exp), "--tracking-uri", uri])
+    assert "Exported 1 run(s)" in again.output and "3 were there already" in again.output, again.output
+
+    client = MlflowClient(tracking_uri=uri)
+    [experiment] = [e for e in client.search_experiments() if e.name == "s"]
+    mlruns = client.search_runs([experiment.experiment_id])
+    folders = sorted(r.data.tags["regbench.folder"] for r in mlruns)
+    assert folders == sorted(f"{exp.name}/{v}/seed-{s}" for v in ("baseline", "l2") for s in (0, 1))  # each once
+    assert all(r.info.status == "FINISHED" and r.data.tags["regbench.exported"] == "true" for r in mlruns)
+    assert all(r.data.params and r.data.metrics for r in mlruns)
