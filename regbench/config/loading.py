@@ -89,6 +89,15 @@ class _StudyLoader(yaml.SafeLoader):
     YAML 1.1's True, False and 1.0), and a key twice in one mapping an error (YAML's own rule is that the last
     wins, silently)."""
 
+    def compose_node(self, parent, index):
+        # An alias (*name) lets a few lines expand to gigabytes (a "billion laughs" file); studies need none.
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not supported in a study file; write the value out", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
     def construct_mapping(self, node, deep=False):
         if not isinstance(node, yaml.MappingNode):
             return super().construct_mapping(node, deep)
@@ -117,6 +126,8 @@ def _parse(text: str, source: str) -> dict[str, Any]:
     """The YAML document as a mapping; a syntax error or a non-mapping is a ConfigError with its line."""
     try:
         raw = yaml.load(text, Loader=_StudyLoader)
+    except RecursionError:
+        raise ConfigError([f"{source}: invalid YAML: nested too deeply for a study file"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
