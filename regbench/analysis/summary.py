@@ -80,13 +80,18 @@ def baseline_candidates(groups: list[Group], name: str) -> list[Group]:
     return [g for g in groups if g.label == name] or [g for g in groups if g.variant == name]
 
 
+def _default_name(groups: list[Group]) -> str:
+    """The variant called ``baseline``, else the first one."""
+    return "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+
+
 def default_baseline(groups: list[Group]) -> str | None:
     """The baseline that ``run`` and ``compare`` use when none is named: the variant called ``baseline``, else
     the first variant; None when there is nothing to compare, or the name stands for variants of different
     configs (then ``--baseline LABEL`` must say which)."""
     if len({g.variant for g in groups}) < 2:
         return None
-    name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+    name = _default_name(groups)
     matches = baseline_candidates(groups, name)
     return name if len({_runtime_key(g) for g in matches}) == len(matches) else None
 
@@ -97,7 +102,7 @@ def baseline_group(groups: list[Group], name: str | None) -> Group | None:
     if not groups:
         return None
     if name is None:
-        name = "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+        name = _default_name(groups)
     return next(iter(baseline_candidates(groups, name)), None)
 
 

@@ -8,6 +8,7 @@ from regbench.analysis.summary import Group, baseline_group, changed_keys, sweep
 from regbench.output.report_html import FIGURES, report_html
 from regbench.output.tables import json_text, markdown, records, table
 from regbench.store.files import atomic_write, csv_text
+from regbench.store.layout import REPORT, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_MD
 from regbench.store.reader import Skipped, find_runs
 
 
@@ -20,7 +21,7 @@ def write_summary(exp_dir: Path) -> list[Group]:
 
     runs, _ = find_runs([exp_dir])
     if not runs:
-        atomic_write(exp_dir / "summary.md", "No finished runs.\n")
+        atomic_write(exp_dir / SUMMARY_MD, "No finished runs.\n")
         return []
     result = compare([exp_dir])
     write_all(
@@ -52,9 +53,9 @@ def write_all(
     folder.mkdir(parents=True, exist_ok=True)
     diff = diff or []
     header, rows = table(groups, columns, with_test=with_test, diff=diff)
-    atomic_write(folder / "summary.md", markdown(header, rows))
-    atomic_write(folder / "summary.csv", csv_text(records(groups, diff)))
-    atomic_write(folder / "summary.json", json_text(groups, diff, skipped or []))
+    atomic_write(folder / SUMMARY_MD, markdown(header, rows))
+    atomic_write(folder / SUMMARY_CSV, csv_text(records(groups, diff)))
+    atomic_write(folder / SUMMARY_JSON, json_text(groups, diff, skipped or []))
     base = baseline_group(groups, baseline) if baseline else None
     jobs = [
         (plots.loss_plot, (groups, folder / "loss.png", base)),
@@ -75,5 +76,5 @@ def write_all(
         figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the Holm-adjusted p < 0.05"
     figure_helper.draw(jobs, parallel=len(groups) > plots.SMALL_MULTIPLES_ABOVE)  # small multiples: worth a helper
     page = report_html(groups, folder, header, rows, baseline, skipped or [], title, figures, axes)
-    atomic_write(folder / "report.html", page)
-    return [folder / n for n in ("summary.md", "summary.csv", "summary.json", *figures, "report.html")]
+    atomic_write(folder / REPORT, page)
+    return [folder / n for n in (SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON, *figures, REPORT)]

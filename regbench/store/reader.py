@@ -73,11 +73,16 @@ def _config_problem(config) -> str | None:
     return None
 
 
-def read_text(path: Path) -> str:
-    """A file of a run folder as text. A symbolic link is refused: a run folder may come from someone else, and
-    a link in it could make regbench read, show or upload a file outside it."""
+def refuse_link(path: Path) -> None:
+    """Raise ValueError when ``path`` is a symbolic link: a run folder may come from someone else, and a link in
+    it could make regbench read, show or upload a file outside it."""
     if path.is_symlink():
         raise ValueError(f"{path.name} is a symbolic link; regbench does not follow links out of a run folder")
+
+
+def read_text(path: Path) -> str:
+    """A file of a run folder as text; a symbolic link is refused (:func:`refuse_link`)."""
+    refuse_link(path)
     return path.read_text()
 
 
@@ -113,8 +118,7 @@ def read_run(folder: Path) -> Run:
     if problem:
         raise ValueError(f"corrupt metrics.json: config: {problem}")
     history_path = folder / HISTORY
-    if history_path.is_symlink():
-        raise ValueError(f"{HISTORY} is a symbolic link; regbench does not follow links out of a run folder")
+    refuse_link(history_path)
     try:
         history = read_history(history_path) if history_path.is_file() else []
     except (ValueError, csv.Error) as exc:
@@ -152,21 +156,24 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
     }
 
 
-def experiment_name(exp_dir: Path) -> str | None:
-    """The study name an experiment folder's config.yaml records, or None when it has no readable one."""
+def _resolved_config(exp_dir: Path) -> dict:
+    """An experiment folder's config.yaml as a mapping; {} when it has no readable one."""
     try:
         resolved = yaml.load(read_text(exp_dir / CONFIG), Loader=YAML_LOADER)
     except (OSError, ValueError, yaml.YAMLError):
-        return None
-    return str(resolved["name"]) if isinstance(resolved, dict) and "name" in resolved else None
+        return {}
+    return resolved if isinstance(resolved, dict) else {}
+
+
+def experiment_name(exp_dir: Path) -> str | None:
+    """The study name an experiment folder's config.yaml records, or None when it has no readable one."""
+    name = _resolved_config(exp_dir).get("name")
+    return None if name is None else str(name)
 
 
 def _variant_order(exp_dir: Path) -> list[str]:
-    try:
-        resolved = yaml.load(read_text(exp_dir / CONFIG), Loader=YAML_LOADER)
-        return [str(v) for v in resolved.get("variants", {})]
-    except (OSError, ValueError, yaml.YAMLError, AttributeError):
-        return []
+    variants = _resolved_config(exp_dir).get("variants")
+    return [str(v) for v in variants] if isinstance(variants, dict) else []
 
 
 def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
