@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from regbench.analysis.summary import METRICS, Group, changed_keys, default_baseline, group_runs, summarize
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
-from regbench.store.reader import Skipped, find_runs
+from regbench.store.reader import Run, Skipped, find_runs
 
 
 def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
@@ -20,6 +21,42 @@ def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
 
 
 SORT_KEYS = ["variant", "n", *METRICS, "delta", "p_value"]
+
+
+def one_data_per_dataset(runs: list[Run]) -> tuple[list[Run], list[Skipped]]:
+    """Keep, for each dataset, only the runs trained on the same data (content hash in metrics.json ``data``):
+    those of the hash most runs share (the first one found on a tie). Runs trained on other data are skipped
+    with their reason; runs written before the data were recorded are kept."""
+
+    def dataset(run: Run) -> str:
+        return str((run.config.get("data") or {}).get("dataset", "mnist"))
+
+    def sha(run: Run) -> str | None:
+        data = run.metrics.get("data")
+        return str(data.get("sha256")) if isinstance(data, dict) and data.get("sha256") else None
+
+    counts: dict[str, Counter] = {}
+    sources: dict[tuple[str, str], str] = {}
+    for run in runs:
+        if (digest := sha(run)) is not None:
+            counts.setdefault(dataset(run), Counter())[digest] += 1
+            sources.setdefault((dataset(run), digest), str(run.metrics["data"].get("source")))
+    kept, skipped = [], []
+    for run in runs:
+        digest, name = sha(run), dataset(run)
+        chosen = counts[name].most_common(1)[0][0] if digest is not None else None
+        if digest is None or digest == chosen:
+            kept.append(run)
+            continue
+        skipped.append(
+            Skipped(
+                run.path,
+                f"trained on other {name} data (sha256 {digest[:12]} from {sources[name, digest]}) than the "
+                f"{counts[name][chosen]} runs compared (sha256 {chosen[:12]} from {sources[name, chosen]}); "
+                "compare the runs of one data at a time",
+            )
+        )
+    return kept, skipped
 
 
 @dataclass
@@ -48,6 +85,8 @@ def compare(
         RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
     """
     runs, skipped = find_runs(paths)
+    runs, other_data = one_data_per_dataset(runs)
+    skipped += other_data
     if not runs:
         reasons = [f"  - {s.path}: {s.reason}" for s in skipped]
         raise RegbenchError(

@@ -39,7 +39,7 @@ def run(
         str | None,
         typer.Option(
             "--data-dir",
-            help="Folder with mnist.npz / fashion_mnist.npz or IDX files.",
+            help="Folder with the dataset (mnist.npz, IDX files, CIFAR batches): used, or the run fails.",
             envvar="REGBENCH_DATA_DIR",
             show_envvar=True,
         ),

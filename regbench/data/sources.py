@@ -4,13 +4,14 @@ Keras' download."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
-from regbench.data.datasets import CIFAR_BATCHES, IDX_FILES, KEYS, _names
+from regbench.data.datasets import CIFAR_BATCHES, IDX_FILES, KEYS, SHAPES, _names
 from regbench.errors import DataError
 
 DEBIAN_DIR = Path("/usr/share/datasets")
@@ -111,44 +112,119 @@ def _from_keras(dataset: str) -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
+def content_hash(arrays: dict[str, np.ndarray]) -> str:
+    """The sha256 of a dataset's four arrays as loaded (names, dtypes, shapes and bytes): the same data give the
+    same hash whichever file format or folder they came from."""
+    digest = hashlib.sha256()
+    for key in KEYS:
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def check_arrays(arrays: dict[str, np.ndarray], dataset: str, where: str) -> dict[str, np.ndarray]:
+    """Check a dataset's arrays before anything trains on them, and return them with 1-D labels.
+
+    Images must have the dataset's shape and hold raw pixel values 0..255 (Keras' uint8 layout; images already
+    scaled to [0, 1] would be scaled again); labels must be class indices below the dataset's number of
+    classes (not one-hot), one per image.
+
+    Raises:
+        DataError: one line naming the array and what is wrong with it.
+    """
+    shape, classes = SHAPES[dataset]
+    checked = {}
+    for split in ("train", "test"):
+        x, y = np.asarray(arrays[f"x_{split}"]), np.asarray(arrays[f"y_{split}"])
+        name_x, name_y = f"{where}: x_{split}", f"{where}: y_{split}"
+        if x.shape[1:] != shape:
+            raise DataError(f"{name_x} has shape {x.shape}; {dataset} images are (N, {', '.join(map(str, shape))})")
+        if len(x) == 0:
+            raise DataError(f"{name_x} holds no images")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise DataError(f"{name_x} has dtype {x.dtype}; expected pixel values 0..255 (uint8)")
+        low, high = x.min(), x.max()
+        if np.issubdtype(x.dtype, np.floating):
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise DataError(f"{name_x} holds NaN or infinite values; expected pixel values 0..255 (uint8)")
+            if high <= 1.0:
+                raise DataError(
+                    f"{name_x} looks already scaled to [0, 1] (float, largest value {high:g}); regbench scales "
+                    "raw pixels itself: store them as uint8 0..255 (x * 255, rounded), as Keras' datasets do"
+                )
+        if low < 0 or high > 255:
+            raise DataError(f"{name_x} holds values from {low:g} to {high:g}; expected pixel values 0..255 (uint8)")
+        if y.ndim == 2 and y.shape[1] > 1:
+            raise DataError(
+                f"{name_y} has shape {y.shape}, which looks one-hot; expected one class index per image "
+                "(y.argmax(axis=1))"
+            )
+        if y.ndim > 1 and y.size != len(y):
+            raise DataError(f"{name_y} has shape {y.shape}; expected one class index per image, shape (N,)")
+        y = y.reshape(-1)
+        if len(y) != len(x):
+            raise DataError(f"{name_y} holds {len(y)} labels for {len(x)} images; expected one label per image")
+        if not np.issubdtype(y.dtype, np.integer):
+            if not (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+                raise DataError(f"{name_y} has dtype {y.dtype} with non-integer values; expected class indices")
+        bad = np.flatnonzero((y < 0) | (y >= classes))
+        if bad.size:
+            raise DataError(
+                f"{name_y} holds label {y[bad[0]]:g} at index {bad[0]} ({bad.size} such); {dataset} has classes "
+                f"0..{classes - 1}"
+            )
+        checked[f"x_{split}"], checked[f"y_{split}"] = x, y
+    return checked
+
+
 def load_arrays(dataset: str, data_dir: str | Path | None = None) -> tuple[dict[str, np.ndarray], str]:
-    """Load a dataset's raw uint8 arrays and say where they came from.
+    """Load a dataset's raw arrays, checked (:func:`check_arrays`), and say where they came from.
+
+    A data directory the user names (``data_dir``: ``data.dir``, ``--data-dir`` or ``REGBENCH_DATA_DIR``) is
+    used or loading fails: nothing else is tried. Only without one are Debian's dataset folder and then Keras'
+    download tried.
 
     Args:
         dataset: ``mnist``, ``fashion_mnist``, ``cifar10`` or ``cifar100``.
-        data_dir: A data directory to look in first. Defaults to ``REGBENCH_DATA_DIR`` when unset.
+        data_dir: The data directory to load from. Defaults to ``REGBENCH_DATA_DIR`` when unset.
 
     Raises:
-        DataError: listing every place tried and how to supply the data.
+        DataError: saying where it looked and how to supply the data.
     """
-    tried: list[str] = []
-    dirs: list[tuple[str, Path]] = []
-    if data_dir:
-        dirs.append(("data directory", Path(data_dir).expanduser()))
-    env = os.environ.get("REGBENCH_DATA_DIR")
-    if env and not data_dir:
-        dirs.append(("REGBENCH_DATA_DIR", Path(env).expanduser()))
-    for name in _names(dataset):
-        dirs.append(("Debian dataset folder", DEBIAN_DIR / name))
-    for label, folder in dirs:
-        arrays = _from_dir(folder, dataset)
-        if arrays is not None:
-            return arrays, str(folder)
-        tried.append(f"{label} {folder}: no {dataset}.npz or {dataset} files there")
-    try:
-        return _from_keras(dataset), "keras.datasets download"
-    except Exception as exc:  # noqa: BLE001 - any download failure is reported with the others
-        tried.append(f"Keras download: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    debian = "apt-get install dataset-fashion-mnist" if dataset == "fashion_mnist" else None
     own = (
         f"CIFAR's unpacked Python batches ({CIFAR_BATCHES[dataset][0]}/)"
         if dataset in CIFAR_BATCHES
         else "the four IDX files"
     )
-    hints = [
-        f"Put {dataset}.npz (Keras' keys x_train, y_train, x_test, y_test) or {own} in a folder and "
-        "pass it with --data-dir DIR, data.dir in the config, or REGBENCH_DATA_DIR=DIR.",
-    ]
-    if debian:
-        hints.append(f"Or install Debian's package: {debian}")
+    supply = f"{dataset}.npz (Keras' keys x_train, y_train, x_test, y_test) or {own}"
+    data_dir = data_dir or os.environ.get("REGBENCH_DATA_DIR")
+    named = "a data directory you name (data.dir, --data-dir or REGBENCH_DATA_DIR) is used or the run fails"
+    if data_dir:
+        folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"data directory {folder}: no such folder; {named}")
+        arrays = _from_dir(folder, dataset)
+        if arrays is None:
+            raise DataError(
+                f"data directory {folder}: no {dataset} files there; put {supply} there, or leave data.dir, "
+                f"--data-dir and REGBENCH_DATA_DIR unset to use Debian's folder or Keras' download ({named})"
+            )
+        return check_arrays(arrays, dataset, str(folder)), str(folder)
+    tried: list[str] = []
+    for name in _names(dataset):
+        folder = DEBIAN_DIR / name
+        arrays = _from_dir(folder, dataset)
+        if arrays is not None:
+            return check_arrays(arrays, dataset, str(folder)), str(folder)
+        tried.append(f"Debian dataset folder {folder}: no {dataset}.npz or {dataset} files there")
+    try:
+        arrays = _from_keras(dataset)
+    except Exception as exc:  # noqa: BLE001 - any download failure is reported with the others
+        tried.append(f"Keras download: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    else:
+        return check_arrays(arrays, dataset, "keras.datasets"), "keras.datasets download"
+    hints = [f"Put {supply} in a folder and pass it with --data-dir DIR, data.dir in the config, or REGBENCH_DATA_DIR."]
+    if dataset == "fashion_mnist":
+        hints.append("Or install Debian's package: apt-get install dataset-fashion-mnist")
     raise DataError([f"cannot load dataset {dataset!r}. Tried:"] + [f"  - {t}" for t in tried] + hints)

@@ -1,12 +1,13 @@
 """Datasets as numpy arrays: where they come from, and how the training set is split and perturbed.
 
-Sources are tried in order: a data directory (``data.dir`` in the config, ``--data-dir``, or the
-``REGBENCH_DATA_DIR`` environment variable), Debian's dataset folder ``/usr/share/datasets/<name>``, then
-Keras' own download. A data directory holds ``<name>.npz`` with Keras' keys (``x_train``, ``y_train``,
-``x_test``, ``y_test``), or the dataset's own files: the four IDX files of MNIST and Fashion-MNIST (gzipped
-or not), or CIFAR's Python batches as Keras downloads and unpacks them (``cifar-10-batches-py/``,
-``cifar-100-python/``), either directly or in a ``<name>/`` folder. Image shape and number of classes come
-from the data.
+A data directory the user names (``data.dir`` in the config, ``--data-dir``) is used or loading fails.
+Without one, sources are tried in order: the ``REGBENCH_DATA_DIR`` environment variable, Debian's dataset
+folder ``/usr/share/datasets/<name>``, then Keras' own download. A data directory holds ``<name>.npz`` with
+Keras' keys (``x_train``, ``y_train``, ``x_test``, ``y_test``), or the dataset's own files: the four IDX files
+of MNIST and Fashion-MNIST (gzipped or not), or CIFAR's Python batches as Keras downloads and unpacks them
+(``cifar-10-batches-py/``, ``cifar-100-python/``), either directly or in a ``<name>/`` folder. The arrays are
+checked first (shape, pixel range, one class index per image). Each run records where its data came from and
+their content hash, so runs trained on different data are never mixed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from regbench.data.sources import load_arrays
+from regbench.data.sources import content_hash, load_arrays
 from regbench.errors import DataError
 
 
@@ -31,6 +32,12 @@ class Splits:
     y_test: np.ndarray
     source: str = ""
     num_classes: int = 10  # from the data: the largest label + 1
+    sha256: str = ""  # of the dataset's arrays as loaded (sources.content_hash), whatever split was made
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """What a run records of its data (``data`` in metrics.json): where they came from and their hash."""
+        return {"source": self.source, "sha256": self.sha256}
 
 
 def prepare(
@@ -111,6 +118,7 @@ def splits_for(config, data_dir: str | None) -> Splits:
             seed=d.seed,
             source=source,
         )
+        _SPLITS[key].sha256 = content_hash(arrays)
     return _SPLITS[key]
 
 

@@ -37,11 +37,11 @@ def execute_group(group: list[Task], on_epoch: EpochHook | None = None, splits: 
             from regbench.training.alone import train_run
 
             metrics, history = train_run(cfgs[0], data, group[0].seed, on_epoch=hooks[0])
-            return [Outcome.trained(metrics, history)]
+            return [Outcome.trained({**metrics, "data": data.identity}, history)]
         from regbench.training.fused import train_fused
 
         results = train_fused(cfgs, [t.seed for t in group], data, on_epoch=hooks)
-        return [Outcome.trained(m, h) for m, h, _ in results]
+        return [Outcome.trained({**m, "data": data.identity}, h) for m, h, _ in results]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on

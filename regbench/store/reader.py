@@ -228,11 +228,17 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     return runs, skipped
 
 
-def finished_run_id(folder: Path) -> str | None:
-    """The run id of the finished run in ``folder`` (its metrics.json), or None when there is none or it is
-    unreadable (an unfinished or failed run)."""
+def finished_record(folder: Path) -> dict[str, Any] | None:
+    """The metrics.json of the finished run in ``folder``, or None when there is none or it is unreadable (an
+    unfinished or failed run)."""
     try:
-        record = json.loads((folder / METRICS).read_text())
-    except (OSError, ValueError):
+        record = json.loads(read_text(folder / METRICS))
+    except (OSError, ValueError, RecursionError):
         return None
-    return str(record.get("run_id")) if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def finished_run_id(folder: Path) -> str | None:
+    """The run id of the finished run in ``folder``, or None (see :func:`finished_record`)."""
+    record = finished_record(folder)
+    return None if record is None else str(record.get("run_id"))

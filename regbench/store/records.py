@@ -36,6 +36,7 @@ class RunMetrics(BaseModel):
     weights: dict[str, Any]
     runtime: dict[str, str] = {}  # training.results.runtime(): backend, versions, batch order (format 2)
     fused: dict[str, Any] | None = None  # set when trained as a branch of a fused model
+    data: dict[str, str] | None = None  # where the data came from and their sha256 (Splits.identity)
 
 
 class RunRecord(RunMetrics):

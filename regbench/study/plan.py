@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from regbench.config.schema import Experiment, VariantConfig
 from regbench.errors import ConfigError, RegbenchError
 from regbench.store.identity import run_id
 from regbench.store.layout import run_dir
-from regbench.store.reader import experiment_name, finished_run_id
+from regbench.store.reader import experiment_name, finished_record, finished_run_id
 
 
 class RunState(enum.Enum):
@@ -76,3 +77,31 @@ def check_resumable(exp_dir: Path, experiment: Experiment) -> None:
             "it was started with, or start a new experiment (without --resume)",
             exit_code=2,
         )
+
+
+def check_same_data(runs: list[PlannedRun], exp_dir: Path, identity_of: Callable[[PlannedRun], dict[str, str]]) -> None:
+    """Refuse to resume when a finished run of ``exp_dir`` trained on other data than this session would load
+    for it (another content hash): its numbers and the new runs' would not be comparable. Runs written before
+    the data were recorded are taken as they are.
+
+    Raises:
+        ConfigError: listing each such run, its data and this session's.
+    """
+    conflicts = []
+    for run in runs:
+        if run.state is not RunState.FINISHED:
+            continue
+        folder = run_dir(exp_dir, run.variant, run.seed)
+        recorded = (finished_record(folder) or {}).get("data")
+        if not isinstance(recorded, dict) or not recorded.get("sha256"):
+            continue
+        now = identity_of(run)
+        if recorded["sha256"] != now["sha256"]:
+            conflicts.append(
+                f"{folder}: trained on other data (sha256 {str(recorded['sha256'])[:12]} from "
+                f"{recorded.get('source')}) than this session loads (sha256 {now['sha256'][:12]} from "
+                f"{now['source']}); resume with the same data (data.dir, --data-dir, REGBENCH_DATA_DIR) or start a "
+                "new experiment"
+            )
+    if conflicts:
+        raise ConfigError(conflicts)

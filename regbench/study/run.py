@@ -18,7 +18,7 @@ from regbench.execution.outcome import Outcome, Status
 from regbench.store.writer import ExperimentFolder
 from regbench.study.environment import check_same_runtime, environment
 from regbench.study.options import RunOptions
-from regbench.study.plan import PlannedRun, RunState, check_resumable, mark_done, plan
+from regbench.study.plan import PlannedRun, RunState, check_resumable, check_same_data, mark_done, plan
 
 
 class Progress(Protocol):
@@ -106,9 +106,13 @@ def run_experiment(
         figure_helper.start_helper()  # its imports overlap Keras'; it draws half of the figures at the end
     executor = make_executor(o.executor, o.jobs, o.threads, o.ray_address)
     executor.start()
-    sources = sorted(  # loading every dataset now fails on missing data before anything is written
-        {splits_for(cfg, o.data_dir).source for cfg in {id(r.config): r.config for r in todo}.values()}
-    )
+    # Loading every dataset now fails on missing or malformed data before anything is written; on --resume the
+    # finished runs' data too, so that new runs are never added to runs trained on other data.
+    loaded = runs if o.resume is not None else todo
+    data = {id(r.config): splits_for(r.config, o.data_dir).identity for r in loaded}
+    if o.resume is not None:
+        check_same_data(runs, o.resume, lambda r: data[id(r.config)])
+    sources = sorted({d["source"] for d in data.values()})
     executor.release_driver_data()
 
     if o.resume is not None:
@@ -120,6 +124,7 @@ def run_experiment(
     )
     alone = trained_alone(tasks) if o.fuse else {}
     settings = dict(executor=o.executor, jobs=o.jobs, threads=o.threads, fuse=o.fuse, data_sources=sources)
+    settings["data"] = [dict(d) for d in sorted({tuple(d.items()) for d in data.values()})]
     settings.update(trained_alone=alone, tensorboard=tensorboard)
     settings["backend_choice"] = backend_choice or "KERAS_BACKEND or Keras' default"
     folder.write_header(resolved_dict(experiment), {**environment(), **settings})

@@ -360,3 +360,21 @@ def test_figures_of_a_large_sweep_are_drawn_by_two_processes_as_by_one(tmp_path:
     paths = [tmp_path / f"f{i}" for i in range(3)]
     assert real([(_fails_in_a_helper, (p,)) for p in paths], parallel=True) == 0
     assert all(p.read_bytes() == b"drawn here" for p in paths)
+
+
+def test_runs_trained_on_other_data_are_skipped_never_pooled(tmp_path: Path):
+    from regbench.analysis.compare import compare
+
+    L2 = {"regularization": {"l2": 1e-4}}
+    exp = tmp_path / "s-20261130-120000"
+    same = {"source": "/data", "sha256": "a" * 64}
+    runs = [sample_run(exp, v, s, 0.97, config=c) for v, c in (("baseline", None), ("l2", L2)) for s in (0, 1)]
+    odd = sample_run(exp, "l2", 2, 0.5, config=L2)
+    for run, data in [(r, same) for r in runs] + [(odd, {"source": "/elsewhere", "sha256": "b" * 64})]:
+        record = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**record, "data": data}))
+    result = compare([exp])
+    assert [(g.label, g.n) for g in result.groups] == [("baseline", 2), ("l2", 2)]
+    (skipped,) = result.skipped
+    assert skipped.path == odd
+    assert skipped.reason.startswith("trained on other mnist data (sha256 bbbbbbbbbbbb from /elsewhere) than the 4")

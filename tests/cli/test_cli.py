@@ -183,8 +183,9 @@ def test_missing_data_exits_2_with_the_sources_tried(tmp_path: Path, tiny_study:
 
     monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "none")
     monkeypatch.setattr(sources, "_from_keras", lambda name: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.delenv("REGBENCH_DATA_DIR", raising=False)
     out = tmp_path / "outputs"
-    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--data-dir", str(tmp_path / "empty")])
+    result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out)])
     assert result.exit_code == 2
     assert "Error: cannot load dataset 'mnist'" in result.output and "--data-dir" in result.output
     assert not out.exists(), "data are loaded before any folder is created"

@@ -64,25 +64,54 @@ def test_env_var_is_used_when_no_dir_given(tmp_path, no_other_sources, monkeypat
     assert source == str(tmp_path)
 
 
-def test_debian_folder_is_the_second_source(tmp_path, no_other_sources, monkeypatch):
+def test_debian_folder_is_used_when_no_data_directory_is_named(tmp_path, no_other_sources, monkeypatch):
     debian = tmp_path / "datasets"
     (debian / "fashion-mnist").mkdir(parents=True)
     for key, stem in data.IDX_FILES.items():
         write_idx(debian / "fashion-mnist" / stem, synthetic_arrays()[key], gz=True)
     monkeypatch.setattr(sources, "DEBIAN_DIR", debian)
-    _, source = data.load_arrays("fashion_mnist", tmp_path / "empty")
+    _, source = data.load_arrays("fashion_mnist")
     assert source == str(debian / "fashion-mnist")
+
+
+def test_a_named_data_directory_is_used_or_loading_fails(tmp_path, no_other_sources, monkeypatch):
+    """Debian's folder holds the data, but a data directory the user named is never replaced by it."""
+    debian = tmp_path / "datasets"
+    (debian / "mnist").mkdir(parents=True)
+    np.savez(debian / "mnist" / "mnist.npz", **synthetic_arrays())
+    monkeypatch.setattr(sources, "DEBIAN_DIR", debian)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no mnist files there"):
+        data.load_arrays("mnist", tmp_path / "empty")
+    with pytest.raises(DataError, match="no such folder"):
+        data.load_arrays("mnist", tmp_path / "typo")
+    monkeypatch.setenv("REGBENCH_DATA_DIR", str(tmp_path / "empty"))
+    with pytest.raises(DataError, match="no mnist files there"):
+        data.load_arrays("mnist")
 
 
 def test_missing_data_lists_every_source_tried_and_how_to_fix(tmp_path, no_other_sources):
     with pytest.raises(DataError) as info:
-        data.load_arrays("fashion_mnist", tmp_path / "empty")
+        data.load_arrays("fashion_mnist")
     text = str(info.value)
     assert "cannot load dataset 'fashion_mnist'" in text
-    assert str(tmp_path / "empty") in text
     assert "no-debian" in text and "Keras download: OSError: no internet" in text
     assert "--data-dir" in text and "REGBENCH_DATA_DIR" in text
     assert "apt-get install dataset-fashion-mnist" in text
+
+
+def test_the_content_hash_is_the_same_data_whatever_the_format(tmp_path, no_other_sources):
+    arrays = synthetic_arrays()
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    (tmp_path / "idx").mkdir()
+    for key, stem in data.IDX_FILES.items():
+        write_idx(tmp_path / "idx" / stem, arrays[key], gz=True)
+    from_npz, _ = data.load_arrays("mnist", tmp_path)
+    from_idx, _ = data.load_arrays("mnist", tmp_path / "idx")
+    assert sources.content_hash(from_npz) == sources.content_hash(from_idx)
+    changed = {**from_npz, "y_test": from_npz["y_test"].copy()}
+    changed["y_test"][0] = (changed["y_test"][0] + 1) % 10
+    assert sources.content_hash(changed) != sources.content_hash(from_npz)
 
 
 def test_npz_without_keras_keys_is_rejected(tmp_path, no_other_sources):
