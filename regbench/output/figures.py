@@ -64,6 +64,15 @@ def _margin(low: float, high: float, frac: float = 0.05) -> tuple[float, float]:
 SMALL_MULTIPLES_ABOVE = 6  # more variants than this: one panel each instead of one tangle of curves
 
 
+def _fit(label: str, width: int = 60) -> str:
+    """A label as a figure shows it: whole, or its start and end around an ellipsis when longer than ``width``
+    (a long sweep label; tables and summaries keep it whole)."""
+    if len(label) <= width:
+        return label
+    half = (width - 1) // 2
+    return f"{label[:half]}…{label[-half:]}"
+
+
 def _band(ax, group: Group, key: str, style: str, colour, label: str, scale: float, width: float = 1.8) -> tuple:
     """Plot one history column's mean over seeds (with a ±std band); return the (min, max) drawn, or ()."""
     epochs, mean, std = _curve(group, key)
@@ -93,10 +102,10 @@ def _small_multiples(
     for ax, g in zip(axes, groups, strict=False):
         ax.set_autoscale_on(False)
         if base is not None and g is not base:
-            drawn.append(_band(ax, base, val_key, "--", "0.6", f"{base.label} validation", scale, width=1.2))
+            drawn.append(_band(ax, base, val_key, "--", "0.6", f"{_fit(base.label)} validation", scale, width=1.2))
         drawn.append(_band(ax, g, train_key, "-", palette[g.label], "train", scale))
         drawn.append(_band(ax, g, val_key, "--", palette[g.label], "validation", scale))
-        ax.set_title(f"{g.label} (n={g.n})", fontsize=9, y=1.0)
+        ax.set_title(f"{_fit(g.label)} (n={g.n})", fontsize=9, y=1.0)
         ax.grid(alpha=0.3)
     low, high = min((d[0] for d in drawn if d), default=0.0), max((d[1] for d in drawn if d), default=1.0)
     epochs = max((len(r.history) for g in groups for r in g.runs), default=1)
@@ -112,7 +121,7 @@ def _small_multiples(
         ax.set_xlabel("epoch")
     for ax in axes[::cols]:
         ax.set_ylabel(ylabel, fontsize=8)
-    fig.suptitle(title + (f"; grey: {base.label}" if base is not None else ""))
+    fig.suptitle(title + (f"; grey: {_fit(base.label)}" if base is not None else ""))
     return _save(fig, path, tight=False)
 
 
@@ -136,7 +145,7 @@ def curves(
         colour = palette[g.label]
         n = f" (n={g.n})" if g.n > 1 else ""
         for key, style, part in ((train_key, "-", "train"), (val_key, "--", "validation")):
-            _band(ax, g, key, style, colour, f"{g.label} {part}{n}", scale)
+            _band(ax, g, key, style, colour, f"{_fit(g.label)} {part}{n}", scale)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -184,7 +193,9 @@ def weight_histogram(groups: list[Group], path: Path) -> Path:
         counts = np.sum([h["counts"] for h in hists], axis=0).astype(float)
         share = counts / counts.sum() * 100
         sparsity = g.stats.get("sparsity", {}).get("mean", math.nan) * 100
-        ax.stairs(share, edges, color=palette[g.label], linewidth=1.8, label=f"{g.label} ({sparsity:.1f}% below 1e-3)")
+        ax.stairs(
+            share, edges, color=palette[g.label], linewidth=1.8, label=f"{_fit(g.label)} ({sparsity:.1f}% below 1e-3)"
+        )
     ax.axvline(1e-3, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("|w| of Dense and conv kernels (log scale; leftmost bin holds everything below 1e-8)")
@@ -208,7 +219,7 @@ def accuracy_bars(groups: list[Group], path: Path) -> Path:
         means = np.array([g.stats[key]["mean"] * 100 for g in groups])
         stds = np.nan_to_num(np.array([g.stats[key]["std"] * 100 for g in groups]))
         ax.bar(x, means, yerr=stds, capsize=4, color=[palette[lbl] for lbl in labels])
-        ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, [_fit(lbl) for lbl in labels], rotation=30, ha="right", fontsize=8)
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
         if key == "test_accuracy" and np.isfinite(means).any():

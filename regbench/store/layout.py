@@ -5,6 +5,7 @@ An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
     config.yaml          the study, every variant fully resolved           (ExperimentFolder.write_header)
     environment.json     versions, backend, host, devices, settings        (ExperimentFolder.write_header)
     <variant>/seed-<s>/history.csv     one row per epoch                   (ExperimentFolder.write_run)
+                         (a variant name too long for a file name is shortened: variant_folder)
     <variant>/seed-<s>/metrics.json    results, weights, config; last      (ExperimentFolder.write_run)
     <variant>/seed-<s>/error.json      a failed run's error and traceback  (ExperimentFolder.write_error)
     <variant>/seed-<s>/tensorboard/    with --tensorboard                  (output.tensorboard)
@@ -16,6 +17,7 @@ An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 CONFIG = "config.yaml"
@@ -29,6 +31,18 @@ REPORT = "report.html"
 AGREEMENT = "agreement.md"
 
 
+MAX_NAME_BYTES = 255  # the longest file name ext4, XFS, Btrfs, APFS and NTFS all take
+
+
+def variant_folder(variant: str) -> str:
+    """A variant's folder name: the name itself, or, when longer than a file system takes (a long sweep label),
+    its first 200 characters, ``~`` and 16 hex digits of its sha256. ``~`` is never in a variant name, so a
+    shortened name cannot meet a written one; the full name stays in metrics.json and config.yaml."""
+    if len(variant.encode()) <= MAX_NAME_BYTES:
+        return variant
+    return f"{variant[:200]}~{hashlib.sha256(variant.encode()).hexdigest()[:16]}"
+
+
 def run_dir(exp_dir: Path, variant: str, seed: int) -> Path:
     """The folder of one (variant, seed) run inside an experiment folder."""
-    return exp_dir / variant / f"seed-{seed}"
+    return exp_dir / variant_folder(variant) / f"seed-{seed}"

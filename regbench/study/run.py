@@ -13,6 +13,7 @@ from regbench.analysis.summary import Group
 from regbench.config.loading import resolved_dict
 from regbench.config.schema import Experiment
 from regbench.data.splits import splits_for
+from regbench.errors import RegbenchError
 from regbench.execution.groups import Task
 from regbench.execution.outcome import Outcome, Status
 from regbench.store.writer import ExperimentFolder
@@ -117,17 +118,23 @@ def run_experiment(
 
     if o.resume is not None:
         check_same_runtime(o.resume)
-    folder = (
-        ExperimentFolder(o.resume, experiment.name)
-        if o.resume is not None
-        else ExperimentFolder.create(Path(o.out), experiment.name)
-    )
+    try:
+        folder = (
+            ExperimentFolder(o.resume, experiment.name)
+            if o.resume is not None
+            else ExperimentFolder.create(Path(o.out), experiment.name)
+        )
+    except OSError as exc:
+        raise RegbenchError(f"cannot create the experiment folder in {o.out}: {_why(exc)}") from None
     alone = trained_alone(tasks) if o.fuse else {}
     settings = dict(executor=o.executor, jobs=o.jobs, threads=o.threads, fuse=o.fuse, data_sources=sources)
     settings["data"] = [dict(d) for d in sorted({tuple(d.items()) for d in data.values()})]
     settings.update(trained_alone=alone, tensorboard=tensorboard)
     settings["backend_choice"] = backend_choice or "KERAS_BACKEND or Keras' default"
-    folder.write_header(resolved_dict(experiment), {**environment(), **settings})
+    try:
+        folder.write_header(resolved_dict(experiment), {**environment(), **settings})
+    except OSError as exc:
+        raise RegbenchError(f"cannot write {folder.path}: {_why(exc)}") from None
     progress.begin(folder.path)
     result = Result(folder.path, [], trained_alone=alone)
     for r in runs:
@@ -147,30 +154,52 @@ def run_experiment(
             progress.epoch(key, epoch, logs)
 
         for task, outcome in executor.launch(groups, on_start, on_epoch):
-            _record(folder, by_key[task.key], task, outcome, result, tensorboard)
+            outcome = _record(folder, by_key[task.key], task, outcome, result, tensorboard)
             progress.end_run(task.key, outcome)
             ctrl_c.check()
-    result.groups = write_summary(folder.path)
+    try:
+        result.groups = write_summary(folder.path)
+    except OSError as exc:
+        raise RegbenchError(
+            f"{folder.path}: could not write the summary ({_why(exc)}); the {len(result.ran) + len(result.skipped)} "
+            "finished runs in it are kept: free some space, then run the study again with --resume "
+            f"{folder.path} to train what is missing and write the summary"
+        ) from None
     return result
+
+
+def _why(exc: OSError) -> str:
+    """An OSError as one line: what failed on which file (a full disk, a permission)."""
+    return f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
 
 
 def _record(
     folder: ExperimentFolder, planned: PlannedRun, task: Task, outcome: Outcome, result: Result, tensorboard: bool
-) -> None:
-    """Write one ended run into the experiment folder and the result."""
-    if not outcome.status.trained():
-        folder.write_error(planned.variant, planned.seed, planned.run_id, outcome.error, outcome.traceback)
-        result.failed[task.key] = outcome.error
-        return
-    metrics = {**outcome.metrics, "run_id": planned.run_id}
-    path = folder.write_run(planned.variant, task.config, metrics, outcome.history)
-    if tensorboard:
-        from regbench.output.tensorboard import write_run_logs
+) -> Outcome:
+    """Write one ended run into the experiment folder and the result; returns the outcome as recorded. A run
+    that cannot be written (a full disk) is a failed run, and the sweep goes on: the runs written are kept and
+    ``--resume`` trains the others once there is room."""
+    if outcome.status.trained():
+        metrics = {**outcome.metrics, "run_id": planned.run_id}
+        try:
+            path = folder.write_run(planned.variant, task.config, metrics, outcome.history)
+            if tensorboard:
+                from regbench.output.tensorboard import write_run_logs
 
-        write_run_logs(path, planned.run_id, task.config, metrics, outcome.history)
-    result.ran.append(task.key)
-    if outcome.status is Status.DIVERGED:
-        result.diverged.append(task.key)
+                write_run_logs(path, planned.run_id, task.config, metrics, outcome.history)
+        except OSError as exc:
+            outcome = Outcome(Status.FAILED, error=f"could not write its results ({_why(exc)})")
+        else:
+            result.ran.append(task.key)
+            if outcome.status is Status.DIVERGED:
+                result.diverged.append(task.key)
+            return outcome
+    try:
+        folder.write_error(planned.variant, planned.seed, planned.run_id, outcome.error, outcome.traceback)
+    except OSError:
+        pass  # the error is shown and in the result; an unwritten run trains again on --resume either way
+    result.failed[task.key] = outcome.error
+    return outcome
 
 
 class CtrlC:
