@@ -10,7 +10,7 @@ from typing import Annotated
 import typer  # noqa: E402
 
 from regbench.cli.compare import print_agreement
-from regbench.cli.console import console, err_console, fail, rich_table, writable_folder
+from regbench.cli.console import console, err_console, fail, rich_table, shown, writable_folder
 from regbench.cli.progress import PlainProgress, RichProgress
 from regbench.errors import RegbenchError
 from regbench.store.layout import AGREEMENT
@@ -134,6 +134,7 @@ def run(
         experiment, planned = _load(config, options, dry_run)
         if dry_run:
             _print_plan(experiment, planned)
+            _print_override_effects(config, options.overrides)
             return
         if backends is not None:
             _run_backends(config, experiment.name, backends, options)
@@ -242,6 +243,16 @@ def _run_backends(config: Path, name: str, backends: str, options: RunOptions) -
     console.print(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)", highlight=False)
     if code:
         raise typer.Exit(code)
+
+
+def _print_override_effects(config: Path, overrides: list[str]) -> None:
+    """Under the plan of --dry-run: what each --set changed, and in which variants."""
+    from regbench.config.loading import override_effects
+
+    for override, lines in override_effects(config, overrides):
+        console.print(shown(f"--set {override}: " + ("changed nothing" if not lines else lines[0])), soft_wrap=True)
+        for line in lines[1:]:
+            console.print(shown(f"    {line}"), soft_wrap=True)
 
 
 def _print_plan(experiment, planned) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -305,3 +306,55 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "regbench study"
     return schema
+
+
+_UNSET = object()
+
+
+def _changes(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
+    """Where two resolved configs differ: (dotted key, before, after) at the shallowest key that differs."""
+    if a == b:
+        return []
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [c for k in dict.fromkeys([*a, *b]) for c in _changes(a.get(k, _UNSET), b.get(k, _UNSET), (*path, k))]
+    return [(".".join(path), a, b)]
+
+
+def override_effects(path: str | Path, overrides: list[str]) -> list[tuple[str, list[str]]]:
+    """What each ``--set`` changed, in order: for each, lines ``key: before → after in <variants>``. Each one is
+    measured against the study with the ones before it applied, so every change is told once, by the --set
+    that made it (``--set regularization.early_stopping.patience=5`` shows early stopping turned on in every
+    variant, the baseline too).
+
+    Raises:
+        ConfigError: as :func:`load`.
+    """
+
+    def shown(value: Any) -> str:
+        return "(unset)" if value is _UNSET else json.dumps(value, separators=(", ", ": "))
+
+    def variants(overrides_so_far: list[str]) -> dict[str, dict[str, Any]]:
+        experiment = load(path, overrides_so_far)
+        return {name: v.model_dump(mode="json") for name, v in experiment.variants.items()}
+
+    effects = []
+    before = variants([])
+    for i, override in enumerate(overrides):
+        after = variants(overrides[: i + 1])
+        where: dict[tuple[str, str, str], list[str]] = {}
+        for name in after.keys() & before.keys():
+            for key, a, b in _changes(before[name], after[name]):
+                where.setdefault((key, shown(a), shown(b)), []).append(name)
+        order = list(after)
+        lines = []
+        for (key, a, b), names in where.items():
+            names.sort(key=order.index)
+            scope = f"every variant ({len(order)})" if len(names) == len(order) else ", ".join(names)
+            lines.append(f"{key}: {a} → {b} in {scope}")
+        if added := [n for n in after if n not in before]:
+            lines.append(f"adds variants {', '.join(added)}")
+        if removed := [n for n in before if n not in after]:
+            lines.append(f"removes variants {', '.join(removed)}")
+        effects.append((override, lines))
+        before = after
+    return effects

@@ -315,3 +315,25 @@ def test_yaml_bombs_and_deep_nesting_are_one_line_each():
     ]
     deep = "name: deep\nx: " + "[" * 700 + "]" * 700 + "\n"
     assert problems(deep) == ["study.yaml: invalid YAML: nested too deeply for a study file"]
+
+
+def test_a_dry_run_shows_what_each_set_changed_and_in_which_variants(tmp_path):
+    """On ca983a6 --dry-run could not show that an early-stopping --set turned it on for the baseline too."""
+    from typer.testing import CliRunner
+
+    from regbench.cli import app
+
+    args = ["run", str(ROOT / "configs" / "dropout.yaml"), "--dry-run", "--set", "train.epochs=2"]
+    args += ["--set", "regularization.early_stopping.patience=5", "--set", "variants.dropout.train.epochs=1"]
+    args += ["--set", "data.seed=0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("--set")]
+    assert lines == [
+        "--set train.epochs=2: train.epochs: 10 → 2 in every variant (2)",
+        '--set regularization.early_stopping.patience=5: regularization.early_stopping: null → {"patience": 5, '
+        '"min_delta": 0.0, "monitor": "val_data_loss", "restore_best_weights": true, "start_from_epoch": 0} in '
+        "every variant (2)",
+        "--set variants.dropout.train.epochs=1: train.epochs: 2 → 1 in dropout",
+        "--set data.seed=0: changed nothing",
+    ]
