@@ -3,18 +3,27 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+LOCK := requirements.lock
 # Real MNIST offline: use ../shared/data when it exists and REGBENCH_DATA_DIR is not set already.
 export REGBENCH_DATA_DIR ?= $(abspath $(wildcard ../shared/data))
 
-.PHONY: install run test test-fast smoke lint bench same-results clean
+.PHONY: install lock run test test-fast smoke lint bench same-results clean
 
-$(STAMP): pyproject.toml
+# The exact versions of requirements.lock (those the tests passed with); pyproject.toml's ranges stay open.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+lock:  ## on purpose: resolve pyproject.toml's ranges anew in a fresh venv into requirements.lock; then make test
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	(grep '^#' $(LOCK); .lock-venv/bin/pip freeze --exclude-editable) > $(LOCK).new && mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
 
 run: install  ## the seed study: baseline vs Dropout(0.3), 3 seeds, on MNIST (fused, on JAX: the fastest path here)
 	$(BIN)/regbench run configs/dropout.yaml
@@ -32,7 +41,7 @@ lint: install
 	$(BIN)/ruff check regbench tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .lock-venv .pytest_cache .ruff_cache *.egg-info
 
 bench: install  ## regbench vs the plain Keras script on the seed study and a 48-run sweep, then 8 fused vs 1 alone
 	$(BIN)/python bench/bench.py --out bench/results.md
