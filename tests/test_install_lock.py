@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -36,7 +37,9 @@ def test_the_lock_pins_every_dependency_the_package_names():
 
 @pytest.mark.skipif(not MADE_BY_MAKE, reason="this environment was not made by `make install`")
 def test_make_install_installed_exactly_the_locked_versions():
-    installed = {_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    # what pip installed into the venv; not what an imported package puts on sys.path (Ray's thirdparty_files)
+    site = list(dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]))
+    installed = {_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=site)}
     pins = locked()
     wrong = {n: f"locked {v}, installed {installed.get(n)}" for n, v in pins.items() if installed.get(n) != v}
     unlocked = sorted(set(installed) - set(pins) - {"regbench", "pip", "setuptools", "wheel"})
