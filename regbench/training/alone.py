@@ -81,7 +81,7 @@ def train_run(
         (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
     """
     keras.utils.set_random_seed(seed)
-    model = compile_model(build_model(cfg, splits.x_train.shape[1:], splits.num_classes), cfg)
+    model = compile_model(build_model(cfg, splits.x_train.shape[1:], splits.num_classes, seed=seed), cfg)
     guard = _DivergenceGuard(splits.num_classes)
     order = BatchOrder(
         len(splits.x_train), [seed] if shuffle else None, mixup=(losses.mixup(cfg), cfg.train.batch_size)

@@ -97,7 +97,7 @@ def build_fused(
     biases: dict[str, list[np.ndarray]] = {}
     for cfg, seed in zip(cfgs, seeds, strict=True):
         keras.utils.set_random_seed(seed)
-        plain = build_model(cfg, input_shape, num_classes)
+        plain = build_model(cfg, input_shape, num_classes, seed=seed)
         params = plain.count_params()
         for layer in plain.layers:
             if isinstance(layer, keras.layers.Dense):

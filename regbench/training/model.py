@@ -3,6 +3,9 @@ regularizer contributes comes from :mod:`regbench.training.components`."""
 
 from __future__ import annotations
 
+import hashlib
+import random
+
 import keras
 
 from regbench.config.schema import VariantConfig
@@ -10,8 +13,16 @@ from regbench.data.datasets import SHAPES
 from regbench.training import components, losses
 
 
+def layer_seed(seed: int, name: str) -> int:
+    """The seed of one layer's random numbers in a run: from the run seed and the layer's name only."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:4], "big")
+
+
 def build_model(
-    cfg: VariantConfig, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None
+    cfg: VariantConfig,
+    input_shape: tuple[int, ...] | None = None,
+    num_classes: int | None = None,
+    seed: int | None = None,
 ) -> keras.Model:
     """[image layers] -> [conv blocks] -> Flatten -> (input layers) -> [Dense -> (normalization) -> activation ->
     (noise, dropout)] per hidden layer -> Dense softmax.
@@ -24,10 +35,17 @@ def build_model(
     (SpatialDropout2D) -> 2x2 pooling. Images without a channel axis get one when a conv block or augmentation
     needs it.
 
+    Common random numbers: a Keras layer draws its seed (initial weights, dropout masks, noise, augmentation)
+    from Python's generator when it is made, and with ``seed`` that generator is set from (run seed, name) just
+    before each layer or regularizer is made: a Dense or conv layer by its name, a regularizer's layers by its
+    component and position. So runs of one seed in different variants start from the same weights in every
+    layer they share, whatever layers one of them adds, and each regularizer has its own random stream.
+
     Args:
         cfg: The resolved variant.
         input_shape: Shape of one example (from the data). Defaults to the dataset's (data.datasets.SHAPES).
         num_classes: Output units (from the data). Defaults to the dataset's.
+        seed: The run seed. None: layers draw in order from the generator as the caller left it.
     """
     default_shape, default_classes = SHAPES[cfg.data.dataset]
     input_shape, num_classes = input_shape or default_shape, num_classes or default_classes
@@ -40,20 +58,31 @@ def build_model(
             out.update(getattr(c, hook)(cfg))
         return out
 
-    def block(make, suffix: str, after) -> list:
-        """A Dense or Conv2D layer (``make(use_bias=..., activation=...)``) with its normalization, activation and
-        the layers that ``after()`` makes. The layer is made before what follows it: layers that draw a random
-        seed when made (initializers, dropout) take it from the global generator, so this order decides which
-        initial weights and masks a seed gives (it is the order regbench always used; normalization draws none).
-        """
+    def draws(name: str) -> None:
+        """What is made next draws from (run seed, ``name``)."""
+        if seed is not None:
+            random.seed(layer_seed(seed, name))
+
+    def each(hook: str, *args) -> list:
+        """The layers every component adds at ``hook``, each component's drawing from its own stream."""
+        out = []
+        for c in parts:
+            draws(f"{c.name}/{hook}/{'/'.join(map(str, args))}")
+            out += getattr(c, hook)(cfg, *args)
+        return out
+
+    def block(make, suffix: str, after, name: str) -> list:
+        """A Dense or Conv2D layer ``name`` (``make(use_bias=..., activation=...)``) with its normalization,
+        activation and the layers that ``after()`` makes (normalization draws no random numbers)."""
         norm = [n for c in parts for n in c.normalization(cfg, suffix)]
+        draws(name)
         out = [make(use_bias=not norm, activation=None if norm else m.activation)] + norm
         if norm:
             out.append(keras.layers.Activation(m.activation, name=f"activation_{suffix}"))
         return out + after()
 
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
-    images = [layer for c in parts for layer in c.image_layers(cfg)]
+    images = each("image_layers")
     if (m.kind == "cnn" or images) and len(input_shape) == 2:
         layers.append(keras.layers.Reshape((*input_shape, 1), name="channels"))
     layers += images
@@ -64,19 +93,22 @@ def build_model(
                     filters, m.kernel_size, padding="same", name=f"conv_{i}", **kwargs("conv_kwargs"), **kw
                 ),
                 f"conv_{i}",
-                lambda i=i: [layer for c in parts for layer in c.after_conv_block(cfg, i)],
+                lambda i=i: each("after_conv_block", i),
+                f"conv_{i}",
             )
             pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(m.pool or "")
             if pool is not None:
                 layers.append(pool(2, name=f"pool_{i}"))
     layers.append(keras.layers.Flatten(name="flatten"))
-    layers += [layer for c in parts for layer in c.input_layers(cfg)]
+    layers += each("input_layers")
     for i, units in enumerate(m.hidden_units, start=1):
         layers += block(
             lambda units=units, i=i, **kw: keras.layers.Dense(units, name=f"dense_{i}", **kwargs("dense_kwargs"), **kw),
             str(i),
-            lambda i=i: [layer for c in parts for layer in c.after_activation(cfg, i)],
+            lambda i=i: each("after_activation", i),
+            f"dense_{i}",
         )
+    draws("output")
     layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **kwargs("dense_kwargs")))
     return keras.Sequential(layers, name=m.kind)
 

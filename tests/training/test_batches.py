@@ -49,7 +49,7 @@ def fitted():
 def replayed(epochs):
     keras.utils.set_random_seed(seed)
     one_step = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps_per_execution": 1})})
-    model = compile_model(build_model(cfg), one_step)
+    model = compile_model(build_model(cfg, seed=seed), one_step)
     for i, e in enumerate(epochs):
         model.optimizer.learning_rate.assign(0.1 * 0.5**i)
         order = epoch_order(seed, e, n)

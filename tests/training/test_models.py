@@ -88,3 +88,40 @@ def test_a_layer_is_made_before_its_dropout_so_seeds_give_the_same_first_kernel(
         model = build_model(variant(body))
         kernels.append(keras.ops.convert_to_numpy(model.get_layer("dense_1").kernel))
     np.testing.assert_array_equal(kernels[0], kernels[1])
+
+
+def test_runs_of_one_seed_start_from_the_same_weights_in_every_layer_they_share():
+    """Common random numbers: before, a dropout layer made between dense_1 and dense_2 drew a seed, which moved
+    the initial weights of dense_2 and the output layer away from the baseline's of the same seed."""
+    import numpy as np
+
+    bodies = {
+        "baseline": "",
+        "dropout": "regularization: {dropout: [0.3, 0.0]}\n",
+        "noise+dropout": "regularization: {gaussian_noise: 0.1, dropout: [0.3, 0.3], input_dropout: 0.2}\n",
+        "batchnorm": "regularization: {batchnorm: true}\n",
+        "l2": "regularization: {l2: 1.0e-4}\n",
+    }
+    models = {name: build_model(variant(body), seed=7) for name, body in bodies.items()}
+
+    def kernels(model):
+        return {layer.name: np.asarray(layer.kernel) for layer in model.layers if isinstance(layer, keras.layers.Dense)}
+
+    base = kernels(models["baseline"])
+    assert list(base) == ["dense_1", "dense_2", "output"]
+    for name, model in models.items():
+        for layer, kernel in kernels(model).items():
+            np.testing.assert_array_equal(kernel, base[layer], err_msg=f"{name}: {layer}")
+    other_seed = kernels(build_model(variant(""), seed=8))
+    assert not any(np.array_equal(other_seed[k], base[k]) for k in base)
+
+    def streams(model):  # each dropout or noise layer's random stream, by name
+        return {
+            layer.name: np.asarray(layer.seed_generator.state)
+            for layer in model.layers
+            if hasattr(layer, "seed_generator")
+        }
+
+    # dropout_1 draws the same masks whether or not noise layers were made before it
+    assert np.array_equal(streams(models["dropout"])["dropout_1"], streams(models["noise+dropout"])["dropout_1"])
+    assert len({v.tobytes() for v in streams(models["noise+dropout"]).values()}) == 5  # each its own stream
