@@ -8,16 +8,12 @@ import math
 from regbench.analysis.stats import welch
 from regbench.analysis.summary import Group, metric_values
 
-ALPHA = 0.05
 
-
-def verdict(g: Group, alpha: float = ALPHA) -> str:
-    """better / worse (Holm-adjusted p < ``alpha``, by the sign of Δ), no difference, baseline, or why untested."""
+def verdict(g: Group) -> str:
+    """A row's verdict (better, worse, equivalent, inconclusive: summary.decide), baseline, or why untested."""
     if g.test_note == "baseline":
         return "baseline"
-    if g.p_value_holm is not None and g.delta is not None:
-        return ("better" if g.delta > 0 else "worse") if g.p_value_holm < alpha else "no difference"
-    return g.test_note or "untested"
+    return g.verdict or g.test_note or "untested"
 
 
 def p_between(first: Group, other: Group, metric: str) -> float | str:

@@ -11,7 +11,7 @@ from typing import Any
 from regbench.analysis.summary import METRICS, Group, changed_keys, default_baseline, group_runs, summarize
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
-from regbench.store.reader import Run, Skipped, find_runs
+from regbench.store.reader import Run, Skipped, find_runs, recorded_margin
 
 
 def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
@@ -75,11 +75,13 @@ def compare(
     reverse: bool = False,
     only_changed: bool = False,
     metric: str = "test_accuracy",
+    margin: float | None = None,
 ) -> Comparison:
     """Read runs under ``paths``, group them by variant and compute the statistics.
 
     Without ``baseline`` it is picked as :func:`default_baseline` says, the same way for ``run`` and
-    ``compare``, so the same runs give the same table.
+    ``compare``, so the same runs give the same table. Without ``margin`` (in the metric's column unit), the
+    one the compared studies set (``analysis.margin``) is used when they agree on one, else the metric's default.
 
     Raises:
         RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
@@ -101,8 +103,11 @@ def compare(
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
     if baseline is None:
         baseline = default_baseline(group_runs(runs)[0])
+    if margin is None:
+        recorded = {recorded_margin(d) for d in {r.experiment_dir for r in runs}}
+        margin = recorded.pop() if len(recorded) == 1 else None
     try:
-        groups, dropped = summarize(runs, baseline, metric)
+        groups, dropped = summarize(runs, baseline, metric, margin)
     except KeyError:
         labels = [g.label for g in group_runs(runs)[0]]
         hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from regbench.analysis.stats import holm, welch
+from regbench.analysis.stats import Difference, holm, paired, seeds_needed, welch
 from regbench.store.identity import comparable_config, config_hash
 from regbench.store.reader import Run, Skipped
 
@@ -35,6 +35,28 @@ METRICS: dict[str, tuple[str, Any, str, float]] = {
 }
 
 
+# Which way is better, by metric (+1: higher); metrics not listed have no better side and "better" means higher.
+BETTER: dict[str, int] = {"test_accuracy": 1, "test_data_loss": -1, "generalization_gap": -1, "train_time_s": -1}
+
+# The default equivalence margin of each metric, in the unit its column shows (pp, %, epochs, s): a difference
+# smaller than this is not worth acting on in a study of these models. analysis.margin or --margin replace it.
+MARGINS: dict[str, float] = {
+    "test_accuracy": 0.2,
+    "test_data_loss": 0.005,
+    "best_epoch": 1.0,
+    "stopped_epoch": 1.0,
+    "generalization_gap": 0.2,
+    "sparsity": 1.0,
+    "weight_l2": 1.0,
+    "max_unit_norm": 0.1,
+    "train_time_s": 1.0,
+}
+
+ALPHA = 0.05  # each verdict's chance of being wrong, Holm-adjusted over the table's comparisons
+
+VERDICTS = ("better", "worse", "equivalent", "inconclusive")
+
+
 RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_gap", "train_time_s"]
 
 
@@ -53,13 +75,18 @@ class Group:
     runtime: dict[str, str] = field(default_factory=dict)  # what trained the runs: backend, versions, batch order
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
     delta: float | None = None
-    p_value: float | None = None  # Welch's t-test against the baseline, unadjusted
+    p_value: float | None = None  # the t-test against the baseline (test_kind), unadjusted
     p_value_holm: float | None = None  # Holm-adjusted over every comparison in the table
-    ci_low: float | None = None  # 95 % confidence interval of delta
+    ci_low: float | None = None  # 95 % confidence interval of delta, of the test used
     ci_high: float | None = None
     effect_size: float | None = None  # Hedges' g
     test_note: str = ""
     tested: str = "test_accuracy"  # the metric that delta and p_value are about
+    test_kind: str | None = None  # paired (runs of the same seeds) or welch
+    margin: float | None = None  # the equivalence margin, in the metric's own unit (accuracy: a fraction)
+    equivalence_p: float | None = None  # two one-sided tests within ±margin, Holm-adjusted over the table
+    verdict: str | None = None  # better, worse, equivalent or inconclusive (VERDICTS); None: not compared
+    seeds_needed: int | None = None  # for an inconclusive one: seeds per variant that would decide it
 
     @property
     def n(self) -> int:
@@ -170,12 +197,18 @@ def metric_values(group: Group, key: str) -> list[float]:
 
 
 def summarize(
-    runs: list[Run], baseline: str | None = None, metric: str = "test_accuracy"
+    runs: list[Run],
+    baseline: str | None = None,
+    metric: str = "test_accuracy",
+    margin: float | None = None,
+    alpha: float = ALPHA,
 ) -> tuple[list[Group], list[Skipped]]:
-    """Group runs and compute mean/std of every metric; with ``baseline``, the difference in ``metric``
-    (default test accuracy) against it: Welch's t-test p-value, its Holm adjustment over the table, the 95 %
-    confidence interval of the difference and Hedges' g (regbench.analysis.stats). When the baseline was trained on
-    several runtimes (backends), each row is tested against the baseline of its own runtime.
+    """Group runs and compute mean/std of every metric; with ``baseline``, compare ``metric`` (default test
+    accuracy) against it, row by row: Δ, the t-test's 95 % CI and p-value (paired by seed when the two share at
+    least two seeds, else Welch's), Hedges' g, two one-sided tests of equivalence within ``margin`` (in the
+    metric's column unit; default :data:`MARGINS`), both Holm-adjusted over the table, and the verdict
+    (:func:`decide`). When the baseline was trained on several runtimes (backends), each row is compared with
+    the baseline of its own runtime.
 
     Raises:
         KeyError: when ``baseline`` names no variant among the runs, or two of one runtime.
@@ -190,34 +223,68 @@ def summarize(
         by_runtime = {_runtime_key(g): g for g in matches}
         if not matches or len(by_runtime) != len(matches):
             raise KeyError(baseline)
+        unit_margin = (MARGINS.get(metric, 0.0) if margin is None else margin) / METRICS[metric][3]
+        tests: dict[int, Difference] = {}
         for g in groups:
             base = matches[0] if len(matches) == 1 else by_runtime.get(_runtime_key(g))
             if base is None:
                 g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
                 continue
-            _test_against(g, base, metric)
+            g.margin = unit_margin
+            diff = _test_against(g, base, metric)
+            if diff is not None:
+                tests[id(g)] = diff
         families: dict[str, list[Group]] = {}  # each runtime's comparisons against its own baseline
         for g in groups:
             families.setdefault(_runtime_key(g), []).append(g)
         for family in families.values():
             for g, adjusted in zip(family, holm([g.p_value for g in family]), strict=True):
                 g.p_value_holm = adjusted
+            equivalence = [tests[id(g)].equivalence_p(unit_margin) if id(g) in tests else None for g in family]
+            for g, adjusted in zip(family, holm(equivalence), strict=True):
+                g.equivalence_p = adjusted
+        for g in groups:
+            if id(g) in tests:
+                decide(g, tests[id(g)], alpha)
     return groups, dropped
 
 
-def _test_against(g: Group, base: Group, metric: str) -> None:
-    """Δ of ``metric`` against ``base``, its 95 % CI, Hedges' g and Welch's t-test p-value."""
-    a = [v for v in metric_values(g, metric) if math.isfinite(v)]
-    b = [v for v in metric_values(base, metric) if math.isfinite(v)]
+def decide(g: Group, diff: Difference, alpha: float = ALPHA) -> None:
+    """The verdict of one comparison, from its Holm-adjusted tests at level ``alpha``: ``equivalent`` when the
+    two one-sided tests put Δ within ±margin (even if a difference is also found: it is too small to matter),
+    else ``better`` or ``worse`` when the t-test finds a difference (by the metric's better side, :data:`BETTER`),
+    else ``inconclusive``, with the seeds per variant that would decide it at the observed spread."""
+    if g.equivalence_p is not None and g.equivalence_p < alpha:
+        g.verdict = "equivalent"
+    elif g.p_value_holm is not None and g.p_value_holm < alpha and g.delta is not None:
+        g.verdict = "better" if g.delta * BETTER.get(g.tested, 1) > 0 else "worse"
+    else:
+        g.verdict = "inconclusive"
+        g.seeds_needed = seeds_needed(diff, g.margin or 0.0, alpha)
+
+
+def _test_against(g: Group, base: Group, metric: str) -> Difference | None:
+    """Δ of ``metric`` against ``base`` and its t-test: paired over the seeds both have (at least two), else
+    Welch's over all runs. Returns it, or None when there is no test (the baseline itself, n < 2)."""
+    mine = {r.seed: v for r, v in zip(g.runs, metric_values(g, metric), strict=True) if math.isfinite(v)}
+    theirs = {r.seed: v for r, v in zip(base.runs, metric_values(base, metric), strict=True) if math.isfinite(v)}
+    a, b = list(mine.values()), list(theirs.values())
     g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
+    common = sorted(mine.keys() & theirs.keys())
     if g is base:
         g.test_note = "baseline"
-    elif len(a) < 2 or len(b) < 2:
-        g.test_note = "n < 2"
+        return None
+    if len(common) >= 2:
+        diff = paired([mine[s] for s in common], [theirs[s] for s in common])
+    elif len(a) >= 2 and len(b) >= 2:
+        diff = welch(a, b)
     else:
-        w = welch(a, b)
-        g.p_value, g.ci_low, g.ci_high, g.effect_size = w.p_value, w.ci_low, w.ci_high, w.effect_size
-        g.test_note = "" if w.p_value is not None else "no variance"  # undefined when neither sample varies
+        g.test_note = "n < 2"
+        return None
+    g.delta, g.test_kind = diff.delta, diff.kind
+    g.p_value, g.ci_low, g.ci_high, g.effect_size = diff.p_value, diff.ci_low, diff.ci_high, diff.effect_size
+    g.test_note = "" if diff.p_value is not None else "no variance"  # undefined when the difference never varies
+    return diff if diff.p_value is not None else None
 
 
 def changed_keys(configs: list[dict[str, Any]]) -> list[str]:

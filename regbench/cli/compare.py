@@ -15,7 +15,8 @@ from regbench.errors import RegbenchError  # noqa: E402
 def compare(
     paths: Annotated[list[Path], typer.Argument(help="Experiment folders, run folders, or a folder above them.")],
     baseline: Annotated[
-        str | None, typer.Option("--baseline", "-b", help="Variant to compare against: Δ accuracy and Welch p-value.")
+        str | None,
+        typer.Option("--baseline", "-b", help="Variant to compare against: Δ, its CI, p and a verdict per row."),
     ] = None,
     sort: Annotated[
         str | None,
@@ -30,9 +31,17 @@ def compare(
         str,
         typer.Option(
             "--test",
-            help="Metric that Δ and the Welch p-value are about, e.g. generalization_gap, sparsity, best_epoch.",
+            help="Metric that Δ, p and the verdict are about, e.g. generalization_gap, sparsity, best_epoch.",
         ),
     ] = "test_accuracy",
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            "--margin",
+            help="Equivalence margin in the tested metric's column unit (pp for test accuracy): a Δ within ±margin "
+            "is 'equivalent'. Default: the studies' analysis.margin, else 0.2 pp for test accuracy.",
+        ),
+    ] = None,
     only_changed: Annotated[
         bool, typer.Option("--only-changed", help="Add a column per config key that differs between variants.")
     ] = False,
@@ -50,7 +59,11 @@ def compare(
         ),
     ] = False,
 ) -> None:
-    """Put finished runs side by side: mean ± std over seeds, Δ and p-value against a baseline.
+    """Put finished runs side by side: mean ± std over seeds, Δ, p and a verdict against a baseline.
+
+    Each row is tested against the baseline by a paired t-test over the seeds both share (runs of one seed share
+    their initial weights and batch order), else by Welch's; p is Holm-adjusted over the table. The verdict is
+    better, worse, equivalent (Δ within ±margin) or inconclusive, with the seeds that would decide it.
 
     Runs of the same variant (same name, same config apart from the seed, same backend and versions) are
     pooled, also across experiment folders; same-named variants with different configs stay apart, labelled
@@ -66,12 +79,20 @@ def compare(
     from regbench.analysis.compare import compare as compare_runs
 
     try:
+        if margin is not None and not 0 < margin < float("inf"):
+            raise RegbenchError(f"--margin {margin}: expected a number above 0", exit_code=2)
         if fmt not in FORMATS:
             raise RegbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}", exit_code=2)
         if out is not None:
             writable_folder("--out", out)
         result = compare_runs(
-            paths, baseline=baseline, sort=sort, reverse=reverse, only_changed=only_changed, metric=test
+            paths,
+            baseline=baseline,
+            sort=sort,
+            reverse=reverse,
+            only_changed=only_changed,
+            metric=test,
+            margin=margin,
         )
     except RegbenchError as exc:
         raise fail(exc) from None
@@ -118,18 +139,18 @@ def _print_skipped(skipped) -> None:
 def _print_table(result, fmt: str) -> None:
     """The comparison on stdout: the terminal shows the columns `run` shows; md, csv and json hold them all."""
     from regbench.analysis.summary import ALL_COLUMNS, RUN_COLUMNS
-    from regbench.output.tables import json_text, markdown, records, runtimes_note, table
+    from regbench.output.tables import json_text, markdown, records, table, table_notes
     from regbench.store.files import csv_text
 
-    note = runtimes_note(result.groups)
+    notes = table_notes(result.groups)
     if fmt == "table":
         header, rows = table(result.groups, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
         console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
-        if note:
+        for note in notes:
             console.print(note, highlight=False)
     elif fmt == "md":
         header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
-        print(markdown(header, rows) + (f"\n{note}\n" if note else ""), end="")
+        print(markdown(header, rows) + "".join(f"\n{note}\n" for note in notes), end="")
     elif fmt == "csv":
         print(csv_text(records(result.groups, result.diff)), end="")
     else:

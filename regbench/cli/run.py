@@ -190,13 +190,12 @@ def _load(config: Path, options: RunOptions, dry_run: bool):
 
 def _print_result(name: str, result, seconds: float) -> None:
     from regbench.analysis.summary import RUN_COLUMNS
-    from regbench.output.tables import runtimes_note, table
+    from regbench.output.tables import table, table_notes
 
     if result.groups:
         header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.test_note for g in result.groups))
         console.print(rich_table(header, rows, title=f"{name} — test set, evaluated once"))
-        note = runtimes_note(result.groups)
-        if note:
+        for note in table_notes(result.groups):
             console.print(note, highlight=False)
     if result.skipped:
         console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)

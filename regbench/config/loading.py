@@ -17,6 +17,7 @@ from regbench.config.messages import Problems, error_lines, known_key, line_of
 from regbench.config.schema import (
     SECTIONS,
     VARIANT_KEYS,
+    AnalysisConfig,
     Experiment,
     OutputConfig,
     StudyFile,
@@ -53,8 +54,9 @@ def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
         path = key.split(".")
         if path[0] == "variants":
             ok = len(path) >= 4 and known_key(path[2:])
-        elif path[0] == "output":
-            ok = len(path) == 2 and path[1] in OutputConfig.model_fields
+        elif path[0] in ("output", "analysis"):
+            section = OutputConfig if path[0] == "output" else AnalysisConfig
+            ok = len(path) == 2 and path[1] in section.model_fields
         else:
             ok = known_key(path)
         if not ok:
@@ -153,7 +155,7 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str
             raise ConfigError([f"--set {'.'.join(path)}: this study has no variant {path[1]!r}; {hint}"])
         overridden.add(tuple(path))
         set_path(raw, path, value)
-        if path[0] not in ("variants", "name", "description", "output"):
+        if path[0] not in ("variants", "name", "description", "output", "analysis"):
             for spec in (raw.get("variants") or {}).values():
                 if isinstance(spec, dict) and _has_path(spec, path):
                     set_path(spec, path, value)
@@ -257,6 +259,7 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         variants=variants,
         sweep_keys=list(sweep),
         output=study.output,
+        analysis=study.analysis,
     )
 
 
@@ -296,6 +299,7 @@ def resolved_dict(experiment: Experiment) -> dict[str, Any]:
         "name": experiment.name,
         "description": experiment.description,
         "source": experiment.source,
+        "analysis": experiment.analysis.model_dump(mode="json"),
         "variants": {name: v.model_dump(mode="json") for name, v in experiment.variants.items()},
     }
 

@@ -404,6 +404,19 @@ class OutputConfig(_Strict):
     )
 
 
+class AnalysisConfig(_Strict):
+    """How the study's comparisons are judged (the verdict of each row against the baseline)."""
+
+    margin: float | None = Field(
+        None,
+        gt=0,
+        le=1e6,
+        description="Equivalence margin of the tested metric, in its column's unit (percentage points for test "
+        "accuracy): a difference within ±margin is equivalent. null: the metric's default (0.2 pp for test "
+        "accuracy). --margin replaces it.",
+    )
+
+
 class StudyFile(_Strict):
     """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
 
@@ -414,6 +427,7 @@ class StudyFile(_Strict):
     regularization: RegularizationConfig = RegularizationConfig()
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
     variants: dict[str, VariantOverrides | None] = Field(
         default_factory=lambda: {"default": None},
         description="Variant name -> overrides of data/model/regularization/train. Empty means the defaults.",
@@ -435,3 +449,4 @@ class Experiment(BaseModel):
     variants: dict[str, VariantConfig]
     sweep_keys: list[str] = []
     output: OutputConfig = OutputConfig()
+    analysis: AnalysisConfig = AnalysisConfig()

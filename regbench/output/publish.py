@@ -6,7 +6,7 @@ from pathlib import Path
 
 from regbench.analysis.summary import Group, baseline_group, changed_keys, sweep_axes
 from regbench.output.report_html import FIGURES, report_html
-from regbench.output.tables import json_text, markdown, records, table
+from regbench.output.tables import json_text, markdown, records, table, table_notes
 from regbench.store.files import atomic_write, csv_text
 from regbench.store.layout import REPORT, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_MD
 from regbench.store.reader import Skipped, find_runs
@@ -53,7 +53,7 @@ def write_all(
     folder.mkdir(parents=True, exist_ok=True)
     diff = diff or []
     header, rows = table(groups, columns, with_test=with_test, diff=diff)
-    atomic_write(folder / SUMMARY_MD, markdown(header, rows))
+    atomic_write(folder / SUMMARY_MD, markdown(header, rows) + "".join(f"\n{n}\n" for n in table_notes(groups)))
     atomic_write(folder / SUMMARY_CSV, csv_text(records(groups, diff)))
     atomic_write(folder / SUMMARY_JSON, json_text(groups, diff, skipped or []))
     base = baseline_group(groups, baseline) if baseline else None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from regbench.analysis.compare import config_diff
 from regbench.analysis.summary import Group, baseline_group
+from regbench.output.tables import tests_note
 from regbench.store.identity import comparable_config
 from regbench.store.reader import Skipped
 
@@ -58,8 +59,8 @@ def report_html(
     experiments = sorted({e for g in groups for e in g.experiments})
     tested = groups[0].tested.replace("_", " ") if groups else ""
     against = (
-        f" Δ, its 95 % confidence interval, Hedges' g and p (Welch's t-test, Holm-adjusted over the table; on "
-        f"{tested}) are against {esc(base.label)}."
+        f" Δ, its 95 % confidence interval, Hedges' g, p and the verdict (on {tested}) are against "
+        f"{esc(base.label)}. {esc(tests_note(groups) or '')}"
         if baseline and base
         else ""
     )

@@ -6,8 +6,8 @@ import json
 import math
 from typing import Any
 
-from regbench.analysis.agreement import ALPHA, p_between, verdict
-from regbench.analysis.summary import METRICS, Group, reference_of, runtime_label
+from regbench.analysis.agreement import p_between, verdict
+from regbench.analysis.summary import ALPHA, METRICS, Group, reference_of, runtime_label
 from regbench.store.files import json_safe
 from regbench.store.identity import comparable_config
 from regbench.store.reader import Skipped
@@ -28,12 +28,50 @@ def json_text(groups: list[Group], diff: list[str], skipped: list[Skipped]) -> s
     )
 
 
+def table_notes(groups: list[Group]) -> list[str]:
+    """The sentences that go under a comparison table: which runtimes, which tests."""
+    return [n for n in (runtimes_note(groups), tests_note(groups)) if n]
+
+
 def runtimes_note(groups: list[Group]) -> str | None:
     """A sentence for under a table whose rows come from more than one runtime, else None."""
     labels = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
     if len(labels) < 2:
         return None
     return "Runs of different backends, versions or batch orders are kept apart, never pooled: " + "; ".join(labels)
+
+
+def tests_note(groups: list[Group]) -> str | None:
+    """A sentence for under a compared table: which test each row's CI and p come from, and what a verdict
+    means. None when nothing was compared."""
+    compared = [g for g in groups if g.test_kind]
+    if not compared:
+        return None
+    kinds = {kind: [g.label for g in compared if g.test_kind == kind] for kind in ("paired", "welch")}
+    used = []
+    if kinds["paired"]:
+        used.append("paired t-test over the seeds each row shares with the baseline" + _rows(kinds, "paired"))
+    if kinds["welch"]:
+        used.append("Welch's t-test (the runs share fewer than two seeds)" + _rows(kinds, "welch"))
+    name, _, spec, scale = METRICS[compared[0].tested]
+    margin = spec.format((compared[0].margin or 0.0) * scale)
+    return (
+        f"CI and p: {'; '.join(used)}; p Holm-adjusted over the table. Verdict at α = {ALPHA}: equivalent when Δ is "
+        f"within ±{margin} ({name}; two one-sided tests), else better or worse when p < {ALPHA}, else inconclusive "
+        "with the seeds per variant that would decide it at the spread seen."
+    )
+
+
+def _rows(kinds: dict[str, list[str]], kind: str) -> str:
+    other = "welch" if kind == "paired" else "paired"
+    return f" ({', '.join(kinds[kind])})" if kinds[other] else ""
+
+
+def verdict_cell(g: Group) -> str:
+    """better, worse, equivalent, or inconclusive with the seeds that would decide it; — when not compared."""
+    if g.verdict != "inconclusive":
+        return g.verdict or "—"
+    return f"inconclusive ({'> 1000' if g.seeds_needed is None else g.seeds_needed} seeds)"
 
 
 def stat_text(key: str, s: dict[str, float]) -> str:
@@ -68,7 +106,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
     if any(refs):
         header += ["reference %", "measured − ref pp"]
     if with_test:
-        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "95 % CI", "g", "p (Welch, Holm)"]
+        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "95 % CI", "g", "p (Holm)", "verdict"]
     rows = []
     for g, ref in zip(groups, refs, strict=True):
         flat = comparable_config(g.config)
@@ -83,6 +121,7 @@ def table(groups: list[Group], columns: list[str], with_test: bool = False, diff
             ci = "—" if g.ci_low is None else f"[{signed.format(g.ci_low * scale)}, {signed.format(g.ci_high * scale)}]"
             g_cell = "—" if g.effect_size is None else f"{g.effect_size:+.2f}"
             cells += ["—" if g.delta is None else signed.format(g.delta * scale), ci, g_cell, p_cell(g)]
+            cells.append(verdict_cell(g))
         rows.append(cells)
     return header, rows
 
@@ -117,6 +156,11 @@ def records(groups: list[Group], diff: list[str] | None = None) -> list[dict[str
             row["p_value"] = g.p_value
             row["p_value_holm"] = g.p_value_holm
             row["test_note"] = g.test_note
+            row["test_kind"] = g.test_kind
+            row["margin"] = g.margin
+            row["equivalence_p_holm"] = g.equivalence_p
+            row["verdict"] = g.verdict
+            row["seeds_needed"] = g.seeds_needed
         out.append(row)
     return out
 
@@ -131,15 +175,14 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def backend_agreement(groups: list[Group], alpha: float = ALPHA) -> tuple[list[str], list[list[str]]]:
+def backend_agreement(groups: list[Group]) -> tuple[list[str], list[list[str]]]:
     """Does a conclusion survive the framework? Per variant: the tested metric, Δ and p against the baseline
     on each backend, whether the verdicts agree, and the p-value of the metric between backends.
 
-    ``groups`` come from :func:`summarize` with a baseline over runs of two or more runtimes. A verdict is the
-    sign of Δ and whether the Holm-adjusted p (over that backend's comparisons) is < ``alpha``; verdicts agree
-    when every backend gives the same one. The last column
-    is Welch's t-test of the variant's own runs on the first runtime against each other runtime: small values
-    mean the backends train this variant differently.
+    ``groups`` come from :func:`summarize` with a baseline over runs of two or more runtimes. A verdict is
+    summary.decide's over that backend's comparisons; verdicts agree when every backend gives the same one.
+    The last column is Welch's t-test of the variant's own runs on the first runtime against each other
+    runtime: small values mean the backends train this variant differently.
     """
     runtimes = list(dict.fromkeys(runtime_label(g.runtime) for g in groups))
     shorts = {runtime_label(g.runtime): runtime_label(g.runtime, short=True) for g in groups}
@@ -164,7 +207,7 @@ def backend_agreement(groups: list[Group], alpha: float = ALPHA) -> tuple[list[s
                 continue
             delta = "—" if g.delta is None else spec.replace("{:", "{:+").format(g.delta * scale)
             cells += [stat_text(tested, g.stats[tested]), delta, p_cell(g)]
-            verdicts.add(verdict(g, alpha))
+            verdicts.add(verdict(g))
         present = [per[r] for r in runtimes if r in per]
         if len(present) < 2:
             cells.append(f"only on {shorts[next(r for r in runtimes if r in per)]}")

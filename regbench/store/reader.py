@@ -171,6 +171,14 @@ def experiment_name(exp_dir: Path) -> str | None:
     return None if name is None else str(name)
 
 
+def recorded_margin(exp_dir: Path) -> float | None:
+    """The equivalence margin an experiment folder's study set (``analysis.margin`` in config.yaml), if any."""
+    analysis = _resolved_config(exp_dir).get("analysis")
+    margin = analysis.get("margin") if isinstance(analysis, dict) else None
+    ok = isinstance(margin, (int, float)) and not isinstance(margin, bool) and 0 < margin < float("inf")
+    return float(margin) if ok else None
+
+
 def _variant_order(exp_dir: Path) -> list[str]:
     variants = _resolved_config(exp_dir).get("variants")
     return [str(v) for v in variants] if isinstance(variants, dict) else []

@@ -49,4 +49,5 @@ class RunRecord(RunMetrics):
     config: dict[str, Any]
 
 
-FORMAT_VERSION = 2  # 2: runtime (backend, versions, batch order), lr in history.csv, max_unit_norm
+FORMAT_VERSION = 3  # 2: runtime (backend, versions, batch order), lr in history.csv, max_unit_norm;
+# 3: data (source, sha256), and initial weights and random streams seeded per layer (common random numbers)

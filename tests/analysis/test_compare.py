@@ -39,7 +39,7 @@ def fake_run(
 def outputs(tmp_path: Path) -> Path:
     """Three experiments of one study on three days (one seed each), plus an unrelated study."""
     out = tmp_path / "outputs"
-    base_acc = [0.970, 0.972, 0.971]
+    base_acc = [0.970, 0.971, 0.972]
     l2_acc = [0.976, 0.978, 0.977]
     for day, seed in zip((1, 2, 3), (0, 1, 2), strict=True):
         exp = out / f"l2-2026110{day}-120000"
@@ -54,7 +54,7 @@ def cli(*args: str):
     return runner.invoke(app, ["compare", *args])
 
 
-def test_pools_seeds_across_experiments_with_mean_std_delta_and_welch_p(outputs: Path):
+def test_pools_seeds_across_experiments_with_mean_std_delta_and_paired_p(outputs: Path):
     result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
@@ -63,24 +63,27 @@ def test_pools_seeds_across_experiments_with_mean_std_delta_and_welch_p(outputs:
     assert rows["l2"]["test_accuracy_mean"] == pytest.approx(0.977)
     assert rows["l2"]["test_accuracy_std"] == pytest.approx(0.001)
     assert rows["l2"]["delta_test_accuracy"] == pytest.approx(0.006)
-    expected = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False).pvalue
-    assert rows["l2"]["p_value"] == pytest.approx(expected)
-    assert rows["baseline"]["test_note"] == "baseline"
+    expected = stats.ttest_rel([0.976, 0.978, 0.977], [0.970, 0.971, 0.972]).pvalue  # the runs pair by seed
+    assert rows["l2"]["p_value"] == pytest.approx(expected) and rows["l2"]["test_kind"] == "paired"
+    assert rows["l2"]["verdict"] == "better" and rows["l2"]["margin"] == pytest.approx(0.002)
+    assert rows["baseline"]["test_note"] == "baseline" and rows["baseline"]["verdict"] is None
 
 
 def test_table_shows_mean_std_delta_ci_effect_size_and_p(outputs: Path):
     result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline")
     assert result.exit_code == 0
     header = next(line for line in result.output.splitlines() if line.startswith("┃ variant"))
-    assert [c.strip() for c in header.strip("┃").split("┃")][-4:] == ["Δ acc pp", "95 % CI", "g", "p (Welch, Holm)"]
+    assert [c.strip() for c in header.strip("┃").split("┃")][-5:] == ["Δ acc pp", "95 % CI", "g", "p (Holm)", "verdict"]
     [l2_row] = [line for line in result.output.splitlines() if line.startswith("│ l2 ")]
     cells = [c.strip() for c in l2_row.strip("│").split("│")]
     assert cells[:3] == ["l2", "3", "97.70 ± 0.10"]
-    ref = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.972, 0.971], equal_var=False)
+    ref = stats.ttest_rel([0.976, 0.978, 0.977], [0.970, 0.971, 0.972])
     ci = ref.confidence_interval(0.95)
-    assert cells[-4:] == ["+0.60", f"[{ci.low * 100:+.2f}, {ci.high * 100:+.2f}]", "+4.80", f"{ref.pvalue:.3f}"]
+    ci_text = f"[{ci.low * 100:+.2f}, {ci.high * 100:+.2f}]"
+    assert cells[-5:] == ["+0.60", ci_text, "+4.80", f"{ref.pvalue:.3f}", "better"]
     [base_row] = [line for line in result.output.splitlines() if line.startswith("│ baseline ")]
-    assert [c.strip() for c in base_row.strip("│").split("│")][-4:] == ["+0.00", "—", "—", "baseline"]
+    assert [c.strip() for c in base_row.strip("│").split("│")][-5:] == ["+0.00", "—", "—", "baseline", "—"]
+    assert "CI and p: paired t-test over the seeds each row shares with the baseline; p Holm-adjusted" in result.output
     reverse = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "l2", "--format", "md")
     base_line = next(line for line in reverse.output.splitlines() if line.startswith("| baseline "))
     assert "| -0.60 |" in base_line
@@ -97,7 +100,7 @@ def test_json_rows_carry_holm_ci_and_effect_size(tmp_path: Path):
     result = cli(str(exp), "--format", "json")  # no --baseline: the variant named baseline, as run picks it
     assert result.exit_code == 0, result.output
     rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
-    raw = {v: stats.ttest_ind(values[v], values["baseline"], equal_var=False).pvalue for v in "abc"}
+    raw = {v: stats.ttest_rel(values[v], values["baseline"]).pvalue for v in "abc"}  # paired by seed
     order = sorted(raw, key=raw.get)
     for rank, v in enumerate(order):
         expected = max(min(1.0, (3 - r) * raw[order[r]]) for r in range(rank + 1))
@@ -130,9 +133,9 @@ def test_test_option_compares_another_metric(outputs: Path):
     result = cli(*map(str, outputs.glob("l2-*")), "-b", "baseline", "--test", "sparsity", "--format", "md")
     assert result.exit_code == 0
     header = result.output.splitlines()[0]
-    assert header.endswith("| Δ \\|w\\|<1e-3 % | 95 % CI | g | p (Welch, Holm) |")
+    assert header.endswith("| Δ \\|w\\|<1e-3 % | 95 % CI | g | p (Holm) | verdict |")
     l2_line = next(line for line in result.output.splitlines() if line.startswith("| l2 "))
-    assert "| +1.0 | — | — | no variance |" in l2_line  # every l2 run has sparsity 0.02 against 0.01
+    assert "| +1.0 | — | — | no variance | — |" in l2_line  # every l2 run has sparsity 0.02 against 0.01
     assert cli(str(outputs), "--test", "colour").exit_code == 2
 
 
@@ -140,12 +143,12 @@ def test_n_below_two_is_marked(outputs: Path):
     result = cli(str(outputs / "l2-20261101-120000"), "--baseline", "baseline", "--format", "md")
     assert result.exit_code == 0
     l2_line = next(line for line in result.output.splitlines() if line.startswith("| l2 "))
-    assert l2_line.rstrip().endswith("| n < 2 |")
+    assert l2_line.rstrip().endswith("| n < 2 | — |")
 
 
 def test_markdown_has_a_header_separator_and_one_row_per_variant(outputs: Path):
     result = cli(*map(str, outputs.glob("l2-*")), "--format", "md", "--only-changed", "--sort", "test_accuracy")
-    lines = result.output.splitlines()
+    lines = [line for line in result.output.splitlines() if line.startswith("|")]  # the notes follow the table
     assert lines[0].startswith("| variant | n | regularization.l2 |")
     assert set(lines[1]) <= set("|-:")
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["baseline", "l2"]
@@ -217,7 +220,7 @@ def two_backends(tmp_path: Path) -> Path:
     out = tmp_path / "bk"
     accs = {
         "tensorflow": {"baseline": [0.970, 0.972, 0.971], "bn": [0.971, 0.973, 0.970]},
-        "jax": {"baseline": [0.970, 0.971, 0.972], "bn": [0.979, 0.980, 0.981]},
+        "jax": {"baseline": [0.970, 0.971, 0.972], "bn": [0.979, 0.981, 0.980]},
     }
     for backend, variants in accs.items():
         exp = out / backend / "bn-20261126-120000"
@@ -247,10 +250,10 @@ def test_across_backends_shows_whether_verdicts_agree(two_backends: Path):
     assert result.exit_code == 0, result.output
     rows = {r["variant"]: r for r in json.loads(result.output)}
     assert rows["baseline"]["verdicts agree"] == "baseline"
-    assert rows["bn"]["verdicts agree"] == "NO: better vs no difference"
-    p_jax = stats.ttest_ind([0.979, 0.980, 0.981], [0.970, 0.971, 0.972], equal_var=False).pvalue
+    assert rows["bn"]["verdicts agree"] == "NO: better vs inconclusive"
+    p_jax = stats.ttest_rel([0.979, 0.981, 0.980], [0.970, 0.971, 0.972]).pvalue
     assert rows["bn"]["p Holm (jax)"] == (f"{p_jax:.3f}" if p_jax >= 0.001 else f"{p_jax:.1e}")
-    between = stats.ttest_ind([0.971, 0.973, 0.970], [0.979, 0.980, 0.981], equal_var=False).pvalue
+    between = stats.ttest_ind([0.971, 0.973, 0.970], [0.979, 0.981, 0.980], equal_var=False).pvalue
     assert rows["bn"]["p between backends"] == (f"{between:.3f}" if between >= 0.001 else f"{between:.1e}")
 
 

@@ -130,7 +130,7 @@ def test_run_writes_a_complete_experiment_folder(tmp_path: Path, data_dir: Path,
     assert history[0] == "epoch,loss,data_loss,accuracy,val_loss,val_data_loss,val_accuracy,lr"
     assert len(history) == 3
 
-    md = (exp / "summary.md").read_text().splitlines()
+    md = [line for line in (exp / "summary.md").read_text().splitlines() if line.startswith("|")]
     assert md[0].startswith("| variant | n | test acc %")
     assert [line.split("|")[1].strip() for line in md[2:]] == ["baseline", "dropout"]
     assert [line.split("|")[2].strip() for line in md[2:]] == ["2", "2"]
@@ -221,7 +221,7 @@ def test_run_and_compare_print_the_same_table(tmp_path: Path, data_dir: Path, ti
         return [line for line in text.splitlines() if line[:1] in "┃│"]
 
     assert table(ran.output) == table(compared.output)
-    assert "p (Welch, Holm)" in table(ran.output)[0] and len(table(ran.output)) == 3
+    assert "p (Holm)" in table(ran.output)[0] and len(table(ran.output)) == 3
     rows = json.loads(runner.invoke(app, ["compare", str(exp), "--format", "json"]).output)["variants"]
     summary = json.loads((exp / "summary.json").read_text())["variants"]
     assert [r["p_value_holm"] for r in rows] == [r["p_value_holm"] for r in summary]

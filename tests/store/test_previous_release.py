@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import synthetic_arrays
 from typer.testing import CliRunner
 
@@ -32,9 +31,10 @@ def test_a_previous_release_folder_compares_as_it_was_written(tmp_path: Path):
 
 
 def test_a_previous_release_folder_resumes_training_only_what_is_missing(tmp_path: Path, monkeypatch):
-    """One run's metrics.json removed (as an interrupted run leaves it): --resume trains that run alone, keeps
-    the three finished ones (their run ids match this release's), and gives the lost run its recorded result
-    (it was trained fused, and a branch without dropout trains as alone)."""
+    """One run's metrics.json removed (as an interrupted run leaves it): --resume trains that run alone and keeps
+    the three finished ones (their run ids match this release's). The new run is a format-3 record: its layers
+    are seeded one by one (common random numbers), so it is not the old release's run of that seed, and says so
+    by its format."""
     data = tmp_path / "data"
     data.mkdir()
     np.savez_compressed(data / "mnist.npz", **synthetic_arrays())
@@ -56,9 +56,7 @@ def test_a_previous_release_folder_resumes_training_only_what_is_missing(tmp_pat
     assert "1 run(s) trained, 3 skipped, 0 failed" in result.output
     again = json.loads(lost.read_text())
     assert again["run_id"] == recorded["run_id"]
-    if env["runtime"] == recorded["runtime"]:  # the same versions: the same run (then fused, now alone)
-        assert again["test_accuracy"] == pytest.approx(recorded["test_accuracy"], abs=1e-6)
-        assert again["weights"]["l2_norm"] == pytest.approx(recorded["weights"]["l2_norm"], rel=1e-5)
+    assert (recorded["format"], again["format"]) == (2, 3) and 0.0 <= again["test_accuracy"] <= 1.0
     assert (folder / "report.html").is_file() and len(
         json.loads((folder / "environment.json").read_text())["resumed"]
     ) == 1
