@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regbench.analysis.summary import METRICS, Group, changed_keys, default_baseline, group_runs, summarize
+from regbench.analysis.stats import WELCH
+from regbench.analysis.summary import ALPHA, METRICS, Group, changed_keys, default_baseline, group_runs, summarize
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
-from regbench.store.reader import Run, Skipped, find_runs, recorded_margin
+from regbench.store.reader import Run, Skipped, find_runs, recorded_analysis
 
 
 def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
@@ -76,17 +77,24 @@ def compare(
     only_changed: bool = False,
     metric: str = "test_accuracy",
     margin: float | None = None,
+    seeds: list[int] | None = None,
+    test: str | None = None,
 ) -> Comparison:
     """Read runs under ``paths``, group them by variant and compute the statistics.
 
     Without ``baseline`` it is picked as :func:`default_baseline` says, the same way for ``run`` and
     ``compare``, so the same runs give the same table. Without ``margin`` (in the metric's column unit), the
     one the compared studies set (``analysis.margin``) is used when they agree on one, else the metric's default.
+    Verdicts are decided at the level the studies recorded (``analysis.level``: lower when seeds were added in
+    rounds) when they agree on one, else at :data:`ALPHA`; ``test`` (welch or paired) likewise defaults to the
+    studies' ``analysis.test``, else Welch's.
 
     Raises:
         RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
     """
     runs, skipped = find_runs(paths)
+    if seeds is not None:  # a round of a study that adds seeds: its verdicts are decided on its seeds only
+        runs = [r for r in runs if r.seed in seeds]
     runs, other_data = one_data_per_dataset(runs)
     skipped += other_data
     if not runs:
@@ -103,11 +111,16 @@ def compare(
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
     if baseline is None:
         baseline = default_baseline(group_runs(runs)[0])
-    if margin is None:
-        recorded = {recorded_margin(d) for d in {r.experiment_dir for r in runs}}
-        margin = recorded.pop() if len(recorded) == 1 else None
+    recorded = [recorded_analysis(d) for d in {r.experiment_dir for r in runs}]
+
+    def agreed(values: set, default):
+        return values.pop() if len(values) == 1 and None not in values else default
+
+    margin = margin if margin is not None else agreed({m for m, _, _ in recorded}, None)
+    level = agreed({lv for _, lv, _ in recorded}, ALPHA)
+    test = test or agreed({t for _, _, t in recorded}, WELCH)
     try:
-        groups, dropped = summarize(runs, baseline, metric, margin)
+        groups, dropped = summarize(runs, baseline, metric, margin, level, test)
     except KeyError:
         labels = [g.label for g in group_runs(runs)[0]]
         hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]

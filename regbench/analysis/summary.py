@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from regbench.analysis.stats import Difference, holm, paired, seeds_needed, welch
+from regbench.analysis.stats import PAIRED, WELCH, Difference, holm, paired, seeds_needed, welch
 from regbench.store.identity import comparable_config, config_hash
 from regbench.store.reader import Run, Skipped
 
@@ -87,6 +87,7 @@ class Group:
     equivalence_p: float | None = None  # two one-sided tests within ±margin, Holm-adjusted over the table
     verdict: str | None = None  # better, worse, equivalent or inconclusive (VERDICTS); None: not compared
     seeds_needed: int | None = None  # for an inconclusive one: seeds per variant that would decide it
+    level: float | None = None  # the level the verdict was decided at (alpha, lower when seeds came in rounds)
 
     @property
     def n(self) -> int:
@@ -202,11 +203,13 @@ def summarize(
     metric: str = "test_accuracy",
     margin: float | None = None,
     alpha: float = ALPHA,
+    test: str = WELCH,
 ) -> tuple[list[Group], list[Skipped]]:
     """Group runs and compute mean/std of every metric; with ``baseline``, compare ``metric`` (default test
-    accuracy) against it, row by row: Δ, the t-test's 95 % CI and p-value (paired by seed when the two share at
-    least two seeds, else Welch's), Hedges' g, two one-sided tests of equivalence within ``margin`` (in the
-    metric's column unit; default :data:`MARGINS`), both Holm-adjusted over the table, and the verdict
+    accuracy) against it, row by row: Δ, the t-test's 95 % CI and p-value (``test``: Welch's, or paired over
+    the seeds the two share when they share at least two), Hedges' g, two one-sided tests of equivalence within
+    ``margin`` (in the metric's column unit; default :data:`MARGINS`), both Holm-adjusted over the table, and
+    the verdict
     (:func:`decide`). When the baseline was trained on several runtimes (backends), each row is compared with
     the baseline of its own runtime.
 
@@ -231,7 +234,7 @@ def summarize(
                 g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
                 continue
             g.margin = unit_margin
-            diff = _test_against(g, base, metric)
+            diff = _test_against(g, base, metric, test)
             if diff is not None:
                 tests[id(g)] = diff
         families: dict[str, list[Group]] = {}  # each runtime's comparisons against its own baseline
@@ -254,6 +257,7 @@ def decide(g: Group, diff: Difference, alpha: float = ALPHA) -> None:
     two one-sided tests put Δ within ±margin (even if a difference is also found: it is too small to matter),
     else ``better`` or ``worse`` when the t-test finds a difference (by the metric's better side, :data:`BETTER`),
     else ``inconclusive``, with the seeds per variant that would decide it at the observed spread."""
+    g.level = alpha
     if g.equivalence_p is not None and g.equivalence_p < alpha:
         g.verdict = "equivalent"
     elif g.p_value_holm is not None and g.p_value_holm < alpha and g.delta is not None:
@@ -263,9 +267,9 @@ def decide(g: Group, diff: Difference, alpha: float = ALPHA) -> None:
         g.seeds_needed = seeds_needed(diff, g.margin or 0.0, alpha)
 
 
-def _test_against(g: Group, base: Group, metric: str) -> Difference | None:
-    """Δ of ``metric`` against ``base`` and its t-test: paired over the seeds both have (at least two), else
-    Welch's over all runs. Returns it, or None when there is no test (the baseline itself, n < 2)."""
+def _test_against(g: Group, base: Group, metric: str, test: str = WELCH) -> Difference | None:
+    """Δ of ``metric`` against ``base`` and its t-test: with ``test`` paired, over the seeds both have (at least
+    two); else Welch's over all runs. Returns it, or None when there is no test (the baseline itself, n < 2)."""
     mine = {r.seed: v for r, v in zip(g.runs, metric_values(g, metric), strict=True) if math.isfinite(v)}
     theirs = {r.seed: v for r, v in zip(base.runs, metric_values(base, metric), strict=True) if math.isfinite(v)}
     a, b = list(mine.values()), list(theirs.values())
@@ -274,7 +278,7 @@ def _test_against(g: Group, base: Group, metric: str) -> Difference | None:
     if g is base:
         g.test_note = "baseline"
         return None
-    if len(common) >= 2:
+    if test == PAIRED and len(common) >= 2:
         diff = paired([mine[s] for s in common], [theirs[s] for s in common])
     elif len(a) >= 2 and len(b) >= 2:
         diff = welch(a, b)

@@ -34,6 +34,14 @@ def compare(
             help="Metric that Δ, p and the verdict are about, e.g. generalization_gap, sparsity, best_epoch.",
         ),
     ] = "test_accuracy",
+    pairing: Annotated[
+        bool | None,
+        typer.Option(
+            "--paired/--welch",
+            help="Test each row by a paired t-test over the seeds it shares with the baseline, or by Welch's. "
+            "Default: the studies' analysis.test, else Welch's.",
+        ),
+    ] = None,
     margin: Annotated[
         float | None,
         typer.Option(
@@ -61,9 +69,10 @@ def compare(
 ) -> None:
     """Put finished runs side by side: mean ± std over seeds, Δ, p and a verdict against a baseline.
 
-    Each row is tested against the baseline by a paired t-test over the seeds both share (runs of one seed share
-    their initial weights and batch order), else by Welch's; p is Holm-adjusted over the table. The verdict is
-    better, worse, equivalent (Δ within ±margin) or inconclusive, with the seeds that would decide it.
+    Each row is tested against the baseline by Welch's t-test, or with --paired by a paired t-test over the seeds
+    both share (runs of one seed share their initial weights and batch order); p is Holm-adjusted over the table.
+    The verdict is better, worse, equivalent (Δ within ±margin) or inconclusive, with the seeds that would decide
+    it.
 
     Runs of the same variant (same name, same config apart from the seed, same backend and versions) are
     pooled, also across experiment folders; same-named variants with different configs stay apart, labelled
@@ -93,6 +102,7 @@ def compare(
             only_changed=only_changed,
             metric=test,
             margin=margin,
+            test=None if pairing is None else ("paired" if pairing else "welch"),
         )
     except RegbenchError as exc:
         raise fail(exc) from None

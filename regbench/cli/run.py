@@ -34,6 +34,32 @@ def run(
     seeds: Annotated[
         str | None, typer.Option("--seeds", help="Comma-separated seeds for every variant, e.g. 0,1,2.")
     ] = None,
+    until_decided: Annotated[
+        int | None,
+        typer.Option(
+            "--until-decided",
+            metavar="MAX_SEEDS",
+            help="Add seeds in rounds (twice as many each round) into the same folder until every comparison "
+            "with the baseline is decided (better, worse or equivalent) or each variant has MAX_SEEDS seeds; "
+            "each round decides at alpha / rounds. Sets analysis.max_seeds. With --resume it continues.",
+        ),
+    ] = None,
+    pairing: Annotated[
+        bool | None,
+        typer.Option(
+            "--paired/--welch",
+            help="Test each variant against the baseline by a paired t-test over their shared seeds, or by "
+            "Welch's (sets analysis.test; default welch).",
+        ),
+    ] = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            "--margin",
+            help="Equivalence margin of test accuracy in pp (sets analysis.margin; default 0.2): a Δ within "
+            "±margin is 'equivalent'.",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Parent folder of the new experiment folder.")] = Path("outputs"),
     data_dir: Annotated[
         str | None,
@@ -113,6 +139,8 @@ def run(
         regbench run configs/batchnorm.yaml --backends tensorflow,jax   # does the verdict survive the backend?
 
         regbench run configs/grid.yaml --backend tensorflow --no-fuse   # every run alone, on TensorFlow
+
+        regbench run configs/dropout.yaml --until-decided 24   # add seeds until each verdict is decided
     """
     options = RunOptions(
         overrides=list(set_ or []),
@@ -131,6 +159,12 @@ def run(
     try:
         if seeds is not None:
             options.overrides.append(f"train.seeds={_seed_list(seeds)}")
+        if until_decided is not None:
+            options.overrides.append(f"analysis.max_seeds={until_decided}")
+        if margin is not None:
+            options.overrides.append(f"analysis.margin={margin}")
+        if pairing is not None:
+            options.overrides.append(f"analysis.test={'paired' if pairing else 'welch'}")
         experiment, planned = _load(config, options, dry_run)
         if dry_run:
             _print_plan(experiment, planned)
@@ -152,9 +186,12 @@ def run(
             highlight=False,
         )
         start = time.perf_counter()
-        progress = RichProgress(len(planned)) if console.is_terminal else PlainProgress(len(planned))
-        with progress:
-            result = run_experiment(experiment, options, progress=progress, backend_choice=why)
+        if experiment.analysis.max_seeds is None:
+            progress = RichProgress(len(planned)) if console.is_terminal else PlainProgress(len(planned))
+            with progress:
+                result = run_experiment(experiment, options, progress=progress, backend_choice=why)
+        else:
+            result = _until_decided(experiment, options, why)
     except RegbenchError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
@@ -169,6 +206,49 @@ def run(
     _print_result(experiment.name, result, time.perf_counter() - start)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _until_decided(experiment, options: RunOptions, why: str):
+    """Rounds of seeds into one folder until every comparison is decided (study.sequential)."""
+    from dataclasses import replace
+
+    from regbench.analysis.compare import compare as compare_runs
+    from regbench.study.plan import plan
+    from regbench.study.run import run_experiment
+    from regbench.study.sequential import until_decided
+
+    last = None
+
+    def run_round(current):
+        nonlocal last, options
+        planned = plan(current)
+        runs = len(planned)
+        progress = RichProgress(runs) if console.is_terminal else PlainProgress(runs)
+        with progress:
+            last = run_experiment(current, options, progress=progress, backend_choice=why)
+        options = replace(options, resume=last.path)
+        if last.failed:
+            raise RegbenchError(
+                f"{len(last.failed)} run(s) failed in this round, so no more seeds are added: "
+                f"{'; '.join(f'{k}: {e}' for k, e in last.failed.items())}",
+                exit_code=1,
+            )
+        # decided on this round's seeds only, so that a resumed study looks at the data each look saw before
+        return compare_runs([last.path], seeds=sorted({p.seed for p in planned})).groups
+
+    def on_round(done) -> None:
+        left = f"undecided: {', '.join(done.undecided)}" if done.undecided else "every comparison decided"
+        left = left if done.compared else "nothing to compare (no baseline and another variant)"
+        console.print(shown(f"Round of {done.seeds} seeds per variant at α = {experiment.level:.3g}: {left}"))
+
+    rounds = until_decided(experiment, run_round, on_round)
+    if rounds[-1].undecided:
+        console.print(
+            f"Stopped at analysis.max_seeds = {experiment.analysis.max_seeds} seeds per variant with "
+            f"{len(rounds[-1].undecided)} comparison(s) undecided; raise it to add more.",
+            highlight=False,
+        )
+    return last
 
 
 def _load(config: Path, options: RunOptions, dry_run: bool):

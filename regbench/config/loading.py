@@ -22,6 +22,7 @@ from regbench.config.schema import (
     OutputConfig,
     StudyFile,
     VariantConfig,
+    seed_rounds,
     show_value,
 )
 from regbench.config.sweep import VARIANT_NAME, expand_sweep, set_path, sweep_grid
@@ -260,6 +261,7 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         sweep_keys=list(sweep),
         output=study.output,
         analysis=study.analysis,
+        rounds=seed_rounds(max((v.train.seeds for v in variants.values()), key=len), study.analysis.max_seeds),
     )
 
 
@@ -299,7 +301,11 @@ def resolved_dict(experiment: Experiment) -> dict[str, Any]:
         "name": experiment.name,
         "description": experiment.description,
         "source": experiment.source,
-        "analysis": experiment.analysis.model_dump(mode="json"),
+        "analysis": {
+            **experiment.analysis.model_dump(mode="json"),
+            "rounds": len(experiment.rounds),
+            "level": experiment.level,  # what compare decides this folder's verdicts at
+        },
         "variants": {name: v.model_dump(mode="json") for name, v in experiment.variants.items()},
     }
 

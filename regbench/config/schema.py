@@ -405,7 +405,8 @@ class OutputConfig(_Strict):
 
 
 class AnalysisConfig(_Strict):
-    """How the study's comparisons are judged (the verdict of each row against the baseline)."""
+    """How the study's comparisons are judged (the verdict of each row against the baseline), and whether seeds
+    are added until each is decided."""
 
     margin: float | None = Field(
         None,
@@ -415,6 +416,37 @@ class AnalysisConfig(_Strict):
         "accuracy): a difference within ±margin is equivalent. null: the metric's default (0.2 pp for test "
         "accuracy). --margin replaces it.",
     )
+    test: Literal["welch", "paired"] = Field(
+        "welch",
+        description="How a row is tested against the baseline: welch (independent samples, the default: measured "
+        "in docs/studies.md, pairing did not narrow the CIs of 10-epoch MNIST studies) or paired (a paired t-test "
+        "over the seeds both share; pays when runs of one seed stay correlated, e.g. short training).",
+    )
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="The chance of a wrong verdict the study accepts, over all its comparisons (Holm); with "
+        "max_seeds it is split evenly over the rounds.",
+    )
+    max_seeds: int | None = Field(
+        None,
+        ge=2,
+        le=1000,
+        description="Add seeds in rounds (doubling the seeds each round) until every comparison is decided or "
+        "each variant has this many; each round decides at alpha / rounds. run --until-decided N sets it.",
+    )
+
+
+def seed_rounds(first: list[int], most: int | None) -> list[list[int]]:
+    """The seeds of each round of a study that adds seeds until decided: its own, then twice as many each round
+    (new seeds after the largest so far), up to ``most``; one round without ``most``."""
+    rounds = [list(first)]
+    while most is not None and len(rounds[-1]) < most:
+        current = rounds[-1]
+        grow = min(most, 2 * len(current)) - len(current)
+        rounds.append(current + list(range(max(current) + 1, max(current) + 1 + grow)))
+    return rounds
 
 
 class StudyFile(_Strict):
@@ -450,3 +482,9 @@ class Experiment(BaseModel):
     sweep_keys: list[str] = []
     output: OutputConfig = OutputConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    rounds: list[list[int]] = [[]]  # seed_rounds of the study as written: its seeds, then each added round's
+
+    @property
+    def level(self) -> float:
+        """The level each verdict is decided at: alpha, split over the rounds when seeds are added."""
+        return self.analysis.alpha / len(self.rounds)

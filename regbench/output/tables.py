@@ -52,13 +52,14 @@ def tests_note(groups: list[Group]) -> str | None:
     if kinds["paired"]:
         used.append("paired t-test over the seeds each row shares with the baseline" + _rows(kinds, "paired"))
     if kinds["welch"]:
-        used.append("Welch's t-test (the runs share fewer than two seeds)" + _rows(kinds, "welch"))
+        used.append("Welch's t-test" + _rows(kinds, "welch"))
     name, _, spec, scale = METRICS[compared[0].tested]
     margin = spec.format((compared[0].margin or 0.0) * scale)
+    level = f"{compared[0].level or ALPHA:.3g}"
     return (
-        f"CI and p: {'; '.join(used)}; p Holm-adjusted over the table. Verdict at α = {ALPHA}: equivalent when Δ is "
-        f"within ±{margin} ({name}; two one-sided tests), else better or worse when p < {ALPHA}, else inconclusive "
-        "with the seeds per variant that would decide it at the spread seen."
+        f"CI and p: {'; '.join(used)}; p Holm-adjusted over the table. Verdict at α = {level}: equivalent "
+        f"when Δ is within ±{margin} ({name}; two one-sided tests), else better or worse when p < {level}, else "
+        "inconclusive with the seeds per variant that would decide it at the spread seen."
     )
 
 

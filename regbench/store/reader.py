@@ -171,12 +171,19 @@ def experiment_name(exp_dir: Path) -> str | None:
     return None if name is None else str(name)
 
 
-def recorded_margin(exp_dir: Path) -> float | None:
-    """The equivalence margin an experiment folder's study set (``analysis.margin`` in config.yaml), if any."""
+def recorded_analysis(exp_dir: Path) -> tuple[float | None, float | None, str | None]:
+    """What an experiment folder's study set for its verdicts (config.yaml ``analysis``): the equivalence margin,
+    the level each verdict is decided at and the test; None for what it does not record (older folders)."""
     analysis = _resolved_config(exp_dir).get("analysis")
-    margin = analysis.get("margin") if isinstance(analysis, dict) else None
-    ok = isinstance(margin, (int, float)) and not isinstance(margin, bool) and 0 < margin < float("inf")
-    return float(margin) if ok else None
+    analysis = analysis if isinstance(analysis, dict) else {}
+
+    def number(key: str, below: float) -> float | None:
+        value = analysis.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < below
+        return float(value) if ok else None
+
+    test = analysis.get("test")
+    return number("margin", float("inf")), number("level", 0.5), test if test in ("welch", "paired") else None
 
 
 def _variant_order(exp_dir: Path) -> list[str]:

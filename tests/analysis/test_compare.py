@@ -54,7 +54,7 @@ def cli(*args: str):
     return runner.invoke(app, ["compare", *args])
 
 
-def test_pools_seeds_across_experiments_with_mean_std_delta_and_paired_p(outputs: Path):
+def test_pools_seeds_across_experiments_with_mean_std_delta_and_p(outputs: Path):
     result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
@@ -63,10 +63,14 @@ def test_pools_seeds_across_experiments_with_mean_std_delta_and_paired_p(outputs
     assert rows["l2"]["test_accuracy_mean"] == pytest.approx(0.977)
     assert rows["l2"]["test_accuracy_std"] == pytest.approx(0.001)
     assert rows["l2"]["delta_test_accuracy"] == pytest.approx(0.006)
-    expected = stats.ttest_rel([0.976, 0.978, 0.977], [0.970, 0.971, 0.972]).pvalue  # the runs pair by seed
-    assert rows["l2"]["p_value"] == pytest.approx(expected) and rows["l2"]["test_kind"] == "paired"
+    expected = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.971, 0.972], equal_var=False).pvalue
+    assert rows["l2"]["p_value"] == pytest.approx(expected) and rows["l2"]["test_kind"] == "welch"
     assert rows["l2"]["verdict"] == "better" and rows["l2"]["margin"] == pytest.approx(0.002)
     assert rows["baseline"]["test_note"] == "baseline" and rows["baseline"]["verdict"] is None
+    result = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "baseline", "--format", "json", "--paired")
+    rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
+    expected = stats.ttest_rel([0.976, 0.978, 0.977], [0.970, 0.971, 0.972]).pvalue  # the runs pair by seed
+    assert rows["l2"]["p_value"] == pytest.approx(expected) and rows["l2"]["test_kind"] == "paired"
 
 
 def test_table_shows_mean_std_delta_ci_effect_size_and_p(outputs: Path):
@@ -77,13 +81,13 @@ def test_table_shows_mean_std_delta_ci_effect_size_and_p(outputs: Path):
     [l2_row] = [line for line in result.output.splitlines() if line.startswith("│ l2 ")]
     cells = [c.strip() for c in l2_row.strip("│").split("│")]
     assert cells[:3] == ["l2", "3", "97.70 ± 0.10"]
-    ref = stats.ttest_rel([0.976, 0.978, 0.977], [0.970, 0.971, 0.972])
+    ref = stats.ttest_ind([0.976, 0.978, 0.977], [0.970, 0.971, 0.972], equal_var=False)
     ci = ref.confidence_interval(0.95)
     ci_text = f"[{ci.low * 100:+.2f}, {ci.high * 100:+.2f}]"
     assert cells[-5:] == ["+0.60", ci_text, "+4.80", f"{ref.pvalue:.3f}", "better"]
     [base_row] = [line for line in result.output.splitlines() if line.startswith("│ baseline ")]
     assert [c.strip() for c in base_row.strip("│").split("│")][-5:] == ["+0.00", "—", "—", "baseline", "—"]
-    assert "CI and p: paired t-test over the seeds each row shares with the baseline; p Holm-adjusted" in result.output
+    assert "CI and p: Welch's t-test; p Holm-adjusted over the table. Verdict at α = 0.05" in result.output
     reverse = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "l2", "--format", "md")
     base_line = next(line for line in reverse.output.splitlines() if line.startswith("| baseline "))
     assert "| -0.60 |" in base_line
@@ -100,7 +104,7 @@ def test_json_rows_carry_holm_ci_and_effect_size(tmp_path: Path):
     result = cli(str(exp), "--format", "json")  # no --baseline: the variant named baseline, as run picks it
     assert result.exit_code == 0, result.output
     rows = {r["variant"]: r for r in json.loads(result.output)["variants"]}
-    raw = {v: stats.ttest_rel(values[v], values["baseline"]).pvalue for v in "abc"}  # paired by seed
+    raw = {v: stats.ttest_ind(values[v], values["baseline"], equal_var=False).pvalue for v in "abc"}
     order = sorted(raw, key=raw.get)
     for rank, v in enumerate(order):
         expected = max(min(1.0, (3 - r) * raw[order[r]]) for r in range(rank + 1))
@@ -251,7 +255,7 @@ def test_across_backends_shows_whether_verdicts_agree(two_backends: Path):
     rows = {r["variant"]: r for r in json.loads(result.output)}
     assert rows["baseline"]["verdicts agree"] == "baseline"
     assert rows["bn"]["verdicts agree"] == "NO: better vs inconclusive"
-    p_jax = stats.ttest_rel([0.979, 0.981, 0.980], [0.970, 0.971, 0.972]).pvalue
+    p_jax = stats.ttest_ind([0.979, 0.981, 0.980], [0.970, 0.971, 0.972], equal_var=False).pvalue
     assert rows["bn"]["p Holm (jax)"] == (f"{p_jax:.3f}" if p_jax >= 0.001 else f"{p_jax:.1e}")
     between = stats.ttest_ind([0.971, 0.973, 0.970], [0.979, 0.981, 0.980], equal_var=False).pvalue
     assert rows["bn"]["p between backends"] == (f"{between:.3f}" if between >= 0.001 else f"{between:.1e}")
