@@ -218,6 +218,7 @@ def _until_decided(experiment, options: RunOptions, why: str):
     from regbench.study.sequential import until_decided
 
     last = None
+    trained: list[str] = []
 
     def run_round(current):
         nonlocal last, options
@@ -226,6 +227,7 @@ def _until_decided(experiment, options: RunOptions, why: str):
         progress = RichProgress(runs) if console.is_terminal else PlainProgress(runs)
         with progress:
             last = run_experiment(current, options, progress=progress, backend_choice=why)
+        trained.extend(last.ran)
         options = replace(options, resume=last.path)
         if last.failed:
             raise RegbenchError(
@@ -242,6 +244,7 @@ def _until_decided(experiment, options: RunOptions, why: str):
         console.print(shown(f"Round of {done.seeds} seeds per variant at α = {experiment.level:.3g}: {left}"))
 
     rounds = until_decided(experiment, run_round, on_round)
+    last.ran, last.skipped = trained, [k for k in last.skipped if k not in trained]  # over all rounds
     if rounds[-1].undecided:
         console.print(
             f"Stopped at analysis.max_seeds = {experiment.analysis.max_seeds} seeds per variant with "

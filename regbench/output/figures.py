@@ -64,6 +64,15 @@ def _margin(low: float, high: float, frac: float = 0.05) -> tuple[float, float]:
 SMALL_MULTIPLES_ABOVE = 6  # more variants than this: one panel each instead of one tangle of curves
 
 
+def _log_axis(ax, scale: str, **kwargs) -> None:
+    """A log or symlog x axis whose tick labels are plain text (1e-08, 0.001, 1): matplotlib's default labels
+    are mathtext, which regbench turns off so that no name is read as math."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale(scale, **kwargs)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+
+
 def _fit(label: str, width: int = 60) -> str:
     """A label as a figure shows it: whole, or its start and end around an ellipsis when longer than ``width``
     (a long sweep label; tables and summaries keep it whole)."""
@@ -197,7 +206,7 @@ def weight_histogram(groups: list[Group], path: Path) -> Path:
             share, edges, color=palette[g.label], linewidth=1.8, label=f"{_fit(g.label)} ({sparsity:.1f}% below 1e-3)"
         )
     ax.axvline(1e-3, color="grey", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
+    _log_axis(ax, "log")
     ax.set_xlabel("|w| of Dense and conv kernels (log scale; leftmost bin holds everything below 1e-8)")
     ax.set_ylabel("% of weights")
     ax.set_title("Share of kernel weights per |w| bin, all layers and seeds pooled (dotted: 1e-3)")
@@ -252,7 +261,7 @@ def learning_curve(groups: list[Group], path: Path) -> Path:
         points.sort()
         x, y, err = (np.array(v) for v in zip(*points, strict=True))
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=cmap(i % cmap.N), label=label)
-    ax.set_xscale("log")
+    _log_axis(ax, "log")
     ax.set_xlabel("training examples used (data.train_subset, before the validation split)")
     ax.set_ylabel("test accuracy %")
     ax.set_title("Learning curve — regularization matters most when data are scarce")
@@ -302,7 +311,7 @@ def sweep_plot(groups: list[Group], key: str, path: Path, base: Group | None = N
             ax.axhline(base.stats[metric]["mean"] * 100, color="grey", linestyle="--", label=f"{base.label}")
         positive = x[x > 0] if numeric else np.array([])
         if numeric and len(positive) and positive.max() / positive.min() >= 100:
-            ax.set_xscale("symlog", linthresh=float(positive.min()))
+            _log_axis(ax, "symlog", linthresh=float(positive.min()))
         ax.set_xlabel(key + (" (symmetric log axis)" if ax.get_xscale() == "symlog" else ""))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

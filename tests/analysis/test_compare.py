@@ -385,3 +385,20 @@ def test_runs_trained_on_other_data_are_skipped_never_pooled(tmp_path: Path):
     (skipped,) = result.skipped
     assert skipped.path == odd
     assert skipped.reason.startswith("trained on other mnist data (sha256 bbbbbbbbbbbb from /elsewhere) than the 4")
+
+
+def test_log_axes_label_their_ticks_as_plain_text_not_mathtext():
+    """regbench turns mathtext off so that no variant name is read as math; the weight histogram's log axis then
+    showed its ticks as raw '$\\mathdefault{10^{-8}}$'."""
+    import matplotlib.pyplot as plt
+
+    from regbench.output.figures import _log_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([1e-8, 1e-4, 1.0], [1, 2, 3])
+    _log_axis(ax, "log")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    plt.close(fig)
+    assert labels and not any("$" in label for label in labels), labels
+    assert "0.0001" in labels and "1e-08" in labels
