@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,14 +64,18 @@ def _run_ray(groups: list[list[Task]], address: str | None, on_start) -> Iterato
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         refs: dict[tuple, Any] = {}
-        remote = ray.remote(num_cpus=1)(_execute_ray)
+        backend = os.environ.get("KERAS_BACKEND", "")
+        # A cluster that was running before the study has workers with their own environment: every task carries
+        # the driver's backend choice (and the settings a run depends on) in its runtime environment.
+        carried = {k: os.environ[k] for k in CARRIED if k in os.environ}
+        remote = ray.remote(num_cpus=1, runtime_env={"env_vars": carried})(_execute_ray)
         pending = {}
         for group in groups:
             cfg = VariantConfig.model_validate(group[0].config)
             key = data_key(cfg, group[0].data_dir)
             if key not in refs:
                 refs[key] = ray.put(splits_for(cfg, group[0].data_dir))
-            pending[remote.remote(group, refs[key])] = group
+            pending[remote.remote(group, refs[key], backend)] = group
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -87,6 +92,19 @@ def _run_ray(groups: list[list[Task]], address: str | None, on_start) -> Iterato
             ray.shutdown()
 
 
-def _execute_ray(group: list[Task], splits: Any) -> list[Outcome]:
+CARRIED = ("KERAS_BACKEND", "REGBENCH_COMPILE_CACHE", "TF_CPP_MIN_LOG_LEVEL")
+
+
+def _execute_ray(group: list[Task], splits: Any, backend: str = "") -> list[Outcome]:
     set_thread_env(1)
+    if backend:
+        from regbench.backend.quiet_import import import_keras
+
+        actual = import_keras().backend.backend()
+        if actual != backend:  # e.g. Keras was imported in this worker before the task's environment applied
+            error = RegbenchError(
+                f"this Ray worker's Keras runs on {actual}, the study on {backend}; the run was not trained on "
+                f"another backend (start the cluster's workers with KERAS_BACKEND={backend})"
+            )
+            return [Outcome.failed(error, with_traceback=False) for _ in group]
     return execute_group(group, splits=splits)

@@ -59,3 +59,40 @@ def test_a_ray_too_old_to_secure_a_local_cluster_is_refused_before_anything_is_w
     assert result.exit_code == 2, result.output
     assert "Ray 2.58.1 starts a local cluster without authentication" in result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+DRIVER_WITH_RAY_FIRST = """
+import os, sys
+import ray
+ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)  # before the study: no backend yet
+from regbench.cli import main
+sys.argv = ["regbench", "run", sys.argv[1], "--executor", "ray", "--out", sys.argv[2], "--backend", "jax"]
+main()
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_runs_on_a_ray_started_before_the_study_train_on_the_studys_backend(tmp_path, data_dir, tiny_study):
+    """Before, the workers of a Ray that was running before the study trained on their own default backend
+    (TensorFlow) while environment.json said jax."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray", reason="Ray not installed: pip install 'regbench[ray]'")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER_WITH_RAY_FIRST, str(tiny_study), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (exp,) = out.iterdir()
+    assert json.loads((exp / "environment.json").read_text())["backend"] == "jax"
+    runs = [json.loads(m.read_text())["runtime"]["backend"] for m in exp.glob("*/seed-*/metrics.json")]
+    assert runs == ["jax", "jax"]
