@@ -86,6 +86,15 @@ def run(
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster address; default: start a local Ray.")
     ] = None,
+    gpus_per_task: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-task",
+            min=0.0,
+            help="With --executor ray: GPUs each fused group (or run trained alone) claims; 0 trains on CPUs. "
+            "Default: one when the cluster has GPUs, so every GPU gets a group of its own.",
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue this experiment folder: skip finished runs, redo the rest."),
@@ -150,6 +159,7 @@ def run(
         threads=threads,
         executor=executor,
         ray_address=ray_address,
+        gpus_per_task=gpus_per_task,
         resume=resume,
         fuse=fuse,
         tensorboard=tensorboard,

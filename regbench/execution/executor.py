@@ -26,6 +26,9 @@ class Executor(Protocol):
         """After the driver has checked that every dataset loads: workers that load their own copy need not
         keep the driver's."""
 
+    def parallel(self) -> int:
+        """How many groups train at once (after :meth:`start`): fused runs are split into at least as many."""
+
     def launch(
         self, groups: list[list[Task]], on_start: StartHook, on_epoch: EpochHook
     ) -> Iterator[tuple[Task, Outcome]]:
@@ -39,14 +42,21 @@ def check_kind(kind: str) -> None:
         raise RegbenchError(f"--executor {kind}: expected local or ray", exit_code=2)
 
 
-def make_executor(kind: str = "local", jobs: int = 1, threads: int = 1, ray_address: str | None = None) -> Executor:
+def make_executor(
+    kind: str = "local",
+    jobs: int = 1,
+    threads: int = 1,
+    ray_address: str | None = None,
+    gpus_per_task: float | None = None,
+) -> Executor:
     """The executor for the command line's choice: ``local`` with ``jobs`` 1 trains here, more in a process pool;
-    ``ray`` on a Ray cluster (``ray_address``, or a local one started for the study)."""
+    ``ray`` on a Ray cluster (``ray_address``, or a local one started for the study), each task claiming
+    ``gpus_per_task`` GPUs (None: one when the cluster has GPUs, else none)."""
     check_kind(kind)
     if kind == "ray":
         from regbench.execution.ray_cluster import RayCluster
 
-        return RayCluster(ray_address)
+        return RayCluster(ray_address, jobs, gpus_per_task)
     from regbench.execution.local import InProcess, ProcessPool
 
     return InProcess(threads) if jobs <= 1 else ProcessPool(jobs, threads)

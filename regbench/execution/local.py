@@ -28,6 +28,9 @@ class InProcess:
     def release_driver_data(self) -> None:
         pass  # the runs train on the driver's copy
 
+    def parallel(self) -> int:
+        return 1
+
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
         for group in groups:
             for task in group:
@@ -82,6 +85,9 @@ class ProcessPool:
         from regbench.data.splits import forget_splits
 
         forget_splits()  # workers load their own copy
+
+    def parallel(self) -> int:
+        return self.workers
 
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
         return _run_pool(groups, self.workers, on_start, on_epoch, self.threads)

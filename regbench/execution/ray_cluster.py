@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,21 +15,44 @@ from regbench.execution.worker import execute_group, set_thread_env
 
 
 class RayCluster:
-    """Each group as a Ray task (one CPU each). Data are loaded once by the driver and shared through Ray's
-    object store, so workers on other machines need no copy of the dataset."""
+    """Each group as a Ray task: one CPU, and on a cluster with GPUs one GPU (``gpus_per_task``), so that each
+    fused group trains on a device of its own and every device gets a group. Data are loaded once by the driver
+    and shared through Ray's object store, so workers on other machines need no copy of the dataset."""
 
-    def __init__(self, address: str | None = None):
-        self.address = address
+    def __init__(self, address: str | None = None, jobs: int = 1, gpus_per_task: float | None = None):
+        self.address, self.jobs, self.gpus_per_task = address, jobs, gpus_per_task
+        self.started_here = False
 
     def start(self) -> None:
-        """Before anything is written: Ray is installed, and a local cluster would start with authentication."""
+        """Before anything is written: Ray is installed, a local cluster would start with authentication, and
+        Ray is up (its resources decide how the runs are grouped)."""
         check_ray(local=self.address is None)
+        import ray
+
+        if not ray.is_initialized():
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; each is one line for the user
+                where = f"--ray-address {self.address}" if self.address else "--executor ray"
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise RegbenchError(f"{where}: Ray did not start: {type(exc).__name__}: {first}", exit_code=2) from None
+            self.started_here = True
+        if self.gpus_per_task is None:
+            self.gpus_per_task = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
 
     def release_driver_data(self) -> None:
         pass  # the driver's copy is what it puts into the object store
 
+    def parallel(self) -> int:
+        """With GPUs, as many groups as the cluster's GPUs hold at once; on CPUs, --jobs (as before)."""
+        import ray
+
+        if not self.gpus_per_task:
+            return self.jobs
+        return max(1, int(ray.cluster_resources().get("GPU", 0) // self.gpus_per_task))
+
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-        return _run_ray(groups, self.address, on_start)
+        return _run_ray(groups, on_start, self.gpus_per_task or 0.0, self.started_here)
 
 
 # The first Ray whose local clusters start with token authentication on: before it, a local Ray's services
@@ -54,21 +78,18 @@ def check_ray(local: bool) -> None:
         )
 
 
-def _run_ray(groups: list[list[Task]], address: str | None, on_start) -> Iterator[tuple[Task, Outcome]]:
+def _run_ray(groups: list[list[Task]], on_start, gpus: float, started_here: bool) -> Iterator[tuple[Task, Outcome]]:
     import ray
 
     from regbench.config.schema import VariantConfig
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         refs: dict[tuple, Any] = {}
         backend = os.environ.get("KERAS_BACKEND", "")
         # A cluster that was running before the study has workers with their own environment: every task carries
         # the driver's backend choice (and the settings a run depends on) in its runtime environment.
         carried = {k: os.environ[k] for k in CARRIED if k in os.environ}
-        remote = ray.remote(num_cpus=1, runtime_env={"env_vars": carried})(_execute_ray)
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, runtime_env={"env_vars": carried})(_execute_ray)
         pending = {}
         for group in groups:
             cfg = VariantConfig.model_validate(group[0].config)
@@ -107,4 +128,22 @@ def _execute_ray(group: list[Task], splits: Any, backend: str = "") -> list[Outc
                 f"another backend (start the cluster's workers with KERAS_BACKEND={backend})"
             )
             return [Outcome.failed(error, with_traceback=False) for _ in group]
-    return execute_group(group, splits=splits)
+    began = time.time()
+    outcomes = execute_group(group, splits=splits)
+    device = {**_device(), "task_began": began, "task_ended": time.time()}  # when the group trained, epoch seconds
+    for outcome in outcomes:
+        if outcome.status.trained():
+            outcome.metrics["device"] = device
+    return outcomes
+
+
+def _device() -> dict[str, Any]:
+    """Where a Ray task ran: its node, the GPUs Ray gave it, and what CUDA_VISIBLE_DEVICES says."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return {
+        "ray_node": context.get_node_id(),
+        "ray_gpu_ids": [str(i) for i in context.get_accelerator_ids().get("GPU", [])],
+        "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }

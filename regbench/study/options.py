@@ -18,6 +18,7 @@ class RunOptions:
     threads: int = 1  # CPU threads per training process; 0: the framework's default
     executor: str = "local"
     ray_address: str | None = None
+    gpus_per_task: float | None = None  # on Ray: GPUs each task claims; None: one when the cluster has GPUs
     resume: Path | None = None
     fuse: bool = True
     tensorboard: bool = False

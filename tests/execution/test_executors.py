@@ -96,3 +96,67 @@ def test_runs_on_a_ray_started_before_the_study_train_on_the_studys_backend(tmp_
     assert json.loads((exp / "environment.json").read_text())["backend"] == "jax"
     runs = [json.loads(m.read_text())["runtime"]["backend"] for m in exp.glob("*/seed-*/metrics.json")]
     assert runs == ["jax", "jax"]
+
+
+RAY_WITH_TWO_GPUS = """
+import sys
+import ray
+ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+from regbench.cli import main
+sys.argv = ["regbench", "run", sys.argv[1], "--executor", "ray", "--out", sys.argv[2], "--backend", "jax"]
+main()
+"""
+
+SWEEP_32 = """\
+name: wide
+model: {hidden_units: [16, 8]}
+data: {train_subset: 256}
+train: {epochs: 2, batch_size: 32, seeds: [0, 1]}
+sweep:
+  regularization.l2: [0.0, 1.0e-5, 1.0e-4, 1.0e-3]
+  regularization.dropout: [[0.0, 0.0], [0.1, 0.0], [0.2, 0.0], [0.3, 0.0]]
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_on_a_ray_cluster_with_gpus_each_fused_group_claims_one_and_results_are_the_local_ones(tmp_path, data_dir):
+    """A local Ray declaring two GPUs (Ray takes the declaration; training then runs on the CPU): the 32-run
+    sweep is split into two fused groups, each task gets a GPU of its own, both train at once, and every run's
+    metrics are those of the same sweep run locally with two workers (the same two groups)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray", reason="Ray not installed: pip install 'regbench[ray]'")
+    study = tmp_path / "wide.yaml"
+    study.write_text(SWEEP_32)
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-c", RAY_WITH_TWO_GPUS, str(study), str(tmp_path / "ray")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (on_ray,) = (tmp_path / "ray").iterdir()
+    records = {
+        m.parent.parent.name + "/" + m.parent.name: json.loads(m.read_text()) for m in on_ray.glob("*/*/metrics.json")
+    }
+    assert len(records) == 32
+    devices = {json.dumps(r["device"]["ray_gpu_ids"]): r["device"] for r in records.values()}
+    assert sorted(devices) == ['["0"]', '["1"]'], devices  # two groups, a GPU each
+    first, second = devices.values()
+    assert first["task_began"] < second["task_ended"] and second["task_began"] < first["task_ended"], "not at once"
+    assert {r["fused"]["branches"] for r in records.values()} == {16}
+
+    local = [sys.executable, "-m", "regbench", "run", str(study), "--out", str(tmp_path / "local"), "--jobs", "2"]
+    done = subprocess.run([*local, "--backend", "jax"], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (here,) = (tmp_path / "local").iterdir()
+    for key, record in records.items():
+        mine = json.loads((here / key / "metrics.json").read_text())
+        for metric in ("test_accuracy", "test_data_loss", "train_accuracy", "best_epoch"):
+            assert record[metric] == mine[metric], (key, metric)

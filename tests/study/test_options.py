@@ -18,6 +18,7 @@ def test_every_option_is_forwarded_to_a_run_in_another_process():
         threads=3,
         executor="ray",
         ray_address="auto",
+        gpus_per_task=1.0,
         resume=Path("r"),
         fuse=False,
         tensorboard=True,

@@ -259,6 +259,9 @@ def test_ray_executor_runs_a_tiny_sweep_and_compare_reads_it(tmp_path: Path, dat
     assert sorted(finished(exp)) == ["baseline/seed-0", "dropout/seed-0"]
     env = json.loads((exp / "environment.json").read_text())
     assert env["executor"] == "ray"
+    records = [json.loads(m.read_text()) for m in exp.glob("*/seed-0/metrics.json")]
+    assert [r["device"]["ray_gpu_ids"] for r in records] == [[], []]  # a CPU-only cluster: no GPU claimed
+    assert [r["fused"]["branches"] for r in records] == [2, 2]  # one fused group, as with --jobs 1 locally
     compared = runner.invoke(app, ["compare", str(exp), "--format", "json"])
     assert compared.exit_code == 0
     assert [r["variant"] for r in json.loads(compared.output)["variants"]] == ["baseline", "dropout"]
