@@ -28,6 +28,7 @@ class Difference:
     se: float | None = None  # standard error of delta
     df: float | None = None  # degrees of freedom of its t distribution
     spreads: tuple[float, ...] = ()  # per-seed std: (of a, of b) for Welch, (of the differences,) paired
+    n: int = 0  # seeds per variant behind it (the smaller sample for Welch, the pairs for paired)
 
     def equivalence_p(self, margin: float) -> float | None:
         """Two one-sided tests that delta lies within (-margin, +margin): the larger of the two p-values
@@ -50,14 +51,14 @@ def _hedges_g(a: list[float], b: list[float], delta: float) -> float | None:
     return delta / pooled * (1 - 3 / (4 * (na + nb) - 9)) if pooled > 0 else None
 
 
-def _t_result(delta, se, df, kind, spreads, g, confidence) -> Difference:
+def _t_result(delta, se, df, kind, spreads, g, confidence, n) -> Difference:
     from scipy import special
 
     if se <= 0:
-        return Difference(delta, None, None, None, g, kind, None, None, spreads)
+        return Difference(delta, None, None, None, g, kind, None, None, spreads, n)
     p = float(2 * special.stdtr(df, -abs(delta) / se))
     half = float(special.stdtrit(df, 0.5 + confidence / 2)) * se
-    return Difference(delta, p, delta - half, delta + half, g, kind, se, df, spreads)
+    return Difference(delta, p, delta - half, delta + half, g, kind, se, df, spreads, n)
 
 
 def welch(a: list[float], b: list[float], confidence: float = 0.95) -> Difference:
@@ -68,7 +69,8 @@ def welch(a: list[float], b: list[float], confidence: float = 0.95) -> Differenc
     se2 = va / na + vb / nb
     df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1)) if se2 > 0 else math.nan
     g = _hedges_g(a, b, delta) if se2 > 0 else None
-    return _t_result(delta, math.sqrt(se2), df, WELCH, (math.sqrt(va), math.sqrt(vb)), g, confidence)
+    spreads = (math.sqrt(va), math.sqrt(vb))
+    return _t_result(delta, math.sqrt(se2), df, WELCH, spreads, g, confidence, min(na, nb))
 
 
 def paired(a: list[float], b: list[float], confidence: float = 0.95) -> Difference:
@@ -79,19 +81,20 @@ def paired(a: list[float], b: list[float], confidence: float = 0.95) -> Differen
     sd = statistics.stdev(diffs)
     delta = statistics.fmean(diffs)
     g = _hedges_g(a, b, delta) if sd > 0 else None
-    return _t_result(delta, sd / math.sqrt(n), n - 1, PAIRED, (sd,), g, confidence)
+    return _t_result(delta, sd / math.sqrt(n), n - 1, PAIRED, (sd,), g, confidence, n)
 
 
 def seeds_needed(diff: Difference, margin: float, alpha: float = 0.05, most: int = 1000) -> int | None:
     """How many seeds per variant would decide a comparison if the spread stayed as observed and the true
-    difference were the one observed: the fewest n at which the test would find a difference (|Δ| beyond the
+    difference were the one observed: the fewest n, more than it has, at which the test at ``alpha`` (pass the
+    level one comparison gets in its table, e.g. alpha / comparisons) would find a difference (|Δ| beyond the
     two-sided t bound) or equivalence (|Δ| plus the one-sided bound within the margin). None beyond ``most``
     (a difference of about zero with a margin smaller than the noise), or when nothing varies."""
     from scipy import special
 
     if not diff.spreads or not all(s > 0 for s in diff.spreads):
         return None
-    for n in range(2, most + 1):
+    for n in range(max(2, diff.n + 1), most + 1):
         if diff.kind == PAIRED:
             se, df = diff.spreads[0] / math.sqrt(n), n - 1
         else:

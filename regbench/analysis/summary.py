@@ -246,17 +246,18 @@ def summarize(
             equivalence = [tests[id(g)].equivalence_p(unit_margin) if id(g) in tests else None for g in family]
             for g, adjusted in zip(family, holm(equivalence), strict=True):
                 g.equivalence_p = adjusted
-        for g in groups:
-            if id(g) in tests:
-                decide(g, tests[id(g)], alpha)
+            compared = [g for g in family if id(g) in tests]
+            for g in compared:
+                decide(g, tests[id(g)], alpha, len(compared))
     return groups, dropped
 
 
-def decide(g: Group, diff: Difference, alpha: float = ALPHA) -> None:
+def decide(g: Group, diff: Difference, alpha: float = ALPHA, comparisons: int = 1) -> None:
     """The verdict of one comparison, from its Holm-adjusted tests at level ``alpha``: ``equivalent`` when the
     two one-sided tests put Δ within ±margin (even if a difference is also found: it is too small to matter),
     else ``better`` or ``worse`` when the t-test finds a difference (by the metric's better side, :data:`BETTER`),
-    else ``inconclusive``, with the seeds per variant that would decide it at the observed spread."""
+    else ``inconclusive``, with the seeds per variant that would decide it at the observed spread (planned at
+    alpha / ``comparisons``, what Holm asks of the hardest one in a table of that many)."""
     g.level = alpha
     if g.equivalence_p is not None and g.equivalence_p < alpha:
         g.verdict = "equivalent"
@@ -264,7 +265,7 @@ def decide(g: Group, diff: Difference, alpha: float = ALPHA) -> None:
         g.verdict = "better" if g.delta * BETTER.get(g.tested, 1) > 0 else "worse"
     else:
         g.verdict = "inconclusive"
-        g.seeds_needed = seeds_needed(diff, g.margin or 0.0, alpha)
+        g.seeds_needed = seeds_needed(diff, g.margin or 0.0, alpha / comparisons)
 
 
 def _test_against(g: Group, base: Group, metric: str, test: str = WELCH) -> Difference | None:

@@ -183,7 +183,7 @@ def print_agreement(groups, fmt: str) -> tuple[list[str], list[list[str]]]:
         )
     header, rows = backend_agreement(groups)
     base = next((g.variant for g in groups if g.test_note == "baseline"), "?")
-    title = f"Does each verdict survive the backend? Δ and Welch p (Holm) against '{base}' on each backend"
+    title = f"Does each verdict survive the backend? Δ, p (Holm) and verdict against '{base}' on each backend"
     if fmt == "md":
         print(markdown(header, rows), end="")
     elif fmt in ("csv", "json"):

@@ -330,8 +330,8 @@ def _grid_panel(ax, groups: list[Group], rows_key: str, cols_key: str, axes: dic
         j = cols.index(_value_of(g, cols_key))
         s = g.stats[metric]
         grid[i, j] = s["mean"] * 100
-        tested = g.tested == metric and g.p_value_holm is not None  # p belongs to the tested metric only
-        star = " *" if tested and g.p_value_holm < 0.05 else ""
+        decided = g.tested == metric and g.verdict in ("better", "worse")  # the verdict is the tested metric's
+        star = " *" if decided else ""
         std = f"\n± {s['std'] * 100:.2f}" if math.isfinite(s["std"]) else ""
         notes[i][j] = f"{s['mean'] * 100:.2f}{star}{std}"
     image = ax.imshow(grid, cmap="viridis", aspect="auto")
@@ -373,5 +373,5 @@ def heatmap(groups: list[Group], axes: dict[str, list], path: Path) -> Path:
         for ax in panels[len(combos) :]:
             ax.axis("off")
     tested = groups[0].tested.replace("_", " ") if groups else ""
-    fig.suptitle(f"Sweep grid; * = {tested}: Holm-adjusted p < 0.05 against the baseline (Welch's t-test)")
+    fig.suptitle(f"Sweep grid; * = {tested}: better or worse than the baseline (verdict, Holm-adjusted)")
     return _save(fig, path)
