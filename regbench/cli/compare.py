@@ -58,6 +58,14 @@ def compare(
         Path | None,
         typer.Option("--out", help="Also write summary.md/.csv/.json, the figures and report.html to this folder."),
     ] = None,
+    show_provenance: Annotated[
+        bool,
+        typer.Option(
+            "--provenance",
+            help="Also list, per experiment folder, where its numbers came from: regbench version, study file and "
+            "its sha256, --set overrides, git commit (and whether the tree had uncommitted changes).",
+        ),
+    ] = False,
     across_backends: Annotated[
         bool,
         typer.Option(
@@ -111,6 +119,8 @@ def compare(
         return
     _print_skipped(result.skipped)
     _print_table(result, fmt)
+    if show_provenance:
+        _print_provenance(result.groups)
     if out is not None:
         from regbench.analysis.summary import ALL_COLUMNS
         from regbench.output.publish import write_all
@@ -128,6 +138,24 @@ def compare(
 
 
 FORMATS = ("table", "md", "csv", "json")
+
+
+def _print_provenance(groups) -> None:
+    """One row per experiment folder compared: where its numbers came from (environment.json provenance)."""
+    from regbench.store.reader import experiment_provenance
+
+    folders = sorted({r.experiment_dir for g in groups for r in g.runs})
+    rows = []
+    for folder in folders:
+        p = experiment_provenance(folder) or {}
+        git = p.get("git") or {}
+        commit = f"{str(git.get('commit', ''))[:10]}{' (dirty)' if git.get('dirty') else ''}" if git else "—"
+        sha = str(p.get("config_sha256") or "—")[:12]
+        overrides = " ".join(f"--set {o}" for o in p.get("overrides") or []) or "—"
+        study = Path(str(p["config_file"])).name if p.get("config_file") else "—"
+        rows.append([folder.name, str(p.get("regbench", "—")), study, sha, commit, overrides])
+    header = ["experiment", "regbench", "study file", "sha256", "git commit", "overrides"]
+    console.print(rich_table(header, rows, title="provenance", left=tuple(header)))
 
 
 def _print_skipped(skipped) -> None:

@@ -135,6 +135,16 @@ def read_run(folder: Path) -> Run:
     )
 
 
+def experiment_provenance(exp_dir: Path) -> dict[str, Any] | None:
+    """What environment.json says the experiment came from (study.environment.provenance), or None."""
+    try:
+        env = json.loads(read_text(exp_dir / ENVIRONMENT))
+    except (OSError, ValueError, RecursionError):
+        return None
+    found = env.get("provenance") if isinstance(env, dict) else None
+    return found if isinstance(found, dict) else None
+
+
 def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
     """The runtime an experiment folder's environment.json records (training.results.runtime), or None without one.
     A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own

@@ -51,6 +51,42 @@ def environment() -> dict[str, Any]:
     return env
 
 
+def provenance(config_file: str | Path, overrides: list[str]) -> dict[str, Any]:
+    """Where a study's numbers came from: the regbench version, the study file and its sha256, the --set
+    overrides applied to it, and, when the file is in a git repository, the commit and whether the working tree
+    had uncommitted changes (``git`` is asked; None when there is no repository or no git)."""
+    import hashlib
+    import subprocess
+
+    path = Path(config_file)
+    try:
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        sha = None
+    git = None
+
+    def ask(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(path.resolve().parent), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = ask("rev-parse", "HEAD") if path.is_file() else None
+    if commit:
+        changes = ask("status", "--porcelain", "--untracked-files=no")
+        git = {"commit": commit, "dirty": bool(changes), "repository": ask("rev-parse", "--show-toplevel")}
+    return {
+        "regbench": __version__,
+        "config_file": str(path),
+        "config_sha256": sha,
+        "overrides": list(overrides),
+        "git": git,
+    }
+
+
 def check_same_runtime(exp_dir: Path) -> None:
     """Refuse to resume a folder whose runs another backend, framework version or batch order trained: one
     experiment folder holds runs of one runtime (see training.results.runtime).

@@ -17,7 +17,7 @@ from regbench.errors import RegbenchError
 from regbench.execution.groups import Task
 from regbench.execution.outcome import Outcome, Status
 from regbench.store.writer import ExperimentFolder
-from regbench.study.environment import check_same_runtime, environment
+from regbench.study.environment import check_same_runtime, environment, provenance
 from regbench.study.options import RunOptions
 from regbench.study.plan import PlannedRun, RunState, check_resumable, check_same_data, mark_done, plan
 
@@ -129,6 +129,7 @@ def run_experiment(
     alone = trained_alone(tasks) if o.fuse else {}
     settings = dict(executor=o.executor, jobs=o.jobs, threads=o.threads, fuse=o.fuse, data_sources=sources)
     settings["data"] = [dict(d) for d in sorted({tuple(d.items()) for d in data.values()})]
+    settings["provenance"] = provenance(experiment.source, o.overrides)
     settings.update(trained_alone=alone, tensorboard=tensorboard)
     settings["backend_choice"] = backend_choice or "KERAS_BACKEND or Keras' default"
     try:
