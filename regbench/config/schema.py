@@ -402,6 +402,12 @@ class OutputConfig(_Strict):
     tensorboard: bool = Field(
         False, description="TensorBoard logs in each run folder (tensorboard/), as run --tensorboard writes them."
     )
+    save_model: Literal["none", "last", "best"] = Field(
+        "none",
+        description="Write each run's model as model.keras in its run folder, loadable with plain "
+        "keras.saving.load_model, taking raw 0..255 images and giving class probabilities: last (the weights the "
+        "test set was evaluated with) or best (the best validation epoch's); none.",
+    )
 
 
 class AnalysisConfig(_Strict):

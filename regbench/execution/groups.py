@@ -19,6 +19,7 @@ class Task:
     seed: int
     config: dict[str, Any]  # VariantConfig as JSON
     data_dir: str | None
+    save_model: str = "none"  # output.save_model: none, last or best
 
 
 MAX_BRANCHES = 256  # one fused model's branches at most (and fewer where memory says so: branch_limit)

@@ -25,10 +25,11 @@ class Outcome:
     history: list[dict[str, float]] = field(default_factory=list)
     error: str = ""  # "ExceptionType: message", when failed
     traceback: str = ""
+    model: bytes | None = None  # the run's model.keras, when the study saves models
 
     @classmethod
-    def trained(cls, metrics: dict[str, Any], history: list[dict[str, float]]) -> Outcome:
-        return cls(Status(metrics["status"]), metrics, history)
+    def trained(cls, metrics: dict[str, Any], history: list[dict[str, float]], model: bytes | None = None) -> Outcome:
+        return cls(Status(metrics["status"]), metrics, history, model=model)
 
     @classmethod
     def failed(cls, exc: BaseException, with_traceback: bool = True) -> Outcome:

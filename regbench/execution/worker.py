@@ -33,15 +33,22 @@ def execute_group(group: list[Task], on_epoch: EpochHook | None = None, splits: 
         cfgs = [VariantConfig.model_validate(t.config) for t in group]
         data = splits or splits_for(cfgs[0], group[0].data_dir)
         hooks = [(lambda e, logs, k=t.key: on_epoch(k, e, logs)) if on_epoch else None for t in group]
+        save = group[0].save_model
         if len(group) == 1:
             from regbench.training.alone import train_run
 
-            metrics, history = train_run(cfgs[0], data, group[0].seed, on_epoch=hooks[0])
-            return [Outcome.trained({**metrics, "data": data.identity}, history)]
+            saved: dict = {}
+            metrics, history = train_run(cfgs[0], data, group[0].seed, on_epoch=hooks[0], save=save, model_out=saved)
+            return [Outcome.trained({**metrics, "data": data.identity}, history, saved.get("model"))]
         from regbench.training.fused import train_fused
 
-        results = train_fused(cfgs, [t.seed for t in group], data, on_epoch=hooks)
-        return [Outcome.trained({**m, "data": data.identity}, h) for m, h, _ in results]
+        models: list = []
+        results = train_fused(cfgs, [t.seed for t in group], data, on_epoch=hooks, save=save, models_out=models)
+        models = models or [None] * len(group)
+        return [
+            Outcome.trained({**m, "data": data.identity}, h, model)
+            for (m, h, _), model in zip(results, models, strict=True)
+        ]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on

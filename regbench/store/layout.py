@@ -8,6 +8,7 @@ An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
                          (a variant name too long for a file name is shortened: variant_folder)
     <variant>/seed-<s>/metrics.json    results, weights, config; last      (ExperimentFolder.write_run)
     <variant>/seed-<s>/error.json      a failed run's error and traceback  (ExperimentFolder.write_error)
+    <variant>/seed-<s>/model.keras     with output.save_model              (ExperimentFolder.write_run)
     <variant>/seed-<s>/tensorboard/    with --tensorboard                  (output.tensorboard)
     summary.md, summary.csv, summary.json, report.html and the figures     (output.publish.write_all)
 
@@ -25,6 +26,7 @@ ENVIRONMENT = "environment.json"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
 ERROR = "error.json"
+MODEL = "model.keras"
 TENSORBOARD = "tensorboard"
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON = "summary.md", "summary.csv", "summary.json"
 REPORT = "report.html"

@@ -62,15 +62,22 @@ class ExperimentFolder:
         write_json(env_path, environment)
 
     def write_run(
-        self, variant: str, config: dict[str, Any], metrics: dict[str, Any], history: list[dict[str, float]]
+        self,
+        variant: str,
+        config: dict[str, Any],
+        metrics: dict[str, Any],
+        history: list[dict[str, float]],
+        model: bytes | None = None,
     ) -> Path:
-        """Write one finished run: history first, metrics.json (the completion marker) last, then drop an
-        error.json left by an earlier failure. ``metrics`` is checked against :class:`RunRecord` first, so a
-        trainer cannot write a record that readers would misread."""
+        """Write one finished run: history and the saved model first, metrics.json (the completion marker) last,
+        then drop an error.json left by an earlier failure. ``metrics`` is checked against :class:`RunRecord`
+        first, so a trainer cannot write a record that readers would misread."""
         folder = self.run_dir(variant, metrics["seed"])
         record = {"format": FORMAT_VERSION, "experiment": self.name, "variant": variant, **metrics, "config": config}
         RunRecord.model_validate(json_safe(record))
         atomic_write(folder / layout.HISTORY, csv_text(history))
+        if model is not None:
+            atomic_write(folder / layout.MODEL, model)
         write_json(folder / layout.METRICS, record)
         (folder / layout.ERROR).unlink(missing_ok=True)
         return folder

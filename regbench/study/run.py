@@ -101,7 +101,8 @@ def run_experiment(
         check_resumable(o.resume, experiment)
         mark_done(runs, o.resume)
     todo = [r for r in runs if r.state is not RunState.FINISHED]
-    tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), o.data_dir) for r in todo]
+    save = experiment.output.save_model
+    tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), o.data_dir, save) for r in todo]
 
     if len(experiment.variants) > SMALL_MULTIPLES_ABOVE:
         figure_helper.start_helper()  # its imports overlap Keras'; it draws half of the figures at the end
@@ -183,7 +184,7 @@ def _record(
     if outcome.status.trained():
         metrics = {**outcome.metrics, "run_id": planned.run_id}
         try:
-            path = folder.write_run(planned.variant, task.config, metrics, outcome.history)
+            path = folder.write_run(planned.variant, task.config, metrics, outcome.history, outcome.model)
             if tensorboard:
                 from regbench.output.tensorboard import write_run_logs
 

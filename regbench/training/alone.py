@@ -18,6 +18,7 @@ from regbench.training.batches import BatchOrder, training_input
 from regbench.training.model import build_model, compile_model
 from regbench.training.monitor import chosen_epoch, diverged
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics, dense_kernels
+from regbench.training.saving import BestWeights, for_raw_images, model_bytes
 
 # Each variant compiles its own training function; TensorFlow's "retracing" warning about that is noise here.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -62,6 +63,8 @@ def train_run(
     on_epoch: EpochHook | None = None,
     shuffle: bool = True,
     kernels_out: dict[str, np.ndarray] | None = None,
+    save: str = "none",
+    model_out: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Train one variant with one seed and evaluate it.
 
@@ -76,6 +79,8 @@ def train_run(
         on_epoch: Called after each epoch with (epoch, logs).
         shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
         kernels_out: If given, filled with the final Dense and conv kernels by layer name.
+        save: output.save_model: with ``last`` or ``best``, ``model_out["model"]`` gets the model.keras bytes
+            (training.saving), after the test set was evaluated.
 
     Returns:
         (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
@@ -91,6 +96,9 @@ def train_run(
     stopper = next((cb.rule for cb in callbacks if isinstance(cb, components.StopEarly)), None)
     if on_epoch is not None:
         callbacks.append(_EpochReporter(on_epoch))
+    best_weights = BestWeights(cfg) if save == "best" else None
+    if best_weights is not None:
+        callbacks.append(best_weights)
 
     start = time.perf_counter()
     fit = model.fit(
@@ -134,4 +142,8 @@ def train_run(
         train_time=train_time,
         params=int(model.count_params()),
     )
+    if save != "none" and model_out is not None:
+        if best_weights is not None and best_weights.weights is not None and not restored:
+            model.set_weights(best_weights.weights)
+        model_out["model"] = model_bytes(for_raw_images(model, splits.x_train.shape[1:]))
     return metrics, history

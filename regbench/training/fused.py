@@ -38,8 +38,9 @@ from regbench.training.branches import BranchDense, SlotsToBranches
 from regbench.training.fusion import fusion_key
 from regbench.training.losses import branch_labels, branch_loss
 from regbench.training.model import build_model, make_optimizer
-from regbench.training.monitor import Stopper, chosen_epoch, diverged
+from regbench.training.monitor import Stopper, chosen_epoch, diverged, monitor_of
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics
+from regbench.training.saving import branch_as_plain, for_raw_images, model_bytes
 
 __all__ = ["build_fused", "fusion_key", "slot_layout", "train_fused"]
 
@@ -166,10 +167,16 @@ class _Branches(keras.callbacks.Callback):
     """Per-branch history, early stopping and divergence (the rules of :mod:`regbench.training.monitor`, as for
     a run alone), and the weights each branch ends with."""
 
-    def __init__(self, cfgs: list[VariantConfig], on_epoch: list[Callable | None], num_classes: int = 10):
+    def __init__(
+        self, cfgs: list[VariantConfig], on_epoch: list[Callable | None], num_classes: int = 10, keep_best: bool = False
+    ):
         super().__init__()
         self.cfgs, self.on_epoch, self.num_classes = cfgs, on_epoch, num_classes
         k = len(cfgs)
+        # save_model: best: each branch's (kernels, biases) at its best validation epoch, its own slices only
+        self.keep_best = keep_best
+        self.best: list[tuple[dict, dict] | None] = [None] * k
+        self.best_value = [math.inf] * k
         self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
         self.active = [True] * k
         self.diverged = [False] * k
@@ -195,6 +202,15 @@ class _Branches(keras.callbacks.Callback):
             if "lr" in logs:
                 row["lr"] = float(logs["lr"])
             self.history[b].append({k: row[k] for k in ("epoch", *HISTORY_KEYS) if k in row})
+            if self.keep_best:
+                monitor, mode = monitor_of(self.cfgs[b])
+                value = row.get(monitor, math.nan) * (1.0 if mode == "min" else -1.0)
+                if math.isfinite(value) and value < self.best_value[b]:
+                    self.best_value[b] = value
+                    self.best[b] = (
+                        {n: w[b].copy() for n, w in kernels.items()},
+                        {n: w[b].copy() for n, w in biases.items()},
+                    )
             if self.on_epoch[b] is not None:
                 self.on_epoch[b](epoch + 1, row)
             stopper = self.stoppers[b]
@@ -229,6 +245,8 @@ def train_fused(
     splits: Splits,
     on_epoch: list[Callable | None] | None = None,
     shuffle: bool = True,
+    save: str = "none",
+    models_out: list | None = None,
 ) -> list[tuple[dict[str, Any], list[dict[str, float]], dict[str, np.ndarray]]]:
     """Train K (config, seed) runs fused; return per branch (metrics, history, final kernels), in input order.
 
@@ -239,6 +257,8 @@ def train_fused(
         splits: The data all branches share.
         on_epoch: Per-branch epoch hooks, or None.
         shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
+        save: output.save_model; with ``last`` or ``best`` each branch is saved as the plain model of its variant
+            and ``models_out`` gets one model.keras (bytes) per branch, in input order.
     """
     keys = {fusion_key(c) for c in cfgs}
     if len(keys) != 1 or None in keys:
@@ -251,15 +271,19 @@ def train_fused(
         splits,
         [(on_epoch or [None] * len(cfgs))[b] for b in order],
         shuffle,
+        save,
     )
     by_input = [None] * len(cfgs)
+    models: list = [None] * len(cfgs)
     for position, b in enumerate(order):
-        by_input[b] = results[position]
+        by_input[b], models[b] = results[position][:3], results[position][3]
+    if models_out is not None and save != "none":
+        models_out[:] = models
     return by_input
 
 
-def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
-    """train_fused with branches already in slot order."""
+def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle, save="none"):
+    """train_fused with branches already in slot order; each result also carries the branch's saved model."""
     k = len(cfgs)
     model, params = build_fused(
         cfgs, seeds, splits.x_train.shape[1:], slots=len(slot_seeds), num_classes=splits.num_classes
@@ -271,7 +295,7 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
         metrics=[BranchMetrics(k)],
         steps_per_execution=cfg0.train.steps_per_execution,
     )
-    branches = _Branches(cfgs, on_epoch, splits.num_classes)
+    branches = _Branches(cfgs, on_epoch, splits.num_classes, keep_best=save == "best")
     batch_order = BatchOrder(len(splits.x_train), slot_seeds if shuffle else None, slots=True)
     start = time.perf_counter()
     model.fit(
@@ -320,7 +344,17 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle):
             params=params,
         )
         metrics["fused"] = {"branches": k, "batch_orders": len(slot_seeds), "wall_time_s": wall}
-        results.append((metrics, history, branch_kernels))
+        saved = None
+        if save != "none":
+            weights = (
+                branches.best[b]
+                if save == "best" and branches.best[b] is not None and not restored
+                else ({n: w[b] for n, w in finals[b][0].items()}, {n: w[b] for n, w in finals[b][1].items()})
+            )
+            shape = splits.x_train.shape[1:]
+            plain = branch_as_plain(cfg, seed, shape, splits.num_classes, *weights)
+            saved = model_bytes(for_raw_images(plain, shape))
+        results.append((metrics, history, branch_kernels, saved))
     return results
 
 
