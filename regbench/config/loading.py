@@ -18,6 +18,7 @@ from regbench.config.schema import (
     SECTIONS,
     VARIANT_KEYS,
     AnalysisConfig,
+    ExecutionConfig,
     Experiment,
     OutputConfig,
     StudyFile,
@@ -55,8 +56,8 @@ def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
         path = key.split(".")
         if path[0] == "variants":
             ok = len(path) >= 4 and known_key(path[2:])
-        elif path[0] in ("output", "analysis"):
-            section = OutputConfig if path[0] == "output" else AnalysisConfig
+        elif path[0] in ("output", "analysis", "execution"):
+            section = {"output": OutputConfig, "analysis": AnalysisConfig, "execution": ExecutionConfig}[path[0]]
             ok = len(path) == 2 and path[1] in section.model_fields
         else:
             ok = known_key(path)
@@ -156,7 +157,7 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str
             raise ConfigError([f"--set {'.'.join(path)}: this study has no variant {path[1]!r}; {hint}"])
         overridden.add(tuple(path))
         set_path(raw, path, value)
-        if path[0] not in ("variants", "name", "description", "output", "analysis"):
+        if path[0] not in ("variants", "name", "description", "output", "analysis", "execution"):
             for spec in (raw.get("variants") or {}).values():
                 if isinstance(spec, dict) and _has_path(spec, path):
                     set_path(spec, path, value)
@@ -261,6 +262,7 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         sweep_keys=list(sweep),
         output=study.output,
         analysis=study.analysis,
+        execution=study.execution,
         rounds=seed_rounds(max((v.train.seeds for v in variants.values()), key=len), study.analysis.max_seeds),
     )
 
@@ -306,6 +308,7 @@ def resolved_dict(experiment: Experiment) -> dict[str, Any]:
             "rounds": len(experiment.rounds),
             "level": experiment.level,  # what compare decides this folder's verdicts at
         },
+        "execution": experiment.execution.model_dump(mode="json"),
         "variants": {name: v.model_dump(mode="json") for name, v in experiment.variants.items()},
     }
 

@@ -455,6 +455,18 @@ def seed_rounds(first: list[int], most: int | None) -> list[list[int]]:
     return rounds
 
 
+class ExecutionConfig(_Strict):
+    """Where a study's runs execute, when the command line does not say."""
+
+    gpus_per_task: float | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="On a Ray cluster (--executor ray): GPUs each fused group claims; 0 trains on CPUs; null: one "
+        "when the cluster has GPUs. --gpus-per-task replaces it.",
+    )
+
+
 class StudyFile(_Strict):
     """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
 
@@ -466,6 +478,7 @@ class StudyFile(_Strict):
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     variants: dict[str, VariantOverrides | None] = Field(
         default_factory=lambda: {"default": None},
         description="Variant name -> overrides of data/model/regularization/train. Empty means the defaults.",
@@ -488,6 +501,7 @@ class Experiment(BaseModel):
     sweep_keys: list[str] = []
     output: OutputConfig = OutputConfig()
     analysis: AnalysisConfig = AnalysisConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     rounds: list[list[int]] = [[]]  # seed_rounds of the study as written: its seeds, then each added round's
 
     @property

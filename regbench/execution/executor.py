@@ -29,6 +29,9 @@ class Executor(Protocol):
     def parallel(self) -> int:
         """How many groups train at once (after :meth:`start`): fused runs are split into at least as many."""
 
+    def device_memory(self) -> int | None:
+        """Bytes of memory a group trains in, when it is not this machine's (a GPU); None: this machine's."""
+
     def launch(
         self, groups: list[list[Task]], on_start: StartHook, on_epoch: EpochHook
     ) -> Iterator[tuple[Task, Outcome]]:

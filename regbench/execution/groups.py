@@ -50,12 +50,15 @@ def _fusion():
     return fusion
 
 
-def make_groups(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None) -> list[list[Task]]:
+def make_groups(
+    tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None, memory_bytes: int | None = None
+) -> list[list[Task]]:
     """Group tasks into the units an executor trains: one run alone, or several fused into one model. Without
     ``fuse`` every task is its own group. With it, tasks that can share one
     model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
-    ``max_branches`` wide (default: :func:`branch_limit`; whole variants, all their seeds, where the variants
-    share one seed list); a task that cannot be fused (batch normalization) stays alone."""
+    ``max_branches`` wide (default: :func:`branch_limit` of ``memory_bytes``, the memory of the device that
+    trains them, or this machine's; whole variants, all their seeds, where the variants share one seed list); a
+    task that cannot be fused (batch normalization) stays alone."""
     if not fuse:
         return [[t] for t in tasks]
     fusion_key = _fusion().fusion_key
@@ -71,7 +74,7 @@ def make_groups(tasks: list[Task], fuse: bool, workers: int = 1, max_branches: i
             by_key.setdefault(key, []).append(t)
     groups = []
     for group in by_key.values():
-        limit = max_branches or branch_limit(group[0].config)
+        limit = max_branches or branch_limit(group[0].config, memory_bytes)
         size = min(limit, max(1, -(-len(group) // max(1, workers))))
         seeds: dict[str, list[int]] = {}
         for t in group:

@@ -31,6 +31,9 @@ class InProcess:
     def parallel(self) -> int:
         return 1
 
+    def device_memory(self) -> int | None:
+        return None
+
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
         for group in groups:
             for task in group:
@@ -88,6 +91,9 @@ class ProcessPool:
 
     def parallel(self) -> int:
         return self.workers
+
+    def device_memory(self) -> int | None:
+        return None
 
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
         return _run_pool(groups, self.workers, on_start, on_epoch, self.threads)

@@ -51,6 +51,20 @@ class RayCluster:
             return self.jobs
         return max(1, int(ray.cluster_resources().get("GPU", 0) // self.gpus_per_task))
 
+    def device_memory(self) -> int | None:
+        """With GPUs: the memory of one (asked of a GPU node by a task that claims one), shared by the groups a
+        GPU holds at once; None when no GPU is claimed or its memory cannot be read (then host memory)."""
+        import ray
+
+        if not self.gpus_per_task:
+            return None
+        probe = ray.remote(num_cpus=0, num_gpus=self.gpus_per_task)(_gpu_memory)
+        try:
+            total = ray.get(probe.remote(), timeout=120)
+        except Exception:  # noqa: BLE001 - no answer: fall back to host memory, as without GPUs
+            return None
+        return None if total is None else int(total * min(1.0, self.gpus_per_task))
+
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
         return _run_ray(groups, on_start, self.gpus_per_task or 0.0, self.started_here)
 
@@ -135,6 +149,24 @@ def _execute_ray(group: list[Task], splits: Any, backend: str = "") -> list[Outc
         if outcome.status.trained():
             outcome.metrics["device"] = device
     return outcomes
+
+
+def _gpu_memory() -> int | None:
+    """Bytes of memory of the first GPU this task was given (nvidia-smi), or None (no NVIDIA GPU or no tool)."""
+    import subprocess
+
+    first = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]
+
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", first],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return int(float(done.stdout.strip().splitlines()[0])) * 2**20 if done.returncode == 0 else None
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
 
 
 def _device() -> dict[str, Any]:

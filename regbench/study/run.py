@@ -106,7 +106,8 @@ def run_experiment(
 
     if len(experiment.variants) > SMALL_MULTIPLES_ABOVE:
         figure_helper.start_helper()  # its imports overlap Keras'; it draws half of the figures at the end
-    executor = make_executor(o.executor, o.jobs, o.threads, o.ray_address, o.gpus_per_task)
+    gpus = o.gpus_per_task if o.gpus_per_task is not None else experiment.execution.gpus_per_task
+    executor = make_executor(o.executor, o.jobs, o.threads, o.ray_address, gpus)
     executor.start()
     # Loading every dataset now fails on missing or malformed data before anything is written; on --resume the
     # finished runs' data too, so that new runs are never added to runs trained on other data.
@@ -143,7 +144,7 @@ def run_experiment(
         if r.state is RunState.FINISHED:
             result.skipped.append(r.key)
             progress.skip_run(r.key)
-    groups = make_groups(tasks, o.fuse, workers=executor.parallel())
+    groups = make_groups(tasks, o.fuse, workers=executor.parallel(), memory_bytes=executor.device_memory())
     by_key = {r.key: r for r in runs}
     with CtrlC() as ctrl_c:
 

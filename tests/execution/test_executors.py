@@ -103,7 +103,8 @@ import sys
 import ray
 ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
 from regbench.cli import main
-sys.argv = ["regbench", "run", sys.argv[1], "--executor", "ray", "--out", sys.argv[2], "--backend", "jax"]
+study, out, *extra = sys.argv[1:]
+sys.argv = ["regbench", "run", study, "--executor", "ray", "--out", out, "--backend", "jax", *extra]
 main()
 """
 
@@ -151,6 +152,26 @@ def test_on_a_ray_cluster_with_gpus_each_fused_group_claims_one_and_results_are_
     first, second = devices.values()
     assert first["task_began"] < second["task_ended"] and second["task_began"] < first["task_ended"], "not at once"
     assert {r["fused"]["branches"] for r in records.values()} == {16}
+
+    forced = subprocess.run(  # the study key forces CPUs: no GPU claimed, the runs grouped as locally with --jobs 1
+        [
+            sys.executable,
+            "-c",
+            RAY_WITH_TWO_GPUS,
+            str(study),
+            str(tmp_path / "cpu"),
+            "--set",
+            "execution.gpus_per_task=0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert forced.returncode == 0, forced.stdout[-2000:] + forced.stderr[-2000:]
+    on_cpu = [json.loads(m.read_text()) for m in (tmp_path / "cpu").glob("*/*/*/metrics.json")]
+    assert {json.dumps(r["device"]["ray_gpu_ids"]) for r in on_cpu} == {"[]"}
+    assert {r["fused"]["branches"] for r in on_cpu} == {32}
 
     local = [sys.executable, "-m", "regbench", "run", str(study), "--out", str(tmp_path / "local"), "--jobs", "2"]
     done = subprocess.run([*local, "--backend", "jax"], env=env, capture_output=True, text=True, timeout=900)

@@ -265,6 +265,12 @@ def test_ray_executor_runs_a_tiny_sweep_and_compare_reads_it(tmp_path: Path, dat
     compared = runner.invoke(app, ["compare", str(exp), "--format", "json"])
     assert compared.exit_code == 0
     assert [r["variant"] for r in json.loads(compared.output)["variants"]] == ["baseline", "dropout"]
+    (exp / "dropout" / "seed-0" / "metrics.json").unlink()  # a run lost: --resume on Ray trains it alone
+    resumed = runner.invoke(
+        app, ["run", str(tiny_study), "--resume", str(exp), "--executor", "ray", "--set", "train.epochs=1"]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "1 run(s) trained, 1 skipped, 0 failed" in resumed.output
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the ignored exception, on purpose
