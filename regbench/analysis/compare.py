@@ -12,7 +12,7 @@ from regbench.analysis.stats import WELCH
 from regbench.analysis.summary import ALPHA, METRICS, Group, changed_keys, default_baseline, group_runs, summarize
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
-from regbench.store.reader import Run, Skipped, find_runs, recorded_analysis
+from regbench.store.reader import Run, Skipped, find_runs, recorded_analysis, recorded_search
 
 
 def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
@@ -111,6 +111,9 @@ def compare(
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
     if baseline is None:
         baseline = default_baseline(group_runs(runs)[0])
+        searched = any(recorded_search(d) for d in {r.experiment_dir for r in runs})
+        if searched and baseline is not None and baseline.startswith("trial-"):
+            baseline = None  # trials of a search are not compared with its first trial; name a baseline to test
     recorded = [recorded_analysis(d) for d in {r.experiment_dir for r in runs}]
 
     def agreed(values: set, default):

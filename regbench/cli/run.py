@@ -177,7 +177,10 @@ def run(
             options.overrides.append(f"analysis.test={'paired' if pairing else 'welch'}")
         experiment, planned = _load(config, options, dry_run)
         if dry_run:
-            _print_plan(experiment, planned)
+            if experiment.search is not None:
+                _print_search_plan(experiment)
+            if planned or experiment.search is None:
+                _print_plan(experiment, planned)
             _print_override_effects(config, options.overrides)
             return
         if backends is not None:
@@ -196,7 +199,9 @@ def run(
             highlight=False,
         )
         start = time.perf_counter()
-        if experiment.analysis.max_seeds is None:
+        if experiment.search is not None:
+            result = _search(experiment, options, why)
+        elif experiment.analysis.max_seeds is None:
             progress = RichProgress(len(planned)) if console.is_terminal else PlainProgress(len(planned))
             with progress:
                 result = run_experiment(experiment, options, progress=progress, backend_choice=why)
@@ -216,6 +221,55 @@ def run(
     _print_result(experiment.name, result, time.perf_counter() - start)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _search(experiment, options: RunOptions, why: str):
+    """An Optuna search (study.search): batches of trials trained into one folder until every trial is told."""
+    from dataclasses import replace
+
+    import yaml
+
+    from regbench.config.loading import resolved_dict
+    from regbench.store.files import YAML_DUMPER, atomic_write
+    from regbench.store.layout import CONFIG
+    from regbench.store.writer import ExperimentFolder
+    from regbench.study.plan import plan
+    from regbench.study.run import run_experiment
+    from regbench.study.search import check_search_folder, draw, run_search
+
+    if options.resume is not None:
+        check_search_folder(options.resume)
+        exp_dir = options.resume
+    else:  # the folder first: the Optuna study lives in it from the first trial on
+        exp_dir = ExperimentFolder.create(Path(options.out), experiment.name).path
+        atomic_write(exp_dir / CONFIG, yaml.dump(resolved_dict(experiment), Dumper=YAML_DUMPER, sort_keys=False))
+    options = replace(options, resume=exp_dir)
+    trained: list[str] = []
+
+    def train(current):
+        runs = len(plan(current))
+        progress = RichProgress(runs) if console.is_terminal else PlainProgress(runs)
+        with progress:
+            result = run_experiment(current, options, progress=progress, backend_choice=why)
+        trained.extend(result.ran)
+        return result
+
+    def on_batch(names: list[str], told: int) -> None:
+        console.print(f"Search: {told}/{experiment.search.trials} trials told (this batch: {', '.join(names)})")
+
+    result, study = run_search(experiment, exp_dir, train, on_batch)
+    if draw(study, exp_dir):  # the search's figures, then the report again with them
+        from regbench.output.publish import write_summary
+
+        result.groups = write_summary(exp_dir)
+    result.ran, result.skipped = trained, [k for k in result.skipped if k not in trained]
+    best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
+    if best is not None:
+        values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+        console.print(
+            shown(f"Best trial: trial-{best.number:03d}, {experiment.search.objective} = {best.value:.4f} ({values})")
+        )
+    return result
 
 
 def _until_decided(experiment, options: RunOptions, why: str):
@@ -345,6 +399,22 @@ def _print_override_effects(config: Path, overrides: list[str]) -> None:
         console.print(shown(f"--set {override}: " + ("changed nothing" if not lines else lines[0])), soft_wrap=True)
         for line in lines[1:]:
             console.print(shown(f"    {line}"), soft_wrap=True)
+
+
+def _print_search_plan(experiment) -> None:
+    s = experiment.search
+    seeds = experiment.defaults.get("train", {}).get("seeds", [])
+    console.print(
+        shown(
+            f"search: {s.trials} trials in batches of {s.batch} ({s.sampler}, seed {s.seed}), each on seeds {seeds}; "
+            f"objective {s.objective} ({s.direction}), never a test metric; space: "
+            + "; ".join(
+                f"{k} in {v}" if isinstance(v, list) else f"{k} in [{v.low:g}, {v.high:g}]{' log' if v.log else ''}"
+                for k, v in s.space.items()
+            )
+        ),
+        soft_wrap=True,
+    )
 
 
 def _print_plan(experiment, planned) -> None:

@@ -35,9 +35,12 @@ def validate(
             fail(exc)
             continue
         runs = sum(len(v.train.seeds) for v in experiment.variants.values())
-        console.print(
-            f"{path}: ok ({experiment.name}: {len(experiment.variants)} variant(s), {runs} run(s))", highlight=False
-        )
+        what = f"{len(experiment.variants)} variant(s), {runs} run(s)"
+        if experiment.search is not None:
+            seeds = len(experiment.defaults.get("train", {}).get("seeds", []))
+            searched = f"a search of {experiment.search.trials} trials x {seeds} seed(s)"
+            what = searched + (f", and {what}" if runs else "")
+        console.print(f"{path}: ok ({experiment.name}: {what})", highlight=False)
     if failed:
         raise typer.Exit(2)
 

@@ -239,11 +239,16 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         raw.setdefault("train", {})
         if isinstance(raw["train"], dict):
             raw["train"]["seeds"] = sweep.pop("train.seeds")
-    implicit = not raw.get("variants") and not sweep
+    searched = isinstance(raw.get("search"), dict)
+    if searched and sweep:
+        problems.at(("search",), "a study searches or sweeps, not both; remove search or sweep")
+    implicit = not raw.get("variants") and not sweep and not searched  # a search's trials are its variants
     try:
         variants_raw, swept = expand_sweep(variants_raw or {}, sweep)
     except ConfigError as exc:
         raise ConfigError([f"{source}:{problems.line(('sweep',))}: {p}" for p in exc.problems]) from None
+    if searched and not raw.get("variants"):
+        variants_raw = {}  # no implicit "default" variant: the trials are the study's variants
 
     defaults = {k: raw[k] for k in SECTIONS if k in raw}
     variants: dict[str, VariantConfig] = {}
@@ -251,9 +256,15 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         cfg = _variant(str(vname), spec, defaults, swept.get(str(vname), ()), implicit, study is not None, problems)
         if cfg is not None:
             variants[str(vname)] = cfg
+    base: dict[str, Any] = {}
+    if study is not None and study.search is not None:
+        base = _search_space(study.search.space, defaults, problems)
     problems.raise_any()
     if study is None:  # unreachable: a study that failed validation has reported problems
         raise ConfigError([f"{source}: invalid study"])
+    first_seeds = max((v.train.seeds for v in variants.values()), key=len, default=None)
+    if first_seeds is None:
+        first_seeds = VariantConfig.model_validate(defaults).train.seeds
     return Experiment(
         name=study.name,
         description=study.description,
@@ -263,8 +274,41 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         output=study.output,
         analysis=study.analysis,
         execution=study.execution,
-        rounds=seed_rounds(max((v.train.seeds for v in variants.values()), key=len), study.analysis.max_seeds),
+        search=study.search,
+        defaults=base,
+        rounds=seed_rounds(first_seeds, study.analysis.max_seeds),
     )
+
+
+def _search_space(space: dict[str, Any], defaults: dict[str, Any], problems: Problems) -> dict[str, Any]:
+    """Check every searched key against the config schema (a known key; both ends of a range and every choice a
+    value the key takes); return the defaults as one resolved variant (JSON), what each trial starts from."""
+    try:
+        base = VariantConfig.model_validate(defaults).model_dump(mode="json")
+    except ValidationError:
+        return {}  # the sections' own problems are reported where they are written
+    for key, values in space.items():
+        path = key.split(".")
+        if not known_key(path) or path[-1] == "seeds":
+            problems.at(
+                ("search", "space", key),
+                "unknown or unsearchable key; expected a dotted config key such "
+                "as regularization.l2 or train.learning_rate (not train.seeds)",
+            )
+            continue
+        candidates = values if isinstance(values, list) else [values.low, values.high]
+        if isinstance(values, list) and not values:
+            problems.at(("search", "space", key), "expected at least one choice")
+        for value in candidates:
+            tree = copy.deepcopy(base)
+            set_path(tree, path, value)
+            try:
+                VariantConfig.model_validate(tree)
+            except ValidationError as exc:
+                for loc, message, got in error_lines(exc, VariantConfig):
+                    problems.at(("search", "space", key), f"{'.'.join(loc)}: {message}", got)
+                break
+    return base
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
@@ -309,6 +353,7 @@ def resolved_dict(experiment: Experiment) -> dict[str, Any]:
             "level": experiment.level,  # what compare decides this folder's verdicts at
         },
         "execution": experiment.execution.model_dump(mode="json"),
+        "search": experiment.search.model_dump(mode="json") if experiment.search else None,
         "variants": {name: v.model_dump(mode="json") for name, v in experiment.variants.items()},
     }
 

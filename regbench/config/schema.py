@@ -467,6 +467,45 @@ class ExecutionConfig(_Strict):
     )
 
 
+class SearchRange(_Strict):
+    """A numeric range of a searched key: floats, or integers when both ends are whole numbers and the key takes
+    integers; ``log`` samples on a log scale."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchRange:
+        if not self.low < self.high:
+            raise ValueError(f"expected low < high, got low {self.low} and high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got {self.low}")
+        return self
+
+
+class SearchConfig(_Strict):
+    """An Optuna search: trials asked in batches, each batch trained together (fused where it can be), judged
+    on a validation metric, never on the test set."""
+
+    sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna's TPE sampler, or random sampling.")
+    trials: int = Field(..., ge=1, le=10000, description="Trials in all.")
+    batch: int = Field(8, ge=1, le=256, description="Trials asked together and trained together (fused).")
+    objective: Literal["val_accuracy", "val_data_loss", "val_loss"] = Field(
+        "val_accuracy",
+        description="The validation metric of the epoch a run ends with (its best, when early stopping restores "
+        "it), mean over the trial's seeds.",
+    )
+    direction: Literal["maximize", "minimize"] = Field("maximize", description="Whether higher objective wins.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="The sampler's seed: the same study asks the same trials.")
+    space: dict[str, SearchRange | list[Any]] = Field(
+        ...,
+        min_length=1,
+        description="Dotted config key -> {low, high, log} for numbers, or a list of choices, e.g. "
+        "regularization.l2: {low: 1.0e-6, high: 1.0e-2, log: true}; train.optimizer: [adam, sgd].",
+    )
+
+
 class StudyFile(_Strict):
     """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
 
@@ -479,6 +518,7 @@ class StudyFile(_Strict):
     output: OutputConfig = OutputConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    search: SearchConfig | None = None
     variants: dict[str, VariantOverrides | None] = Field(
         default_factory=lambda: {"default": None},
         description="Variant name -> overrides of data/model/regularization/train. Empty means the defaults.",
@@ -502,6 +542,8 @@ class Experiment(BaseModel):
     output: OutputConfig = OutputConfig()
     analysis: AnalysisConfig = AnalysisConfig()
     execution: ExecutionConfig = ExecutionConfig()
+    search: SearchConfig | None = None
+    defaults: dict[str, Any] = {}  # the study's sections as one resolved variant (JSON): what a trial starts from
     rounds: list[list[int]] = [[]]  # seed_rounds of the study as written: its seeds, then each added round's
 
     @property

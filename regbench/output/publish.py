@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from regbench.analysis.summary import Group, baseline_group, changed_keys, sweep_axes
-from regbench.output.report_html import FIGURES, report_html
+from regbench.output.report_html import FIGURES, SEARCH_FIGURES, report_html
 from regbench.output.tables import json_text, markdown, records, table, table_notes
 from regbench.store.files import atomic_write, csv_text
 from regbench.store.layout import REPORT, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_MD
@@ -73,7 +73,10 @@ def write_all(
         figures["sweep.png"] = f"Test accuracy and generalization gap against {next(iter(axes))}, mean ± std"
     elif len(axes) >= 2:
         jobs.append((plots.heatmap, (groups, axes, folder / "heatmap.png")))
-        figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the Holm-adjusted p < 0.05"
+        figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the verdict is better or worse"
+    for name, caption in SEARCH_FIGURES.items():  # drawn by the search itself (study.search.draw)
+        if (folder / name).is_file():
+            figures[name] = caption
     figure_helper.draw(jobs, parallel=len(groups) > plots.SMALL_MULTIPLES_ABOVE)  # small multiples: worth a helper
     page = report_html(groups, folder, header, rows, baseline, skipped or [], title, figures, axes)
     atomic_write(folder / REPORT, page)

@@ -21,6 +21,12 @@ FIGURES = {
     "weights.png": "Weight magnitudes of the Dense kernels, per variant",
 }
 
+SEARCH_FIGURES = {
+    "search_history.png": "The search: objective of each trial (validation, mean over its seeds) and the best so far",
+    "search_parallel.png": "The search: each trial's values of the searched keys, coloured by its objective",
+    "search_importance.png": "The search: how much each searched key mattered to the objective (Optuna's fANOVA)",
+}
+
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }

@@ -196,6 +196,11 @@ def recorded_analysis(exp_dir: Path) -> tuple[float | None, float | None, str | 
     return number("margin", float("inf")), number("level", 0.5), test if test in ("welch", "paired") else None
 
 
+def recorded_search(exp_dir: Path) -> bool:
+    """Whether an experiment folder is a search's (config.yaml records a ``search``)."""
+    return isinstance(_resolved_config(exp_dir).get("search"), dict)
+
+
 def _variant_order(exp_dir: Path) -> list[str]:
     variants = _resolved_config(exp_dir).get("variants")
     return [str(v) for v in variants] if isinstance(variants, dict) else []

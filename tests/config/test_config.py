@@ -38,7 +38,10 @@ def test_every_shipped_config_validates(path: Path):
     runs = plan(experiment)
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    assert f"ok ({experiment.name}: {len(experiment.variants)} variant(s), {len(runs)} run(s))" in result.output
+    if experiment.search is not None:
+        assert f"ok ({experiment.name}: a search of {experiment.search.trials} trials" in result.output
+    else:
+        assert f"ok ({experiment.name}: {len(experiment.variants)} variant(s), {len(runs)} run(s))" in result.output
     assert len({r.run_id for r in runs}) == len(runs)
 
 

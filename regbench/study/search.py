@@ -1,0 +1,205 @@
+"""A study's ``search:``: Optuna asks trials in batches, each batch trains as variants of the study (fused where
+its runs can be), and each trial is told the mean over its seeds of a validation metric — never a test metric.
+
+The Optuna study lives in the experiment folder (``search.db``, SQLite). A session killed at any point resumes
+with ``--resume``: trials already told are kept, a trial asked but not told is trained again from its recorded
+parameters (its finished runs are skipped), and no new trial is asked until those are told — so no trial is
+lost or repeated.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from regbench.config.schema import Experiment, VariantConfig
+from regbench.config.sweep import set_path
+from regbench.errors import RegbenchError
+from regbench.store.layout import run_dir
+from regbench.store.reader import finished_record
+
+DATABASE = "search.db"
+
+
+def trial_name(number: int) -> str:
+    return f"trial-{number:03d}"
+
+
+def distributions(experiment: Experiment) -> dict[str, Any]:
+    """Optuna's distribution of each searched key (a range: float, or int when the key takes integers)."""
+    import optuna
+
+    base = experiment.defaults
+    out: dict[str, Any] = {}
+    for key, values in experiment.search.space.items():
+        if isinstance(values, list):
+            out[key] = optuna.distributions.CategoricalDistribution(values)
+            continue
+        current: Any = base
+        for part in key.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        whole = isinstance(current, int) and not isinstance(current, bool)
+        whole = whole and float(values.low).is_integer() and float(values.high).is_integer()
+        kind = optuna.distributions.IntDistribution if whole else optuna.distributions.FloatDistribution
+        low, high = (int(values.low), int(values.high)) if whole else (values.low, values.high)
+        out[key] = kind(low, high, log=values.log)
+    return out
+
+
+def trial_config(experiment: Experiment, params: dict[str, Any]) -> VariantConfig:
+    """The study's defaults with a trial's values set."""
+    tree = copy.deepcopy(experiment.defaults)
+    for key, value in params.items():
+        set_path(tree, key.split("."), value)
+    return VariantConfig.model_validate(tree)
+
+
+def objective_value(exp_dir: Path, variant: str, cfg: VariantConfig, objective: str) -> float | None:
+    """The mean over a trial's seeds of ``objective`` at the epoch each run ends with (its best epoch when
+    early stopping restored it, else its last); None when a run is missing or its value is not finite (a
+    diverged run: the trial fails)."""
+    values = []
+    for seed in cfg.train.seeds:
+        record = finished_record(run_dir(exp_dir, variant, seed))
+        if record is None:
+            return None
+        history = _history(run_dir(exp_dir, variant, seed))
+        epoch = int(record["best_epoch"]) if record.get("restored_best_weights") else len(history)
+        value = history[epoch - 1].get(objective, math.nan) if 0 < epoch <= len(history) else math.nan
+        if not math.isfinite(value) or record.get("status") != "finished":
+            return None
+        values.append(value)
+    return statistics.fmean(values) if values else None
+
+
+def _history(folder: Path) -> list[dict[str, float]]:
+    from regbench.store.reader import read_history
+
+    try:
+        return read_history(folder / "history.csv")
+    except (OSError, ValueError):
+        return []
+
+
+def open_study(exp_dir: Path, experiment: Experiment):
+    """The Optuna study of ``exp_dir`` (created, or loaded when resuming), with the study's sampler."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = experiment.search
+    sampler = (
+        optuna.samplers.TPESampler(seed=s.seed, constant_liar=True)  # a batch's trials spread out, not repeat
+        if s.sampler == "tpe"
+        else optuna.samplers.RandomSampler(seed=s.seed)
+    )
+    return optuna.create_study(
+        study_name=experiment.name,
+        storage=f"sqlite:///{exp_dir / DATABASE}",
+        sampler=sampler,
+        direction=s.direction,
+        load_if_exists=True,
+    )
+
+
+def run_search(
+    experiment: Experiment,
+    exp_dir: Path,
+    train: Callable[[Experiment], Any],
+    on_batch: Callable[[list[str], int], None] | None = None,
+) -> Any:
+    """Ask, train and tell until ``search.trials`` are told. ``train`` trains a study (all trials asked so far,
+    plus the study's own variants) into ``exp_dir``, skipping finished runs; returns its last result."""
+    import optuna
+
+    search = experiment.search
+    study = open_study(exp_dir, experiment)
+    spaces = distributions(experiment)
+    result = None
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        pending = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        if not pending:
+            if len(trials) >= search.trials:
+                break
+            for _ in range(min(search.batch, search.trials - len(trials))):
+                study.ask(spaces)
+            pending = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
+        pending = pending[: search.batch]
+        trials = study.get_trials(deepcopy=False)
+        variants = dict(experiment.variants)
+        for t in trials:
+            variants[trial_name(t.number)] = trial_config(experiment, t.params)
+        result = train(experiment.model_copy(update={"variants": variants}))
+        for t in pending:
+            name = trial_name(t.number)
+            value = objective_value(exp_dir, name, variants[name], search.objective)
+            if value is None:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(t.number, value)
+        if on_batch is not None:
+            told = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+            on_batch([trial_name(t.number) for t in pending], len(told))
+    if result is None:  # every trial was told in an earlier session: train nothing new, summarize again
+        variants = dict(experiment.variants)
+        for t in study.get_trials(deepcopy=False):
+            variants[trial_name(t.number)] = trial_config(experiment, t.params)
+        result = train(experiment.model_copy(update={"variants": variants}))
+    return result, study
+
+
+def check_search_folder(exp_dir: Path) -> None:
+    """--resume of a search needs its database."""
+    if not (exp_dir / DATABASE).is_file():
+        raise RegbenchError(
+            f"--resume {exp_dir}: no {DATABASE} (the folder of a search holds its Optuna study); resume it with "
+            "the study it was started with",
+            exit_code=2,
+        )
+
+
+FIGURES = {
+    "search_history.png": "plot_optimization_history",
+    "search_parallel.png": "plot_parallel_coordinate",
+    "search_importance.png": "plot_param_importances",
+}
+
+
+def draw(study, exp_dir: Path) -> list[Path]:
+    """The search's own figures, by Optuna's matplotlib plots: the objective per trial, the searched keys in
+    parallel coordinates, and their importance (fANOVA needs two or more finished trials)."""
+    import warnings
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as plots
+
+    from regbench.store.files import atomic_write
+
+    written = []
+    told = [t for t in study.get_trials(deepcopy=False) if t.value is not None]
+    for name, plot in FIGURES.items():
+        if plot == "plot_param_importances" and len(told) < 2:
+            continue
+        # Optuna labels log axes with mathtext, which regbench turns off for names it did not write; the labels
+        # here are Optuna's own and the searched keys (dotted config keys, no "$")
+        with warnings.catch_warnings(), matplotlib.rc_context({"text.parse_math": True}):
+            warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+            try:
+                axes = getattr(plots, plot)(study)
+            except (ValueError, RuntimeError):
+                continue  # e.g. a space Optuna cannot draw (one trial, one value)
+            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            figure.set_size_inches(9, 5)
+            figure.tight_layout()
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=100)  # drawn here, where mathtext is on
+            plt.close(figure)
+        atomic_write(exp_dir / name, buffer.getvalue())
+        written.append(exp_dir / name)
+    return written
