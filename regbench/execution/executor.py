@@ -59,7 +59,7 @@ def make_executor(
     if kind == "ray":
         from regbench.execution.ray_cluster import RayCluster
 
-        return RayCluster(ray_address, jobs, gpus_per_task)
+        return RayCluster(ray_address, jobs, gpus_per_task, threads)
     from regbench.execution.local import InProcess, ProcessPool
 
     return InProcess(threads) if jobs <= 1 else ProcessPool(jobs, threads)

@@ -19,8 +19,8 @@ class RayCluster:
     fused group trains on a device of its own and every device gets a group. Data are loaded once by the driver
     and shared through Ray's object store, so workers on other machines need no copy of the dataset."""
 
-    def __init__(self, address: str | None = None, jobs: int = 1, gpus_per_task: float | None = None):
-        self.address, self.jobs, self.gpus_per_task = address, jobs, gpus_per_task
+    def __init__(self, address: str | None = None, jobs: int = 1, gpus_per_task: float | None = None, threads: int = 1):
+        self.address, self.jobs, self.gpus_per_task, self.threads = address, jobs, gpus_per_task, threads
         self.started_here = False
 
     def start(self) -> None:
@@ -66,7 +66,7 @@ class RayCluster:
         return None if total is None else int(total * min(1.0, self.gpus_per_task))
 
     def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-        return _run_ray(groups, on_start, self.gpus_per_task or 0.0, self.started_here)
+        return _run_ray(groups, on_start, self.gpus_per_task or 0.0, self.started_here, self.threads)
 
 
 # The first Ray whose local clusters start with token authentication on: before it, a local Ray's services
@@ -92,7 +92,9 @@ def check_ray(local: bool) -> None:
         )
 
 
-def _run_ray(groups: list[list[Task]], on_start, gpus: float, started_here: bool) -> Iterator[tuple[Task, Outcome]]:
+def _run_ray(
+    groups: list[list[Task]], on_start, gpus: float, started_here: bool, threads: int = 1
+) -> Iterator[tuple[Task, Outcome]]:
     import ray
 
     from regbench.config.schema import VariantConfig
@@ -110,7 +112,7 @@ def _run_ray(groups: list[list[Task]], on_start, gpus: float, started_here: bool
             key = data_key(cfg, group[0].data_dir)
             if key not in refs:
                 refs[key] = ray.put(splits_for(cfg, group[0].data_dir))
-            pending[remote.remote(group, refs[key], backend)] = group
+            pending[remote.remote(group, refs[key], backend, threads)] = group
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -130,8 +132,8 @@ def _run_ray(groups: list[list[Task]], on_start, gpus: float, started_here: bool
 CARRIED = ("KERAS_BACKEND", "REGBENCH_COMPILE_CACHE", "TF_CPP_MIN_LOG_LEVEL")
 
 
-def _execute_ray(group: list[Task], splits: Any, backend: str = "") -> list[Outcome]:
-    set_thread_env(1)
+def _execute_ray(group: list[Task], splits: Any, backend: str = "", threads: int = 1) -> list[Outcome]:
+    set_thread_env(threads)  # --threads, as locally (before the framework starts in this worker)
     if backend:
         from regbench.backend.quiet_import import import_keras
 
