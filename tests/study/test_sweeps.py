@@ -197,10 +197,10 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_di
 
     real = training.train_run
 
-    def flaky(cfg, splits, seed, on_epoch=None):
+    def flaky(cfg, splits, seed, on_epoch=None, **options):
         if cfg.dropout_rates()[0] > 0:
             raise RuntimeError("out of memory (simulated)")
-        return real(cfg, splits, seed, on_epoch=on_epoch)
+        return real(cfg, splits, seed, on_epoch=on_epoch, **options)
 
     monkeypatch.setattr(training, "train_run", flaky)
     out = tmp_path / "out"
