@@ -242,6 +242,12 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
     searched = isinstance(raw.get("search"), dict)
     if searched and sweep:
         problems.at(("search",), "a study searches or sweeps, not both; remove search or sweep")
+    analysis = raw.get("analysis") if isinstance(raw.get("analysis"), dict) else {}
+    if searched and analysis.get("max_seeds") is not None:
+        problems.at(
+            ("analysis", "max_seeds"),
+            "a search's trials are not given seeds until decided; remove analysis.max_seeds (or --until-decided)",
+        )
     implicit = not raw.get("variants") and not sweep and not searched  # a search's trials are its variants
     try:
         variants_raw, swept = expand_sweep(variants_raw or {}, sweep)

@@ -125,6 +125,14 @@ def test_a_search_and_a_sweep_are_not_combined():
         load_text(text)
 
 
+def test_a_search_that_also_asks_for_seeds_until_decided_is_an_error(tmp_path):
+    study = tmp_path / "srch.yaml"
+    study.write_text(SEARCH)
+    result = CliRunner().invoke(app, ["run", str(study), "--until-decided", "8", "--dry-run"])
+    assert result.exit_code == 2
+    assert "a search's trials are not given seeds until decided" in result.output
+
+
 def test_dry_run_and_validate_describe_the_search(tmp_path):
     study = tmp_path / "srch.yaml"
     study.write_text(SEARCH)
