@@ -202,7 +202,7 @@ def run(
         if experiment.search is not None:
             result = _search(experiment, options, why)
         elif experiment.analysis.max_seeds is None:
-            progress = RichProgress(len(planned)) if console.is_terminal else PlainProgress(len(planned))
+            progress = _progress(len(planned))
             with progress:
                 result = run_experiment(experiment, options, progress=progress, backend_choice=why)
         else:
@@ -233,8 +233,6 @@ def _search(experiment, options: RunOptions, why: str):
     from regbench.store.files import YAML_DUMPER, atomic_write
     from regbench.store.layout import CONFIG
     from regbench.store.writer import ExperimentFolder
-    from regbench.study.plan import plan
-    from regbench.study.run import run_experiment
     from regbench.study.search import check_search_folder, draw, run_search
 
     if options.resume is not None:
@@ -243,26 +241,17 @@ def _search(experiment, options: RunOptions, why: str):
     else:  # the folder first: the Optuna study lives in it from the first trial on
         exp_dir = ExperimentFolder.create(Path(options.out), experiment.name).path
         atomic_write(exp_dir / CONFIG, yaml.dump(resolved_dict(experiment), Dumper=YAML_DUMPER, sort_keys=False))
-    options = replace(options, resume=exp_dir)
-    trained: list[str] = []
-
-    def train(current):
-        runs = len(plan(current))
-        progress = RichProgress(runs) if console.is_terminal else PlainProgress(runs)
-        with progress:
-            result = run_experiment(current, options, progress=progress, backend_choice=why)
-        trained.extend(result.ran)
-        return result
+    train = _Trainings(replace(options, resume=exp_dir), why)
 
     def on_batch(names: list[str], told: int) -> None:
         console.print(f"Search: {told}/{experiment.search.trials} trials told (this batch: {', '.join(names)})")
 
-    result, study = run_search(experiment, exp_dir, train, on_batch)
+    _, study = run_search(experiment, exp_dir, train, on_batch)
+    result = train.totals()
     if draw(study, exp_dir):  # the search's figures, then the report again with them
         from regbench.output.publish import write_summary
 
         result.groups = write_summary(exp_dir)
-    result.ran, result.skipped = trained, [k for k in result.skipped if k not in trained]
     best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
     if best is not None:
         values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
@@ -274,25 +263,13 @@ def _search(experiment, options: RunOptions, why: str):
 
 def _until_decided(experiment, options: RunOptions, why: str):
     """Rounds of seeds into one folder until every comparison is decided (study.sequential)."""
-    from dataclasses import replace
-
     from regbench.analysis.compare import compare as compare_runs
-    from regbench.study.plan import plan
-    from regbench.study.run import run_experiment
     from regbench.study.sequential import until_decided
 
-    last = None
-    trained: list[str] = []
+    train = _Trainings(options, why)
 
     def run_round(current):
-        nonlocal last, options
-        planned = plan(current)
-        runs = len(planned)
-        progress = RichProgress(runs) if console.is_terminal else PlainProgress(runs)
-        with progress:
-            last = run_experiment(current, options, progress=progress, backend_choice=why)
-        trained.extend(last.ran)
-        options = replace(options, resume=last.path)
+        last = train(current)
         if last.failed:
             raise RegbenchError(
                 f"{len(last.failed)} run(s) failed in this round, so no more seeds are added: "
@@ -300,7 +277,8 @@ def _until_decided(experiment, options: RunOptions, why: str):
                 exit_code=1,
             )
         # decided on this round's seeds only, so that a resumed study looks at the data each look saw before
-        return compare_runs([last.path], seeds=sorted({p.seed for p in planned})).groups
+        seeds = sorted({seed for cfg in current.variants.values() for seed in cfg.train.seeds})
+        return compare_runs([last.path], seeds=seeds).groups
 
     def on_round(done) -> None:
         left = f"undecided: {', '.join(done.undecided)}" if done.undecided else "every comparison decided"
@@ -308,14 +286,46 @@ def _until_decided(experiment, options: RunOptions, why: str):
         console.print(shown(f"Round of {done.seeds} seeds per variant at α = {experiment.level:.3g}: {left}"))
 
     rounds = until_decided(experiment, run_round, on_round)
-    last.ran, last.skipped = trained, [k for k in last.skipped if k not in trained]  # over all rounds
     if rounds[-1].undecided:
         console.print(
             f"Stopped at analysis.max_seeds = {experiment.analysis.max_seeds} seeds per variant with "
             f"{len(rounds[-1].undecided)} comparison(s) undecided; raise it to add more.",
             highlight=False,
         )
-    return last
+    return train.totals()
+
+
+def _progress(runs: int):
+    """The progress display: live in a terminal, a line per event in a log or pipe."""
+    return RichProgress(runs) if console.is_terminal else PlainProgress(runs)
+
+
+class _Trainings:
+    """One study trained into one folder several times over (rounds of seeds, batches of search trials): each
+    time with its own progress display, each after the first as a resume of the folder the first wrote."""
+
+    def __init__(self, options: RunOptions, why: str):
+        self.options, self.why = options, why
+        self.trained: list[str] = []
+        self.last = None
+
+    def __call__(self, current):
+        from dataclasses import replace
+
+        from regbench.study.plan import plan
+        from regbench.study.run import run_experiment
+
+        with _progress(len(plan(current))) as progress:
+            self.last = run_experiment(current, self.options, progress=progress, backend_choice=self.why)
+        self.options = replace(self.options, resume=self.last.path)
+        self.trained += self.last.ran
+        return self.last
+
+    def totals(self):
+        """The last result, counting the runs every time trained (and skipped only what none of them trained)."""
+        self.last.ran = self.trained
+        self.last.skipped = [k for k in self.last.skipped if k not in self.trained]
+        return self.last
 
 
 def _load(config: Path, options: RunOptions, dry_run: bool):

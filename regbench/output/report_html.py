@@ -12,6 +12,7 @@ from regbench.analysis.compare import config_diff
 from regbench.analysis.summary import Group, baseline_group
 from regbench.output.tables import tests_note
 from regbench.store.identity import comparable_config
+from regbench.store.layout import SEARCH_HISTORY, SEARCH_IMPORTANCE, SEARCH_PARALLEL
 from regbench.store.reader import Skipped
 
 FIGURES = {
@@ -21,10 +22,10 @@ FIGURES = {
     "weights.png": "Weight magnitudes of the Dense kernels, per variant",
 }
 
-SEARCH_FIGURES = {
-    "search_history.png": "The search: objective of each trial (validation, mean over its seeds) and the best so far",
-    "search_parallel.png": "The search: each trial's values of the searched keys, coloured by its objective",
-    "search_importance.png": "The search: how much each searched key mattered to the objective (Optuna's fANOVA)",
+SEARCH_FIGURES = {  # drawn by the search itself (study.search.draw), shown when the folder has them
+    SEARCH_HISTORY: "The search: objective of each trial (validation, mean over its seeds) and the best so far",
+    SEARCH_PARALLEL: "The search: each trial's values of the searched keys, coloured by its objective",
+    SEARCH_IMPORTANCE: "The search: how much each searched key mattered to the objective (Optuna's fANOVA)",
 }
 
 

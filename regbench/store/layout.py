@@ -11,6 +11,7 @@ An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
     <variant>/seed-<s>/model.keras     with output.save_model              (ExperimentFolder.write_run)
     <variant>/seed-<s>/tensorboard/    with --tensorboard                  (output.tensorboard)
     summary.md, summary.csv, summary.json, report.html and the figures     (output.publish.write_all)
+    search.db and search_*.png       a search's Optuna study and figures  (study.search)
 
 ``run --backends`` writes ``<out>/<study>-backends-<timestamp>/<backend>/`` (one experiment folder each) and
 ``agreement.md`` beside them.
@@ -27,6 +28,12 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 ERROR = "error.json"
 MODEL = "model.keras"
+SEARCH_DATABASE = "search.db"  # a search's Optuna study (study.search)
+SEARCH_HISTORY, SEARCH_PARALLEL, SEARCH_IMPORTANCE = (
+    "search_history.png",
+    "search_parallel.png",
+    "search_importance.png",
+)
 TENSORBOARD = "tensorboard"
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON = "summary.md", "summary.csv", "summary.json"
 REPORT = "report.html"

@@ -135,13 +135,18 @@ def read_run(folder: Path) -> Run:
     )
 
 
-def experiment_provenance(exp_dir: Path) -> dict[str, Any] | None:
-    """What environment.json says the experiment came from (study.environment.provenance), or None."""
+def _environment(exp_dir: Path) -> dict:
+    """An experiment folder's environment.json as a mapping; {} when it has no readable one."""
     try:
         env = json.loads(read_text(exp_dir / ENVIRONMENT))
     except (OSError, ValueError, RecursionError):
-        return None
-    found = env.get("provenance") if isinstance(env, dict) else None
+        return {}
+    return env if isinstance(env, dict) else {}
+
+
+def experiment_provenance(exp_dir: Path) -> dict[str, Any] | None:
+    """What environment.json says the experiment came from (study.environment.provenance), or None."""
+    found = _environment(exp_dir).get("provenance")
     return found if isinstance(found, dict) else None
 
 
@@ -149,11 +154,8 @@ def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
     """The runtime an experiment folder's environment.json records (training.results.runtime), or None without one.
     A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
     shuffle."""
-    try:
-        env = json.loads(read_text(exp_dir / ENVIRONMENT))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(env, dict):
+    env = _environment(exp_dir)
+    if not env:
         return None
     if isinstance(env.get("runtime"), dict):
         return env["runtime"]

@@ -20,10 +20,8 @@ from typing import Any
 from regbench.config.schema import Experiment, VariantConfig
 from regbench.config.sweep import set_path
 from regbench.errors import RegbenchError
-from regbench.store.layout import run_dir
-from regbench.store.reader import finished_record
-
-DATABASE = "search.db"
+from regbench.store.layout import SEARCH_DATABASE, SEARCH_HISTORY, SEARCH_IMPORTANCE, SEARCH_PARALLEL, run_dir
+from regbench.store.reader import read_run
 
 
 def trial_name(number: int) -> str:
@@ -61,29 +59,21 @@ def trial_config(experiment: Experiment, params: dict[str, Any]) -> VariantConfi
 
 def objective_value(exp_dir: Path, variant: str, cfg: VariantConfig, objective: str) -> float | None:
     """The mean over a trial's seeds of ``objective`` at the epoch each run ends with (its best epoch when
-    early stopping restored it, else its last); None when a run is missing or its value is not finite (a
-    diverged run: the trial fails)."""
+    early stopping restored it, else its last); None when a run is missing or unreadable or its value is not
+    finite (a diverged run: the trial fails)."""
     values = []
     for seed in cfg.train.seeds:
-        record = finished_record(run_dir(exp_dir, variant, seed))
-        if record is None:
+        try:
+            run = read_run(run_dir(exp_dir, variant, seed))
+        except ValueError:
             return None
-        history = _history(run_dir(exp_dir, variant, seed))
+        record, history = run.metrics, run.history
         epoch = int(record["best_epoch"]) if record.get("restored_best_weights") else len(history)
         value = history[epoch - 1].get(objective, math.nan) if 0 < epoch <= len(history) else math.nan
         if not math.isfinite(value) or record.get("status") != "finished":
             return None
         values.append(value)
     return statistics.fmean(values) if values else None
-
-
-def _history(folder: Path) -> list[dict[str, float]]:
-    from regbench.store.reader import read_history
-
-    try:
-        return read_history(folder / "history.csv")
-    except (OSError, ValueError):
-        return []
 
 
 def open_study(exp_dir: Path, experiment: Experiment):
@@ -99,7 +89,7 @@ def open_study(exp_dir: Path, experiment: Experiment):
     )
     return optuna.create_study(
         study_name=experiment.name,
-        storage=f"sqlite:///{exp_dir / DATABASE}",
+        storage=f"sqlite:///{exp_dir / SEARCH_DATABASE}",
         sampler=sampler,
         direction=s.direction,
         load_if_exists=True,
@@ -111,9 +101,10 @@ def run_search(
     exp_dir: Path,
     train: Callable[[Experiment], Any],
     on_batch: Callable[[list[str], int], None] | None = None,
-) -> Any:
+) -> tuple[Any, Any]:
     """Ask, train and tell until ``search.trials`` are told. ``train`` trains a study (all trials asked so far,
-    plus the study's own variants) into ``exp_dir``, skipping finished runs; returns its last result."""
+    plus the study's own variants) into ``exp_dir``, skipping finished runs. Returns the last training result
+    and the Optuna study."""
     import optuna
 
     search = experiment.search
@@ -130,14 +121,11 @@ def run_search(
                 study.ask(spaces)
             pending = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING]
         pending = pending[: search.batch]
-        trials = study.get_trials(deepcopy=False)
-        variants = dict(experiment.variants)
-        for t in trials:
-            variants[trial_name(t.number)] = trial_config(experiment, t.params)
-        result = train(experiment.model_copy(update={"variants": variants}))
+        current = with_trials(experiment, study)
+        result = train(current)
         for t in pending:
             name = trial_name(t.number)
-            value = objective_value(exp_dir, name, variants[name], search.objective)
+            value = objective_value(exp_dir, name, current.variants[name], search.objective)
             if value is None:
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             else:
@@ -146,27 +134,32 @@ def run_search(
             told = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
             on_batch([trial_name(t.number) for t in pending], len(told))
     if result is None:  # every trial was told in an earlier session: train nothing new, summarize again
-        variants = dict(experiment.variants)
-        for t in study.get_trials(deepcopy=False):
-            variants[trial_name(t.number)] = trial_config(experiment, t.params)
-        result = train(experiment.model_copy(update={"variants": variants}))
+        result = train(with_trials(experiment, study))
     return result, study
+
+
+def with_trials(experiment: Experiment, study) -> Experiment:
+    """The study with every trial asked so far as a variant (after the study's own variants)."""
+    variants = dict(experiment.variants)
+    for t in study.get_trials(deepcopy=False):
+        variants[trial_name(t.number)] = trial_config(experiment, t.params)
+    return experiment.model_copy(update={"variants": variants})
 
 
 def check_search_folder(exp_dir: Path) -> None:
     """--resume of a search needs its database."""
-    if not (exp_dir / DATABASE).is_file():
+    if not (exp_dir / SEARCH_DATABASE).is_file():
         raise RegbenchError(
-            f"--resume {exp_dir}: no {DATABASE} (the folder of a search holds its Optuna study); resume it with "
+            f"--resume {exp_dir}: no {SEARCH_DATABASE} (the folder of a search holds its Optuna study); resume it with "
             "the study it was started with",
             exit_code=2,
         )
 
 
-FIGURES = {
-    "search_history.png": "plot_optimization_history",
-    "search_parallel.png": "plot_parallel_coordinate",
-    "search_importance.png": "plot_param_importances",
+FIGURES = {  # file -> Optuna's matplotlib plot
+    SEARCH_HISTORY: "plot_optimization_history",
+    SEARCH_PARALLEL: "plot_parallel_coordinate",
+    SEARCH_IMPORTANCE: "plot_param_importances",
 }
 
 
