@@ -12,7 +12,7 @@ from regbench.analysis.stats import WELCH
 from regbench.analysis.summary import ALPHA, METRICS, Group, changed_keys, default_baseline, group_runs, summarize
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
-from regbench.store.reader import Run, Skipped, find_runs, recorded_analysis, recorded_search
+from regbench.store.reader import Run, Skipped, find_runs, recorded_analysis
 
 
 def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
@@ -109,19 +109,18 @@ def compare(
         )
     if metric not in METRICS:
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
+    recorded = [recorded_analysis(d) for d in {r.experiment_dir for r in runs}]  # config.yaml, once per folder
     if baseline is None:
         baseline = default_baseline(group_runs(runs)[0])
-        searched = any(recorded_search(d) for d in {r.experiment_dir for r in runs})
-        if searched and baseline is not None and baseline.startswith("trial-"):
+        if any(r.searched for r in recorded) and baseline is not None and baseline.startswith("trial-"):
             baseline = None  # trials of a search are not compared with its first trial; name a baseline to test
-    recorded = [recorded_analysis(d) for d in {r.experiment_dir for r in runs}]
 
     def agreed(values: set, default):
         return values.pop() if len(values) == 1 and None not in values else default
 
-    margin = margin if margin is not None else agreed({m for m, _, _ in recorded}, None)
-    level = agreed({lv for _, lv, _ in recorded}, ALPHA)
-    test = test or agreed({t for _, _, t in recorded}, WELCH)
+    margin = margin if margin is not None else agreed({r.margin for r in recorded}, None)
+    level = agreed({r.level for r in recorded}, ALPHA)
+    test = test or agreed({r.test for r in recorded}, WELCH)
     try:
         groups, dropped = summarize(runs, baseline, metric, margin, level, test)
     except KeyError:

@@ -7,7 +7,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import ValidationError
@@ -183,11 +183,20 @@ def experiment_name(exp_dir: Path) -> str | None:
     return None if name is None else str(name)
 
 
-def recorded_analysis(exp_dir: Path) -> tuple[float | None, float | None, str | None]:
-    """What an experiment folder's study set for its verdicts (config.yaml ``analysis``): the equivalence margin,
-    the level each verdict is decided at and the test; None for what it does not record (older folders)."""
-    analysis = _resolved_config(exp_dir).get("analysis")
-    analysis = analysis if isinstance(analysis, dict) else {}
+class Recorded(NamedTuple):
+    """What an experiment folder's config.yaml says about judging its runs; None for what it does not record
+    (older folders)."""
+
+    margin: float | None  # analysis.margin
+    level: float | None  # analysis.level: the level each verdict is decided at
+    test: str | None  # analysis.test: welch or paired
+    searched: bool  # a search's folder (config.yaml records a search)
+
+
+def recorded_analysis(exp_dir: Path) -> Recorded:
+    """How an experiment folder's study judges its runs (config.yaml ``analysis`` and ``search``), read once."""
+    resolved = _resolved_config(exp_dir)
+    analysis = resolved.get("analysis") if isinstance(resolved.get("analysis"), dict) else {}
 
     def number(key: str, below: float) -> float | None:
         value = analysis.get(key)
@@ -195,12 +204,12 @@ def recorded_analysis(exp_dir: Path) -> tuple[float | None, float | None, str | 
         return float(value) if ok else None
 
     test = analysis.get("test")
-    return number("margin", float("inf")), number("level", 0.5), test if test in ("welch", "paired") else None
-
-
-def recorded_search(exp_dir: Path) -> bool:
-    """Whether an experiment folder is a search's (config.yaml records a ``search``)."""
-    return isinstance(_resolved_config(exp_dir).get("search"), dict)
+    return Recorded(
+        number("margin", float("inf")),
+        number("level", 0.5),
+        test if test in ("welch", "paired") else None,
+        isinstance(resolved.get("search"), dict),
+    )
 
 
 def _variant_order(exp_dir: Path) -> list[str]:
