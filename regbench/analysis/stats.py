@@ -42,9 +42,6 @@ class Difference:
         return float(max(lower, upper))
 
 
-Welch = Difference  # the name this result had when Welch's was the only test
-
-
 def _hedges_g(a: list[float], b: list[float], delta: float) -> float | None:
     na, nb = len(a), len(b)
     pooled = math.sqrt(((na - 1) * statistics.variance(a) + (nb - 1) * statistics.variance(b)) / (na + nb - 2))

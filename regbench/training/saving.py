@@ -14,7 +14,7 @@ import numpy as np
 
 from regbench.config.schema import VariantConfig
 from regbench.training.model import build_model
-from regbench.training.monitor import direction, monitor_of
+from regbench.training.monitor import monitor_of
 
 SAVE_MODES = ("none", "last", "best")
 
@@ -55,8 +55,8 @@ class BestWeights(keras.callbacks.Callback):
 
     def __init__(self, cfg: VariantConfig):
         super().__init__()
-        self.monitor, _ = monitor_of(cfg)
-        self.sign = 1.0 if direction(self.monitor) == "min" else -1.0
+        self.monitor, mode = monitor_of(cfg)
+        self.sign = 1.0 if mode == "min" else -1.0
         self.best_value, self.weights = math.inf, None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
