@@ -52,9 +52,10 @@ def _outcome_text(outcome: Outcome) -> str:
     if not outcome.status.trained():
         return f"FAILED: {outcome.error}"
     m = outcome.metrics
+    resumed = f" (continued after epoch {m['resumed_from_epoch']})" if m.get("resumed_from_epoch") else ""
     return (
         f"{m['status']}: test_acc={m['test_accuracy']:.4f} best_epoch={m['best_epoch']} "
-        f"epochs={m['epochs_run']} time={m['train_time_s']:.1f}s"
+        f"epochs={m['epochs_run']}{resumed} time={m['train_time_s']:.1f}s"
     )
 
 

@@ -408,6 +408,17 @@ class OutputConfig(_Strict):
         "keras.saving.load_model, taking raw 0..255 images and giving class probabilities: last (the weights the "
         "test set was evaluated with) or best (the best validation epoch's); none.",
     )
+    checkpoint: bool = Field(
+        True,
+        description="Keep a checkpoint of each run (and fused group) after every epoch, in the experiment folder's "
+        ".checkpoints/, so that --resume continues an interrupted run from its last finished epoch and ends exactly "
+        "as if it had not stopped; false: an interrupted run trains again from its first epoch.",
+    )
+    keep_checkpoint: bool = Field(
+        False,
+        description="Keep each run's checkpoint, its state at the end of training (weights, optimizer, history), "
+        "after the run is written; by default it is deleted then.",
+    )
 
 
 class AnalysisConfig(_Strict):

@@ -20,6 +20,8 @@ class Task:
     config: dict[str, Any]  # VariantConfig as JSON
     data_dir: str | None
     save_model: str = "none"  # output.save_model: none, last or best
+    checkpoint: str | None = None  # the file its training unit keeps its per-epoch checkpoint in (store.checkpoints)
+    keep_checkpoint: bool = False  # output.keep_checkpoint: also checkpoint the end of training
 
 
 MAX_BRANCHES = 256  # one fused model's branches at most (and fewer where memory says so: branch_limit)
@@ -100,3 +102,20 @@ def trained_alone(tasks: list[Task]) -> dict[str, str]:
     why_alone = _fusion().why_alone
     reasons = {t.key: why_alone(VariantConfig.model_validate(t.config)) for t in tasks}
     return {key: reason for key, reason in reasons.items() if reason is not None}
+
+
+def resumable_groups(
+    tasks: list[Task], run_ids: dict[str, str], found: list[tuple[Any, list[str]]], fuse: bool
+) -> tuple[list[list[Task]], list[Task]]:
+    """The groups that continue from a checkpoint, and the tasks left to group: each checkpoint (``found``: its
+    runs' ids in branch order, store.checkpoints.unfinished) whose runs are all among ``tasks`` trains as the same
+    group again, in the same order, so that it continues where it stopped; a fused group only under ``fuse``.
+    ``run_ids``: each task's run id, by key."""
+    by_id = {run_ids[t.key]: t for t in tasks}
+    groups = []
+    for _, runs in found:
+        if (len(runs) > 1 and not fuse) or len(set(runs)) != len(runs) or any(r not in by_id for r in runs):
+            continue
+        groups.append([by_id.pop(r) for r in runs])
+    left = {id(t) for t in by_id.values()}
+    return groups, [t for t in tasks if id(t) in left]

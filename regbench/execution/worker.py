@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from regbench.data.splits import splits_for
@@ -34,16 +35,20 @@ def execute_group(group: list[Task], on_epoch: EpochHook | None = None, splits: 
         data = splits or splits_for(cfgs[0], group[0].data_dir)
         hooks = [(lambda e, logs, k=t.key: on_epoch(k, e, logs)) if on_epoch else None for t in group]
         save = group[0].save_model
+        checkpoint = _checkpoint(group, data.identity["sha256"])
         if len(group) == 1:
             from regbench.training.alone import train_run
 
             saved: dict = {}
-            metrics, history = train_run(cfgs[0], data, group[0].seed, on_epoch=hooks[0], save=save, model_out=saved)
+            metrics, history = train_run(
+                cfgs[0], data, group[0].seed, on_epoch=hooks[0], save=save, model_out=saved, checkpoint=checkpoint
+            )
             return [Outcome.trained({**metrics, "data": data.identity}, history, saved.get("model"))]
         from regbench.training.fused import train_fused
 
         models: list = []
-        results = train_fused(cfgs, [t.seed for t in group], data, on_epoch=hooks, save=save, models_out=models)
+        seeds = [t.seed for t in group]
+        results = train_fused(cfgs, seeds, data, on_epoch=hooks, save=save, models_out=models, checkpoint=checkpoint)
         models = models or [None] * len(group)
         return [
             Outcome.trained({**m, "data": data.identity}, h, model)
@@ -53,3 +58,16 @@ def execute_group(group: list[Task], on_epoch: EpochHook | None = None, splits: 
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
         return [Outcome.failed(exc) for _ in group]
+
+
+def _checkpoint(group: list[Task], data_sha256: str) -> Any:
+    """Where this group keeps its per-epoch checkpoint (training.checkpoint.Target), or None: none asked, or the
+    experiment folder is not on this machine (a Ray worker on another node)."""
+    path = group[0].checkpoint
+    if path is None or not Path(path).parent.is_dir():
+        return None
+    from regbench.store.identity import run_id
+    from regbench.training.checkpoint import Target, identity
+
+    ident = identity([run_id(t.config, t.seed) for t in group], data_sha256)
+    return Target(Path(path), ident, keep=group[0].keep_checkpoint)

@@ -8,8 +8,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -31,14 +32,21 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     """Write a file so that readers see either the old content or the whole new one, never a part. Its mode is
     what ``open`` would give (0666 less the umask): a temporary file is 0600, which would keep a colleague's
     ``compare`` out of a shared folder."""
+    atomic_write_with(path, lambda fh: fh.write(data.encode() if isinstance(data, str) else data))
+
+
+def atomic_write_with(path: Path, write: Callable[[BinaryIO], Any], sync: bool = True) -> None:
+    """:func:`atomic_write` of what ``write`` writes into the open file; ``sync=False`` skips the fsync (a file
+    that a lost write only makes unreadable, never wrong: a checkpoint)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
+            write(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

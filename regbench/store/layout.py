@@ -12,6 +12,7 @@ An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
     <variant>/seed-<s>/tensorboard/    with --tensorboard                  (output.tensorboard)
     summary.md, summary.csv, summary.json, report.html and the figures     (output.publish.write_all)
     search.db and search_*.png       a search's Optuna study and figures  (study.search)
+    .checkpoints/<hash>.npz          unfinished training's last epoch    (store.checkpoints)
 
 ``run --backends`` writes ``<out>/<study>-backends-<timestamp>/<backend>/`` (one experiment folder each) and
 ``agreement.md`` beside them.
@@ -35,6 +36,7 @@ SEARCH_HISTORY, SEARCH_PARALLEL, SEARCH_IMPORTANCE = (
     "search_importance.png",
 )
 TENSORBOARD = "tensorboard"
+CHECKPOINTS = ".checkpoints"  # a dot: never a variant's folder (names start with a letter or digit)
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON = "summary.md", "summary.csv", "summary.json"
 REPORT = "report.html"
 AGREEMENT = "agreement.md"

@@ -37,6 +37,7 @@ class RunMetrics(BaseModel):
     runtime: dict[str, str] = {}  # training.results.runtime(): backend, versions, batch order (format 2)
     fused: dict[str, Any] | None = None  # set when trained as a branch of a fused model
     data: dict[str, str] | None = None  # where the data came from and their sha256 (Splits.identity)
+    resumed_from_epoch: int | None = Field(None, ge=1)  # continued from its checkpoint after this epoch (--resume)
 
 
 class RunRecord(RunMetrics):

@@ -16,6 +16,8 @@ from regbench.data.splits import splits_for
 from regbench.errors import RegbenchError
 from regbench.execution.groups import Task
 from regbench.execution.outcome import Outcome, Status
+from regbench.store import layout
+from regbench.store.identity import run_id
 from regbench.store.writer import ExperimentFolder
 from regbench.study.environment import check_same_runtime, environment, provenance
 from regbench.study.options import RunOptions
@@ -101,8 +103,10 @@ def run_experiment(
         check_resumable(o.resume, experiment)
         mark_done(runs, o.resume)
     todo = [r for r in runs if r.state is not RunState.FINISHED]
-    save = experiment.output.save_model
-    tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), o.data_dir, save) for r in todo]
+    output = experiment.output
+    tasks = [
+        Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), o.data_dir, output.save_model) for r in todo
+    ]
 
     if len(experiment.variants) > SMALL_MULTIPLES_ABOVE:
         figure_helper.start_helper()  # its imports overlap Keras'; it draws half of the figures at the end
@@ -144,8 +148,12 @@ def run_experiment(
         if r.state is RunState.FINISHED:
             result.skipped.append(r.key)
             progress.skip_run(r.key)
-    groups = make_groups(tasks, o.fuse, workers=executor.parallel(), memory_bytes=executor.device_memory())
     by_key = {r.key: r for r in runs}
+    groups, left = [], tasks
+    if output.checkpoint:  # on --resume, the groups with a checkpoint first, as they were
+        groups, left = _continued(tasks, runs, folder.path, o.fuse, output.keep_checkpoint)
+    groups += make_groups(left, o.fuse, workers=executor.parallel(), memory_bytes=executor.device_memory())
+    pending = _checkpointed(groups, folder.path, output.keep_checkpoint) if output.checkpoint else {}
     with CtrlC() as ctrl_c:
 
         def on_start(task: Task) -> None:
@@ -158,8 +166,12 @@ def run_experiment(
 
         for task, outcome in executor.launch(groups, on_start, on_epoch):
             outcome = _record(folder, by_key[task.key], task, outcome, result, tensorboard)
+            if outcome.status.trained() and task.checkpoint in pending:
+                _written(pending, task.checkpoint, output.keep_checkpoint)
             progress.end_run(task.key, outcome)
             ctrl_c.check()
+    if output.checkpoint:
+        _remove_empty(folder.path / layout.CHECKPOINTS)
     try:
         result.groups = write_summary(folder.path)
     except OSError as exc:
@@ -169,6 +181,62 @@ def run_experiment(
             f"{folder.path} to train what is missing and write the summary"
         ) from None
     return result
+
+
+def _continued(
+    tasks: list[Task], runs: list[PlannedRun], exp_dir: Path, fuse: bool, keep: bool
+) -> tuple[list[list[Task]], list[Task]]:
+    """On --resume: the groups that continue from the checkpoints in ``exp_dir`` (execution.groups.
+    resumable_groups), and the tasks left to group. A checkpoint whose runs are all written already (a kill
+    between the last write and its deletion) goes now, unless output.keep_checkpoint."""
+    from regbench.execution.groups import resumable_groups
+    from regbench.store.checkpoints import unfinished
+
+    found = unfinished(exp_dir)
+    finished = {r.run_id for r in runs if r.state is RunState.FINISHED}
+    for path, ids in found:
+        if not keep and set(ids) <= finished:
+            path.unlink(missing_ok=True)
+    if not found:
+        return [], tasks
+    ids = {r.key: r.run_id for r in runs}
+    return resumable_groups(tasks, {t.key: ids[t.key] for t in tasks}, found, fuse)
+
+
+def _checkpointed(groups: list[list[Task]], exp_dir: Path, keep: bool) -> dict[str, int]:
+    """Give each group its checkpoint file (store.checkpoints.path_for its runs); returns how many runs of each
+    are still to be written. Nothing when the folder for them cannot be made: runs then train without."""
+    from regbench.store.checkpoints import path_for
+
+    folder = exp_dir / layout.CHECKPOINTS
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return {}
+    if folder.is_symlink():  # never write through a link someone put in a shared folder
+        return {}
+    pending = {}
+    for group in groups:
+        path = str(path_for(exp_dir, [run_id(t.config, t.seed) for t in group]))
+        for t in group:
+            t.checkpoint, t.keep_checkpoint = path, keep
+        pending[path] = len(group)
+    return pending
+
+
+def _written(pending: dict[str, int], path: str, keep: bool) -> None:
+    """One more run of the group checkpointed in ``path`` is written; once all are, the checkpoint goes (unless
+    output.keep_checkpoint). A group with a failed run keeps it: --resume continues from there."""
+    pending[path] -= 1
+    if pending[path] == 0 and not keep:
+        Path(path).unlink(missing_ok=True)
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (a failed group's checkpoint, kept ones) or gone
 
 
 def _why(exc: OSError) -> str:

@@ -15,6 +15,7 @@ from regbench.config.schema import VariantConfig
 from regbench.data.splits import Splits
 from regbench.training import components, losses
 from regbench.training.batches import BatchOrder, training_input
+from regbench.training.checkpoint import Resumed, Target
 from regbench.training.model import build_model, compile_model
 from regbench.training.monitor import chosen_epoch, diverged
 from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics, dense_kernels
@@ -27,15 +28,25 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 EpochHook = Callable[[int, dict[str, float]], None]
 
 
-class _EpochReporter(keras.callbacks.Callback):
-    """Hands each epoch's logs to a plain function (the progress display)."""
+class _Record(keras.callbacks.Callback):
+    """Each epoch's logs as a row of the run's history, handed to a plain function too (the progress display)."""
 
-    def __init__(self, hook: EpochHook):
+    def __init__(self, hook: EpochHook | None):
         super().__init__()
         self.hook = hook
+        self.rows: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.rows.append({"epoch": epoch + 1, **{k: logs[k] for k in HISTORY_KEYS if k in logs}})
+        if self.hook is not None:
+            self.hook(epoch + 1, logs)
+
+    def state(self) -> list[dict[str, float]]:
+        return self.rows
+
+    def restore(self, rows: list[dict[str, float]]) -> None:
+        self.rows = [dict(row) for row in rows]
 
 
 class _DivergenceGuard(keras.callbacks.Callback):
@@ -55,6 +66,12 @@ class _DivergenceGuard(keras.callbacks.Callback):
             self.diverged = True
             self.model.stop_training = True
 
+    def state(self) -> bool:
+        return self.diverged
+
+    def restore(self, state: bool) -> None:
+        self.diverged = bool(state)
+
 
 def train_run(
     cfg: VariantConfig,
@@ -65,6 +82,7 @@ def train_run(
     kernels_out: dict[str, np.ndarray] | None = None,
     save: str = "none",
     model_out: dict[str, Any] | None = None,
+    checkpoint: Target | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Train one variant with one seed and evaluate it.
 
@@ -81,6 +99,8 @@ def train_run(
         kernels_out: If given, filled with the final Dense and conv kernels by layer name.
         save: output.save_model: with ``last`` or ``best``, ``model_out["model"]`` gets the model.keras bytes
             (training.saving), after the test set was evaluated.
+        checkpoint: Where to keep a checkpoint after each epoch (training.checkpoint), and continue from the one
+            there, when it belongs to this run.
 
     Returns:
         (metrics, history): ``history`` has one dict per epoch with HISTORY_KEYS.
@@ -94,28 +114,32 @@ def train_run(
     callbacks: list[keras.callbacks.Callback] = [order, keras.callbacks.TerminateOnNaN(), guard]
     callbacks += components.callbacks(cfg)
     stopper = next((cb.rule for cb in callbacks if isinstance(cb, components.StopEarly)), None)
-    if on_epoch is not None:
-        callbacks.append(_EpochReporter(on_epoch))
+    record = _Record(on_epoch)
+    callbacks.append(record)
     best_weights = BestWeights(cfg) if save == "best" else None
     if best_weights is not None:
         callbacks.append(best_weights)
+    data = training_input(model, splits.x_train, splits.y_train, cfg.train.batch_size, order, splits.num_classes)
+    resumed = Resumed()
+    if checkpoint is not None:
+        parts = {"history": record, "guard": guard, "stopper": stopper, "best": best_weights}
+        parts = {name: part for name, part in parts.items() if part is not None}
+        resumed = checkpoint.restore(model, parts)
+        callbacks.append(checkpoint.callback(parts, resumed))
 
     start = time.perf_counter()
-    fit = model.fit(
-        training_input(model, splits.x_train, splits.y_train, cfg.train.batch_size, order, splits.num_classes),
+    model.fit(
+        data,
         epochs=cfg.train.epochs,
+        initial_epoch=resumed.initial_epoch(cfg.train.epochs),
         validation_data=(splits.x_val, losses.targets(cfg, splits.y_val, splits.num_classes)),
         validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
         callbacks=callbacks,
         shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
         verbose=0,
     )
-    train_time = time.perf_counter() - start
-    epochs_run = len(fit.history.get("loss", []))
-    history = [
-        {"epoch": i + 1, **{k: float(fit.history[k][i]) for k in HISTORY_KEYS if k in fit.history}}
-        for i in range(epochs_run)
-    ]
+    train_time = resumed.elapsed + time.perf_counter() - start
+    history = record.rows
     went_off = guard.diverged or any(not math.isfinite(h.get("loss", math.nan)) for h in history)
     restored = stopper is not None and stopper.restores
     best = chosen_epoch(history, cfg, stopper, restored)
@@ -142,6 +166,8 @@ def train_run(
         train_time=train_time,
         params=int(model.count_params()),
     )
+    if resumed.epochs_done:
+        metrics["resumed_from_epoch"] = resumed.epochs_done
     if save != "none" and model_out is not None:
         if best_weights is not None and best_weights.weights is not None and not restored:
             model.set_weights(best_weights.weights)

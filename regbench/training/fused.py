@@ -35,6 +35,7 @@ from regbench.data.splits import Splits
 from regbench.training import components
 from regbench.training.batches import BatchOrder, training_input
 from regbench.training.branches import BranchDense, SlotsToBranches
+from regbench.training.checkpoint import Resumed, Target
 from regbench.training.fusion import fusion_key
 from regbench.training.losses import branch_labels, branch_loss
 from regbench.training.model import build_model, make_optimizer
@@ -163,6 +164,11 @@ def _biases(model: keras.Model) -> dict[str, np.ndarray]:
     return {n: keras.ops.convert_to_numpy(model.get_layer(n).bias).copy() for n in _dense_names(model)}
 
 
+def _branch(kernels: dict[str, np.ndarray], biases: dict[str, np.ndarray], b: int) -> tuple[dict, dict]:
+    """Branch ``b``'s own (kernels, biases), copied out of every branch's."""
+    return {n: w[b].copy() for n, w in kernels.items()}, {n: w[b].copy() for n, w in biases.items()}
+
+
 class _Branches(keras.callbacks.Callback):
     """Per-branch history, early stopping and divergence (the rules of :mod:`regbench.training.monitor`, as for
     a run alone), and the weights each branch ends with."""
@@ -180,7 +186,7 @@ class _Branches(keras.callbacks.Callback):
         self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
         self.active = [True] * k
         self.diverged = [False] * k
-        self.final: list[tuple[dict, dict] | None] = [None] * k  # (kernels, biases) kept for a stopped branch
+        self.final: list[tuple[dict, dict] | None] = [None] * k  # a stopped branch's own (kernels, biases)
         self.stoppers = [
             Stopper(c.regularization.early_stopping) if c.regularization.early_stopping else None for c in cfgs
         ]
@@ -207,21 +213,18 @@ class _Branches(keras.callbacks.Callback):
                 value = row.get(monitor, math.nan) * (1.0 if mode == "min" else -1.0)
                 if math.isfinite(value) and value < self.best_value[b]:
                     self.best_value[b] = value
-                    self.best[b] = (
-                        {n: w[b].copy() for n, w in kernels.items()},
-                        {n: w[b].copy() for n, w in biases.items()},
-                    )
+                    self.best[b] = _branch(kernels, biases, b)
             if self.on_epoch[b] is not None:
                 self.on_epoch[b](epoch + 1, row)
             stopper = self.stoppers[b]
             if diverged(row["loss"], row["data_loss"], self.num_classes):
                 self.diverged[b], self.active[b] = True, False
-                self.final[b] = (kernels, biases)
+                self.final[b] = _branch(kernels, biases, b)
             elif stopper is not None and stopper.update(
-                epoch, row.get(stopper.config.monitor), lambda: (kernels, biases)
+                epoch, row.get(stopper.config.monitor), lambda b=b: _branch(kernels, biases, b)
             ):
                 self.active[b] = False
-                self.final[b] = (kernels, biases)
+                self.final[b] = _branch(kernels, biases, b)
         if not any(self.active):
             self.model.stop_training = True
 
@@ -231,12 +234,27 @@ class _Branches(keras.callbacks.Callback):
         return stopper is not None and stopper.restores and not self.diverged[b]
 
     def weights_of(self, b: int, last: tuple[dict, dict]) -> tuple[dict, dict]:
-        """The weights a plain run would end with: best (restore_best_weights), at the stop, or ``last``."""
+        """Branch ``b``'s (kernels, biases) a plain run would end with: best (restore_best_weights), at the stop,
+        or from ``last`` (every branch's weights now)."""
         if self.restored(b):
             return self.stoppers[b].best_weights
         if self.final[b] is not None:
             return self.final[b]
-        return last
+        return _branch(*last, b)
+
+    KEPT = ("history", "active", "diverged", "final", "best", "best_value")  # with the stoppers' state
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps (training.checkpoint)."""
+        stoppers = [s and s.state() for s in self.stoppers]
+        return {**{name: getattr(self, name) for name in self.KEPT}, "stoppers": stoppers}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name in self.KEPT:
+            setattr(self, name, state[name])
+        for stopper, saved in zip(self.stoppers, state["stoppers"], strict=True):
+            if stopper is not None:
+                stopper.restore(saved)
 
 
 def train_fused(
@@ -247,6 +265,7 @@ def train_fused(
     shuffle: bool = True,
     save: str = "none",
     models_out: list | None = None,
+    checkpoint: Target | None = None,
 ) -> list[tuple[dict[str, Any], list[dict[str, float]], dict[str, np.ndarray]]]:
     """Train K (config, seed) runs fused; return per branch (metrics, history, final kernels), in input order.
 
@@ -259,6 +278,8 @@ def train_fused(
         shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
         save: output.save_model; with ``last`` or ``best`` each branch is saved as the plain model of its variant
             and ``models_out`` gets one model.keras (bytes) per branch, in input order.
+        checkpoint: Where the group keeps a checkpoint after each epoch (training.checkpoint), and continues from
+            the one there, when it belongs to these runs (its identity lists them in input order).
     """
     keys = {fusion_key(c) for c in cfgs}
     if len(keys) != 1 or None in keys:
@@ -272,6 +293,7 @@ def train_fused(
         [(on_epoch or [None] * len(cfgs))[b] for b in order],
         shuffle,
         save,
+        checkpoint,
     )
     by_input = [None] * len(cfgs)
     models: list = [None] * len(cfgs)
@@ -282,7 +304,7 @@ def train_fused(
     return by_input
 
 
-def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle, save="none"):
+def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle, save="none", checkpoint=None):
     """train_fused with branches already in slot order; each result also carries the branch's saved model."""
     k = len(cfgs)
     model, params = build_fused(
@@ -297,25 +319,32 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle, save="none"
     )
     branches = _Branches(cfgs, on_epoch, splits.num_classes, keep_best=save == "best")
     batch_order = BatchOrder(len(splits.x_train), slot_seeds if shuffle else None, slots=True)
+    callbacks = [batch_order, *components.branch_callbacks(cfgs), branches]
+    data = training_input(model, splits.x_train, splits.y_train, cfg0.train.batch_size, batch_order, splits.num_classes)
+    resumed = Resumed()
+    if checkpoint is not None:
+        resumed = checkpoint.restore(model, {"branches": branches})
+        callbacks.append(checkpoint.callback({"branches": branches}, resumed))
     start = time.perf_counter()
     model.fit(
-        training_input(model, splits.x_train, splits.y_train, cfg0.train.batch_size, batch_order, splits.num_classes),
+        data,
         epochs=cfg0.train.epochs,
+        initial_epoch=resumed.initial_epoch(cfg0.train.epochs),
         validation_data=(splits.x_val[:, None], splits.y_val),
         validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
-        callbacks=[batch_order, *components.branch_callbacks(cfgs), branches],
+        callbacks=callbacks,
         shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
         verbose=0,
     )
-    wall = time.perf_counter() - start
+    wall = resumed.elapsed + time.perf_counter() - start
 
     # Put every branch's final weights in place, then evaluate all branches in one pass per set.
     last = _kernels(model), _biases(model)
     finals = [branches.weights_of(b, last) for b in range(k)]
     for name in _dense_names(model):
         layer = model.get_layer(name)
-        layer.assign_branch_kernels(np.stack([finals[b][0][name][b] for b in range(k)]))
-        layer.bias.assign(np.stack([finals[b][1][name][b] for b in range(k)]))
+        layer.assign_branch_kernels(np.stack([finals[b][0][name] for b in range(k)]))
+        layer.bias.assign(np.stack([finals[b][1][name] for b in range(k)]))
     test_p = _predict(model, splits.x_test[:, None])
     train_p = _predict(model, splits.x_train[:, None])
     kernels = _kernels(model)
@@ -344,13 +373,12 @@ def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle, save="none"
             params=params,
         )
         metrics["fused"] = {"branches": k, "batch_orders": len(slot_seeds), "wall_time_s": wall}
+        if resumed.epochs_done:
+            metrics["resumed_from_epoch"] = resumed.epochs_done
         saved = None
         if save != "none":
-            weights = (
-                branches.best[b]
-                if save == "best" and branches.best[b] is not None and not restored
-                else ({n: w[b] for n, w in finals[b][0].items()}, {n: w[b] for n, w in finals[b][1].items()})
-            )
+            best = branches.best[b] if save == "best" and not restored else None
+            weights = best if best is not None else finals[b]
             shape = splits.x_train.shape[1:]
             plain = branch_as_plain(cfg, seed, shape, splits.num_classes, *weights)
             saved = model_bytes(for_raw_images(plain, shape))

@@ -95,6 +95,14 @@ class Stopper:
             return False
         return self.wait >= es.patience and epoch > 0
 
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps (training.checkpoint)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "best_weights": self.best_weights, "wait": self.wait}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = state["best_weights"]
+
     @property
     def restores(self) -> bool:
         """Whether the run ends with the best epoch's weights rather than its last ones."""

@@ -63,3 +63,10 @@ class BestWeights(keras.callbacks.Callback):
         value = float((logs or {}).get(self.monitor, math.nan))
         if math.isfinite(value) and self.sign * value < self.best_value:
             self.best_value, self.weights = self.sign * value, self.model.get_weights()
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps (training.checkpoint)."""
+        return {"best_value": self.best_value, "weights": self.weights}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.best_value, self.weights = state["best_value"], state["weights"]

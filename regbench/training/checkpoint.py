@@ -1,0 +1,186 @@
+"""Per-epoch checkpoints: a run, or a fused group, interrupted mid-training continues from its last finished
+epoch and ends exactly as if it had never stopped (bitwise on the CPU).
+
+After every epoch that training goes on from, one ``.npz`` file (written whole, then renamed over the last one)
+holds everything the next epoch depends on: every model variable (weights, batch-norm statistics, per-branch
+values, the dropout layers' random-number states), every optimizer variable (Adam's moments, the step count,
+the learning rate), and the state of regbench's callbacks (the history so far, early stopping's best value,
+patience and best weights, the best weights kept for ``save_model: best``, a fused group's stopped branches).
+The batch order needs nothing: it is drawn from (seed, epoch) alone (training.batches).
+
+A checkpoint names what it belongs to (``identity``: the runs' ids in branch order, the data's sha256, the
+backend and versions); one that does not match, or cannot be read, is ignored with a warning and the runs
+train from the first epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import keras
+import numpy as np
+
+from regbench.backend.runtime import framework
+from regbench.store import checkpoints
+
+FORMAT = 1
+
+
+class Stateful(Protocol):
+    """A callback whose state a checkpoint keeps."""
+
+    def state(self) -> Any: ...
+
+    def restore(self, state: Any) -> None: ...
+
+
+def pack(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """``value`` as JSON, its numpy arrays moved into ``arrays`` (replaced by ``{"array": name}``)."""
+    if isinstance(value, np.ndarray) or (hasattr(value, "shape") and hasattr(value, "dtype")):
+        name = f"a{len(arrays)}"
+        arrays[name] = np.asarray(value)
+        return {"array": name}
+    if isinstance(value, dict):
+        return {"dict": [[k, pack(v, arrays)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [pack(v, arrays) for v in value]
+    return value
+
+
+def unpack(value: Any, arrays: Any) -> Any:
+    """The inverse of :func:`pack` (tuples come back as lists)."""
+    if isinstance(value, dict):
+        if "array" in value:
+            return arrays[value["array"]]
+        return {k: unpack(v, arrays) for k, v in value["dict"]}
+    if isinstance(value, list):
+        return [unpack(v, arrays) for v in value]
+    return value
+
+
+def identity(run_ids: list[str], data_sha256: str) -> dict[str, Any]:
+    """What a checkpoint must match to be continued: the runs (in branch order), the data and the runtime."""
+    return {"format": FORMAT, "runs": list(run_ids), "data": data_sha256, "runtime": framework()}
+
+
+def _variables(model: keras.Model) -> list:
+    return [*model.variables, *model.optimizer.variables]
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a unit continues: after ``epochs_done`` epochs, ``elapsed`` training seconds spent, and whether its
+    training had ended there (a kept checkpoint: the unit only has to be evaluated)."""
+
+    epochs_done: int = 0
+    elapsed: float = 0.0
+    finished: bool = False
+
+    def initial_epoch(self, epochs: int) -> int:
+        """``fit``'s initial_epoch: the next epoch to train, or ``epochs`` (none) when training had ended."""
+        return epochs if self.finished else self.epochs_done
+
+
+def save(path: Path, ident: dict[str, Any], at: Resumed, model: keras.Model, parts: dict) -> None:
+    """Write the checkpoint of ``model`` (and its optimizer) at ``at`` (store.checkpoints.write: whole or not at
+    all)."""
+    arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(_variables(model))}
+    meta = {"identity": ident, "epochs_done": at.epochs_done, "elapsed_s": at.elapsed, "finished": at.finished}
+    meta["variables"] = len(arrays)
+    meta["parts"] = pack({name: part.state() for name, part in parts.items()}, arrays)
+    checkpoints.write(path, arrays, meta)
+
+
+def _warn(path: Path, why: str) -> None:
+    print(f"regbench: checkpoint {path} {why}; training from the first epoch", file=sys.stderr)
+
+
+def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict) -> Resumed:
+    """Continue from the checkpoint at ``path`` when there is one for ``ident``: set the model's and optimizer's
+    variables and each part's state, and say where training continues (``Resumed()``: from the start). ``model``
+    must be compiled; its optimizer is built here if it is not yet."""
+    if path.is_symlink() or not path.is_file():
+        return Resumed()
+    try:
+        meta, arrays = checkpoints.read(path)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is ignored, never trusted
+        _warn(path, f"cannot be read ({type(exc).__name__})")
+        return Resumed()
+    if not isinstance(meta, dict) or meta.get("identity") != ident:
+        _warn(path, "belongs to other runs, data or versions")
+        return Resumed()
+    try:
+        at = Resumed(int(meta["epochs_done"]), float(meta["elapsed_s"]), bool(meta.get("finished")))
+        states = unpack(meta["parts"], arrays)
+        missing = set(parts) - set(states)
+    except Exception as exc:  # noqa: BLE001 - a malformed record is ignored, never trusted
+        _warn(path, f"is damaged ({type(exc).__name__})")
+        return Resumed()
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    variables = _variables(model)
+    values = [arrays.get(f"v{i}") for i in range(len(variables))]
+    if (
+        missing
+        or meta.get("variables") != len(variables)
+        or any(a is None or tuple(a.shape) != tuple(v.shape) for a, v in zip(values, variables, strict=True))
+    ):
+        _warn(path, "does not fit this model")
+        return Resumed()
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+    try:
+        for name, part in parts.items():
+            part.restore(states[name])
+    except Exception as exc:  # the model already holds the checkpoint's weights: this run cannot go on
+        raise ValueError(
+            f"checkpoint {path} is damaged ({type(exc).__name__}: {exc}); delete it, and --resume trains these runs "
+            "from the first epoch"
+        ) from None
+    return at
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves a checkpoint after each epoch that training goes on from: not after the last epoch, nor when the
+    run is stopping (early stopping, divergence), which a resumed run reaches again by itself, unless ``keep``
+    (output.keep_checkpoint): then the end of training too. Put it after every callback whose state it keeps."""
+
+    def __init__(self, path: Path, ident: dict[str, Any], parts: dict, elapsed_before: float = 0.0, keep=False):
+        super().__init__()
+        self.path, self.ident, self.parts, self.keep = path, ident, parts, keep
+        self.elapsed_before = elapsed_before
+        self.started = time.perf_counter()
+        self.failed = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        ending = self.model.stop_training or epoch + 1 >= self.params["epochs"]
+        if self.failed or (ending and not self.keep):
+            return
+        at = Resumed(epoch + 1, self.elapsed_before + time.perf_counter() - self.started, ending)
+        try:
+            save(self.path, self.ident, at, self.model, self.parts)
+        except OSError as exc:  # a full disk: training goes on without checkpoints
+            print(
+                f"regbench: cannot write checkpoint {self.path} ({exc.strerror or exc}); going on without",
+                file=sys.stderr,
+            )
+            self.failed = True
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one training unit (a run alone or a fused group) keeps its checkpoint, and what it must match."""
+
+    path: Path
+    identity: dict[str, Any]
+    keep: bool = False  # output.keep_checkpoint
+
+    def restore(self, model: keras.Model, parts: dict) -> Resumed:
+        return restore(self.path, self.identity, model, parts)
+
+    def callback(self, parts: dict, resumed: Resumed) -> EpochCheckpoint:
+        return EpochCheckpoint(self.path, self.identity, parts, resumed.elapsed, self.keep)
