@@ -397,20 +397,22 @@ def override_effects(path: str | Path, overrides: list[str]) -> list[tuple[str, 
     def shown(value: Any) -> str:
         return "(unset)" if value is _UNSET else json.dumps(value, separators=(", ", ": "))
 
-    def variants(overrides_so_far: list[str]) -> dict[str, dict[str, Any]]:
+    def variants(overrides_so_far: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        """Each variant's resolved config, and the study-wide sections (output, analysis, execution, search)."""
         experiment = load(path, overrides_so_far)
-        return {name: v.model_dump(mode="json") for name, v in experiment.variants.items()}
+        study = experiment.model_dump(mode="json", include={"output", "analysis", "execution", "search"})
+        return {name: v.model_dump(mode="json") for name, v in experiment.variants.items()}, study
 
     effects = []
-    before = variants([])
+    before, study_before = variants([])
     for i, override in enumerate(overrides):
-        after = variants(overrides[: i + 1])
+        after, study_after = variants(overrides[: i + 1])
         where: dict[tuple[str, str, str], list[str]] = {}
         for name in after.keys() & before.keys():
             for key, a, b in _changes(before[name], after[name]):
                 where.setdefault((key, shown(a), shown(b)), []).append(name)
         order = list(after)
-        lines = []
+        lines = [f"{key}: {shown(a)} → {shown(b)} (study-wide)" for key, a, b in _changes(study_before, study_after)]
         for (key, a, b), names in where.items():
             names.sort(key=order.index)
             scope = f"every variant ({len(order)})" if len(names) == len(order) else ", ".join(names)
@@ -420,5 +422,5 @@ def override_effects(path: str | Path, overrides: list[str]) -> list[tuple[str, 
         if removed := [n for n in before if n not in after]:
             lines.append(f"removes variants {', '.join(removed)}")
         effects.append((override, lines))
-        before = after
+        before, study_before = after, study_after
     return effects

@@ -328,7 +328,7 @@ def test_a_dry_run_shows_what_each_set_changed_and_in_which_variants(tmp_path):
 
     args = ["run", str(ROOT / "configs" / "dropout.yaml"), "--dry-run", "--set", "train.epochs=2"]
     args += ["--set", "regularization.early_stopping.patience=5", "--set", "variants.dropout.train.epochs=1"]
-    args += ["--set", "data.seed=0"]
+    args += ["--set", "data.seed=0", "--set", "output.checkpoint=false"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("--set")]
@@ -339,4 +339,5 @@ def test_a_dry_run_shows_what_each_set_changed_and_in_which_variants(tmp_path):
         "every variant (2)",
         "--set variants.dropout.train.epochs=1: train.epochs: 2 → 1 in dropout",
         "--set data.seed=0: changed nothing",
+        "--set output.checkpoint=false: output.checkpoint: true → false (study-wide)",
     ]
