@@ -97,7 +97,11 @@ def run(
     ] = None,
     resume: Annotated[
         Path | None,
-        typer.Option("--resume", help="Continue this experiment folder: skip finished runs, redo the rest."),
+        typer.Option(
+            "--resume",
+            help="Continue this experiment folder: skip finished runs, continue interrupted ones from their last "
+            "finished epoch (output.checkpoint), train the rest.",
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned runs and exit.")] = False,
     tensorboard: Annotated[

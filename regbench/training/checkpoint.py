@@ -144,31 +144,41 @@ def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict) 
     return at
 
 
+COST = 0.1  # the share of training time checkpoints may take at most
+clock = time.perf_counter
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves a checkpoint after each epoch that training goes on from: not after the last epoch, nor when the
     run is stopping (early stopping, divergence), which a resumed run reaches again by itself, unless ``keep``
-    (output.keep_checkpoint): then the end of training too. Put it after every callback whose state it keeps."""
+    (output.keep_checkpoint): then the end of training too. Put it after every callback whose state it keeps.
+
+    Writing costs at most ``COST`` of the time: after a write that took ``d`` seconds, the next comes once
+    ``d * (1 / COST - 1)`` seconds have passed (every epoch, unless epochs are short and the model is large:
+    256 fused branches of a fast GPU epoch); a resume then continues from an earlier epoch, to the same end."""
 
     def __init__(self, path: Path, ident: dict[str, Any], parts: dict, elapsed_before: float = 0.0, keep=False):
         super().__init__()
         self.path, self.ident, self.parts, self.keep = path, ident, parts, keep
         self.elapsed_before = elapsed_before
-        self.started = time.perf_counter()
+        self.started = clock()
+        self.next_write = self.started
         self.failed = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         ending = self.model.stop_training or epoch + 1 >= self.params["epochs"]
-        if self.failed or (ending and not self.keep):
+        now = clock()
+        if self.failed or (ending and not self.keep) or (now < self.next_write and not ending):
             return
-        at = Resumed(epoch + 1, self.elapsed_before + time.perf_counter() - self.started, ending)
+        at = Resumed(epoch + 1, self.elapsed_before + now - self.started, ending)
         try:
             save(self.path, self.ident, at, self.model, self.parts)
         except OSError as exc:  # a full disk: training goes on without checkpoints
-            print(
-                f"regbench: cannot write checkpoint {self.path} ({exc.strerror or exc}); going on without",
-                file=sys.stderr,
-            )
+            why = exc.strerror or exc
+            print(f"regbench: cannot write checkpoint {self.path} ({why}); training goes on without", file=sys.stderr)
             self.failed = True
+        done = clock()
+        self.next_write = done + (done - now) * (1 / COST - 1)
 
 
 @dataclass(frozen=True)

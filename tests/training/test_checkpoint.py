@@ -187,3 +187,28 @@ def test_a_checkpoint_of_other_runs_is_not_continued(tmp_path, capsys):
     metrics, _ = train_run(cfg, splits, 0, checkpoint=mine)
     assert "resumed_from_epoch" not in metrics
     assert "cannot be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("write_s, written", [(0.0, list(range(1, 20))), (1.0, [1, 6, 11, 16])])
+def test_checkpoints_take_at_most_a_tenth_of_the_time(monkeypatch, tmp_path, write_s, written):
+    """Epochs of 2 s: a checkpoint that takes no time is written after every epoch but the last; one that takes
+    1 s waits 9 s after it for the next."""
+    from types import SimpleNamespace
+
+    from regbench.training import checkpoint
+
+    now, saved = [0.0], []
+
+    def save(path, ident, at, model, parts):
+        saved.append(at.epochs_done)
+        now[0] += write_s
+
+    monkeypatch.setattr(checkpoint, "clock", lambda: now[0])
+    monkeypatch.setattr(checkpoint, "save", save)
+    callback = checkpoint.EpochCheckpoint(tmp_path / "c.npz", {}, {})
+    callback.set_model(SimpleNamespace(stop_training=False))
+    callback.set_params({"epochs": 20})
+    for epoch in range(20):
+        now[0] += 2.0
+        callback.on_epoch_end(epoch)
+    assert saved == written
