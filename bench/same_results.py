@@ -1,6 +1,6 @@
 """Do two sets of experiment folders hold the same results? For checking that a change which should not move a
 number (a refactor, a faster path) did not: every run's metrics.json and history.csv must be byte-identical,
-apart from what differs between any two sessions (timings).
+apart from what differs between any two sessions (timings, a resume's starting epoch).
 
     python bench/same_results.py BEFORE AFTER
 
@@ -17,8 +17,9 @@ import re
 import sys
 from pathlib import Path
 
-# Wall-clock measurements: they differ between any two sessions, so they are left out of the comparison.
-TIMINGS = (("train_time_s",), ("fused", "wall_time_s"))
+# Wall-clock measurements, and whether a run was continued from a checkpoint: they differ between any two
+# sessions, so they are left out of the comparison.
+TIMINGS = (("train_time_s",), ("fused", "wall_time_s"), ("resumed_from_epoch",))
 
 
 def runs(parent: Path) -> dict[tuple[str, str, str], Path]:

@@ -26,9 +26,11 @@ import_keras()
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
 from regbench.training.alone import train_run
+from regbench.training import checkpoint
 from regbench.training.checkpoint import Target, identity
 from regbench.training.fused import train_fused
 
+checkpoint.COST = 1.0  # a checkpoint after every epoch, however short the epochs (see EpochCheckpoint)
 phase, folder = sys.argv[1], Path(sys.argv[2])
 splits = prepare(synthetic_arrays(n_train=480), validation_split=0.2, seed=0)
 exp = load_text('''
