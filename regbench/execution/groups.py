@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regbench.data.datasets import SHAPES
+from regbench.store.identity import run_id
 
 
 @dataclass
@@ -22,6 +23,11 @@ class Task:
     save_model: str = "none"  # output.save_model: none, last or best
     checkpoint: str | None = None  # the file its training unit keeps its per-epoch checkpoint in (store.checkpoints)
     keep_checkpoint: bool = False  # output.keep_checkpoint: also checkpoint the end of training
+
+    @property
+    def run_id(self) -> str:
+        """The run's identity (store.identity.run_id), as the study's plan has it."""
+        return run_id(self.config, self.seed)
 
 
 MAX_BRANCHES = 256  # one fused model's branches at most (and fewer where memory says so: branch_limit)
@@ -105,13 +111,12 @@ def trained_alone(tasks: list[Task]) -> dict[str, str]:
 
 
 def resumable_groups(
-    tasks: list[Task], run_ids: dict[str, str], found: list[tuple[Any, list[str]]], fuse: bool
+    tasks: list[Task], found: list[tuple[Any, list[str]]], fuse: bool
 ) -> tuple[list[list[Task]], list[Task]]:
     """The groups that continue from a checkpoint, and the tasks left to group: each checkpoint (``found``: its
     runs' ids in branch order, store.checkpoints.unfinished) whose runs are all among ``tasks`` trains as the same
-    group again, in the same order, so that it continues where it stopped; a fused group only under ``fuse``.
-    ``run_ids``: each task's run id, by key."""
-    by_id = {run_ids[t.key]: t for t in tasks}
+    group again, in the same order, so that it continues where it stopped; a fused group only under ``fuse``."""
+    by_id = {t.run_id: t for t in tasks}
     groups = []
     for _, runs in found:
         if (len(runs) > 1 and not fuse) or len(set(runs)) != len(runs) or any(r not in by_id for r in runs):

@@ -66,8 +66,7 @@ def _checkpoint(group: list[Task], data_sha256: str) -> Any:
     path = group[0].checkpoint
     if path is None or not Path(path).parent.is_dir():
         return None
-    from regbench.store.identity import run_id
     from regbench.training.checkpoint import Target, identity
 
-    ident = identity([run_id(t.config, t.seed) for t in group], data_sha256)
+    ident = identity([t.run_id for t in group], data_sha256)
     return Target(Path(path), ident, keep=group[0].keep_checkpoint)

@@ -17,7 +17,6 @@ from regbench.errors import RegbenchError
 from regbench.execution.groups import Task
 from regbench.execution.outcome import Outcome, Status
 from regbench.store import layout
-from regbench.store.identity import run_id
 from regbench.store.writer import ExperimentFolder
 from regbench.study.environment import check_same_runtime, environment, provenance
 from regbench.study.options import RunOptions
@@ -197,10 +196,7 @@ def _continued(
     for path, ids in found:
         if not keep and set(ids) <= finished:
             path.unlink(missing_ok=True)
-    if not found:
-        return [], tasks
-    ids = {r.key: r.run_id for r in runs}
-    return resumable_groups(tasks, {t.key: ids[t.key] for t in tasks}, found, fuse)
+    return resumable_groups(tasks, found, fuse) if found else ([], tasks)
 
 
 def _checkpointed(groups: list[list[Task]], exp_dir: Path, keep: bool) -> dict[str, int]:
@@ -217,7 +213,7 @@ def _checkpointed(groups: list[list[Task]], exp_dir: Path, keep: bool) -> dict[s
         return {}
     pending = {}
     for group in groups:
-        path = str(path_for(exp_dir, [run_id(t.config, t.seed) for t in group]))
+        path = str(path_for(exp_dir, [t.run_id for t in group]))
         for t in group:
             t.checkpoint, t.keep_checkpoint = path, keep
         pending[path] = len(group)

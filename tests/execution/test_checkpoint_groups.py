@@ -13,17 +13,17 @@ from regbench.store.layout import CHECKPOINTS
 
 
 def tasks(*keys: str) -> list[Task]:
-    return [Task(key, key.split("/")[0], int(key[-1]), {}, None) for key in keys]
+    return [Task(key, key.split("/")[0], int(key[-1]), {"variant": key}, None) for key in keys]
 
 
 def test_a_checkpointed_group_is_kept_whole_and_in_order():
     todo = tasks("a/seed-0", "b/seed-0", "c/seed-0", "d/seed-0")
-    ids = {t.key: f"id-{t.key[0]}" for t in todo}
-    found = [("x", ["id-c", "id-a"]), ("y", ["id-b"]), ("z", ["id-a", "id-zz"]), ("w", ["id-d", "id-d"])]
-    groups, left = resumable_groups(todo, ids, found, fuse=True)
+    a, b, c, d = (t.run_id for t in todo)
+    found = [("x", [c, a]), ("y", [b]), ("z", [a, "another run"]), ("w", [d, d])]
+    groups, left = resumable_groups(todo, found, fuse=True)
     assert [[t.key for t in g] for g in groups] == [["c/seed-0", "a/seed-0"], ["b/seed-0"]]
     assert [t.key for t in left] == ["d/seed-0"]  # z: a run already claimed or finished; w: malformed
-    groups, left = resumable_groups(todo, ids, found, fuse=False)  # --no-fuse now: only runs alone continue
+    groups, left = resumable_groups(todo, found, fuse=False)  # --no-fuse now: only runs alone continue
     assert [[t.key for t in g] for g in groups] == [["b/seed-0"]]
     assert [t.key for t in left] == ["a/seed-0", "c/seed-0", "d/seed-0"]
 
