@@ -85,7 +85,7 @@ class Resumed:
         return epochs if self.finished else self.epochs_done
 
 
-def save(path: Path, ident: dict[str, Any], at: Resumed, model: keras.Model, parts: dict) -> None:
+def save(path: Path, ident: dict[str, Any], at: Resumed, model: keras.Model, parts: dict[str, Stateful]) -> None:
     """Write the checkpoint of ``model`` (and its optimizer) at ``at`` (store.checkpoints.write: whole or not at
     all)."""
     arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(_variables(model))}
@@ -99,7 +99,7 @@ def _warn(path: Path, why: str) -> None:
     print(f"regbench: checkpoint {path} {why}; training from the first epoch", file=sys.stderr)
 
 
-def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict) -> Resumed:
+def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict[str, Stateful]) -> Resumed:
     """Continue from the checkpoint at ``path`` when there is one for ``ident``: set the model's and optimizer's
     variables and each part's state, and say where training continues (``Resumed()``: from the start). ``model``
     must be compiled; its optimizer is built here if it is not yet."""
@@ -157,10 +157,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     ``d * (1 / COST - 1)`` seconds have passed (every epoch, unless epochs are short and the model is large:
     256 fused branches of a fast GPU epoch); a resume then continues from an earlier epoch, to the same end."""
 
-    def __init__(self, path: Path, ident: dict[str, Any], parts: dict, elapsed_before: float = 0.0, keep=False):
+    def __init__(self, target: Target, parts: dict[str, Stateful], elapsed_before: float = 0.0):
         super().__init__()
-        self.path, self.ident, self.parts, self.keep = path, ident, parts, keep
-        self.elapsed_before = elapsed_before
+        self.target, self.parts, self.elapsed_before = target, parts, elapsed_before
         self.started = clock()
         self.next_write = self.started
         self.failed = False
@@ -168,14 +167,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         ending = self.model.stop_training or epoch + 1 >= self.params["epochs"]
         now = clock()
-        if self.failed or (ending and not self.keep) or (now < self.next_write and not ending):
+        if self.failed or (ending and not self.target.keep) or (now < self.next_write and not ending):
             return
         at = Resumed(epoch + 1, self.elapsed_before + now - self.started, ending)
         try:
-            save(self.path, self.ident, at, self.model, self.parts)
+            save(self.target.path, self.target.identity, at, self.model, self.parts)
         except OSError as exc:  # a full disk: training goes on without checkpoints
             why = exc.strerror or exc
-            print(f"regbench: cannot write checkpoint {self.path} ({why}); training goes on without", file=sys.stderr)
+            path = self.target.path
+            print(f"regbench: cannot write checkpoint {path} ({why}); training goes on without", file=sys.stderr)
             self.failed = True
         done = clock()
         self.next_write = done + (done - now) * (1 / COST - 1)
@@ -189,8 +189,8 @@ class Target:
     identity: dict[str, Any]
     keep: bool = False  # output.keep_checkpoint
 
-    def restore(self, model: keras.Model, parts: dict) -> Resumed:
+    def restore(self, model: keras.Model, parts: dict[str, Stateful]) -> Resumed:
         return restore(self.path, self.identity, model, parts)
 
-    def callback(self, parts: dict, resumed: Resumed) -> EpochCheckpoint:
-        return EpochCheckpoint(self.path, self.identity, parts, resumed.elapsed, self.keep)
+    def callback(self, parts: dict[str, Stateful], resumed: Resumed) -> EpochCheckpoint:
+        return EpochCheckpoint(self, parts, resumed.elapsed)

@@ -207,7 +207,7 @@ def test_checkpoints_take_at_most_a_tenth_of_the_time(monkeypatch, tmp_path, wri
 
     monkeypatch.setattr(checkpoint, "clock", lambda: now[0])
     monkeypatch.setattr(checkpoint, "save", save)
-    callback = checkpoint.EpochCheckpoint(tmp_path / "c.npz", {}, {})
+    callback = checkpoint.EpochCheckpoint(checkpoint.Target(tmp_path / "c.npz", {}), {})
     callback.set_model(SimpleNamespace(stop_training=False))
     callback.set_params({"epochs": 20})
     for epoch in range(20):
