@@ -34,6 +34,19 @@ def run_in_backend(script: str, backend: str, **env: str | None) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+def kill_when(process, ready, timeout: float = 300, every: float = 0.05) -> None:
+    """SIGKILL ``process`` as soon as ``ready()`` is true (polled every ``every`` s), or when ``timeout`` s have
+    passed or it has ended by itself; then wait for it."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None and not ready():
+        time.sleep(every)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def synthetic_arrays(n_train: int = 256, n_test: int = 64, seed: int = 0) -> dict[str, np.ndarray]:
     """28x28 uint8 images whose class is a bright 7x7 block at one of ten places, plus noise: learnable."""
     rng = np.random.default_rng(seed)

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_arrays
+from conftest import kill_when, synthetic_arrays
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 
@@ -63,14 +61,12 @@ def test_a_run_killed_mid_training_resumes_from_its_checkpoint_and_ends_as_unint
 
     out = tmp_path / "killed"
     driver = run([str(study), "--out", str(out), *extra], env, output=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and driver.poll() is None:  # kill once a checkpoint of epoch 3 or later is there
+
+    def epoch_3_checkpointed() -> bool:
         found = list(out.glob("*/.checkpoints/*.npz"))
-        if found and _epochs_done(found[0]) >= 3:
-            break
-        time.sleep(0.02)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+        return bool(found) and _epochs_done(found[0]) >= 3
+
+    kill_when(driver, epoch_3_checkpointed, every=0.02)
     (exp,) = out.iterdir()
     written = records(exp)
     assert len(written) < 4, "the kill should land before every run is written"

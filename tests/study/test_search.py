@@ -4,13 +4,12 @@ validation metric, the study lives in the folder and resumes after kill -9 with 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_when
 from typer.testing import CliRunner
 
 from regbench.cli import app
@@ -72,13 +71,8 @@ def test_a_search_killed_mid_batch_resumes_with_no_trial_lost_or_repeated(tmp_pa
     out = tmp_path / "out"
     command = [sys.executable, "-m", "regbench", "run", str(study), "--no-fuse"]
     driver = subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and driver.poll() is None:  # kill once the second batch is training
-        if list(out.glob("*/trial-002/seed-0/metrics.json")):
-            break
-        time.sleep(0.1)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    # kill once the second batch is training
+    kill_when(driver, lambda: bool(list(out.glob("*/trial-002/seed-0/metrics.json"))), every=0.1)
     (exp,) = out.iterdir()
     before = trials(exp)
     assert any(state == "RUNNING" for _, state, _, _ in before), before  # killed with a trial asked, not told
