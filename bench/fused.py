@@ -43,8 +43,7 @@ def main() -> None:
     keras = import_keras()
     from regbench.data.sources import load_arrays
     from regbench.data.splits import prepare
-    from regbench.training.alone import train_run
-    from regbench.training.fused import train_fused
+    from regbench.training.driver import train_fused, train_run
 
     exp = load_text(STUDY.format(epochs=args.epochs))
     cfgs = list(exp.variants.values())
@@ -57,7 +56,7 @@ def main() -> None:
         devices += " on " + ", ".join(sorted({d.platform for d in jax.devices()}))
 
     start = time.perf_counter()
-    alone, _ = train_run(cfgs[0], splits, 0)
+    alone = train_run(cfgs[0], splits, 0).metrics
     alone_s = time.perf_counter() - start
     start = time.perf_counter()
     results = train_fused(cfgs, [0] * len(cfgs), splits)
@@ -72,10 +71,10 @@ def main() -> None:
     )
     print("| training | runs | fit + evaluate s | × one alone | test acc % |")
     print("|---|---:|---:|---:|---|")
-    print(f"| one variant alone | 1 | {alone_s:.1f} | 1.00 | {alone['test_accuracy'] * 100:.2f} |")
-    accs = ", ".join(f"{m['test_accuracy'] * 100:.2f}" for m, _, _ in results)
+    print(f"| one variant alone | 1 | {alone_s:.1f} | 1.00 | {alone.test_accuracy * 100:.2f} |")
+    accs = ", ".join(f"{t.metrics.test_accuracy * 100:.2f}" for t in results)
     print(f"| 8 variants fused, 1 seed (1 batch order) | 8 | {fused_s:.1f} | {fused_s / alone_s:.2f} | {accs} |")
-    accs = ", ".join(f"{m['test_accuracy'] * 100:.2f}" for m, _, _ in seeds)
+    accs = ", ".join(f"{t.metrics.test_accuracy * 100:.2f}" for t in seeds)
     print(f"| 1 variant fused, 8 seeds (8 batch orders) | 8 | {seeds_s:.1f} | {seeds_s / alone_s:.2f} | {accs} |")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from regbench.analysis.stats import paired, welch
-from regbench.analysis.summary import METRICS, group_runs, metric_values
+from regbench.analysis.summary import METRICS, metric_values, summarize
 from regbench.store.reader import find_runs
 
 
@@ -27,14 +27,14 @@ def main() -> None:
     parser.add_argument("--baseline", default="baseline")
     args = parser.parse_args()
     runs, _ = find_runs(args.folders)
-    groups, _ = group_runs(runs)
+    summaries, _ = summarize(runs)
     scale = METRICS[args.metric][3]
-    base = next(g for g in groups if g.variant == args.baseline)
+    base = next(s for s in summaries if s.variant == args.baseline)
     theirs = dict(zip((r.seed for r in base.runs), metric_values(base, args.metric), strict=True))
     print(f"{args.metric} against {base.label}; CI half-widths in the column's unit (x {scale:g})")
     print("| variant | n | correlation | CI ± paired | CI ± Welch | paired / Welch |")
     print("|---|---:|---:|---:|---:|---:|")
-    for g in groups:
+    for g in summaries:
         if g is base:
             continue
         mine = dict(zip((r.seed for r in g.runs), metric_values(g, args.metric), strict=True))

@@ -90,8 +90,11 @@ def main() -> int:
     print(f"{len(left.keys() & right.keys()) - failed} of {len(left.keys() | right.keys())} runs identical")
     if args.figures:
         first, second = figures(args.before), figures(args.after)
-        other = sorted(k for k in first.keys() | second.keys() if k not in first or k not in second
-                       or first[k].read_bytes() != second[k].read_bytes())
+        other = sorted(
+            k
+            for k in first.keys() | second.keys()
+            if k not in first or k not in second or first[k].read_bytes() != second[k].read_bytes()
+        )
         for key in other:
             print(f"{'/'.join(key)}: {'differs' if key in first and key in second else 'only on one side'}")
         every = first.keys() | second.keys()

@@ -6,17 +6,18 @@ from __future__ import annotations
 import math
 
 from regbench.analysis.stats import welch
-from regbench.analysis.summary import Group, metric_values
+from regbench.analysis.summary import Summary, metric_values
+from regbench.analysis.verdicts import Row
 
 
-def verdict(g: Group) -> str:
-    """A row's verdict (better, worse, equivalent, inconclusive: summary.decide), baseline, or why untested."""
-    if g.test_note == "baseline":
+def verdict(row: Row) -> str:
+    """A row's verdict (analysis.verdicts.Verdict), ``baseline``, or why it was not tested."""
+    if row.baseline:
         return "baseline"
-    return g.verdict or g.test_note or "untested"
+    return row.verdict.value if row.verdict is not None else (row.note or "untested")
 
 
-def p_between(first: Group, other: Group, metric: str) -> float | str:
+def p_between(first: Summary, other: Summary, metric: str) -> float | str:
     """Welch's p for a variant's runs on one backend against its runs on another (small: the backends train it
     differently), or why there is none."""
     a = [v for v in metric_values(first, metric) if math.isfinite(v)]

@@ -1,4 +1,4 @@
-"""The compare use case: read run folders, group them over seeds, test against a baseline, sort."""
+"""The compare use case: read run folders, pool them over seeds, test against a baseline, sort."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regbench.analysis.stats import WELCH
-from regbench.analysis.summary import ALPHA, METRICS, Group, changed_keys, default_baseline, group_runs, summarize
+from regbench.analysis.summary import METRICS, Summary, changed_keys, default_baseline, summarize
+from regbench.analysis.verdicts import Row, judge
+from regbench.config.choices import ALPHA, DATASET, TEST, TestKind
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
-from regbench.store.reader import Run, Skipped, find_runs, recorded_analysis
+from regbench.store.reader import Run, Skipped, find_runs
 
 
-def config_diff(group: Group, base: Group) -> dict[str, tuple[Any, Any]]:
+def config_diff(summary: Summary, base: Summary) -> dict[str, tuple[Any, Any]]:
     """Keys whose value differs from the baseline's: key -> (baseline value, this value)."""
-    a, b = comparable_config(base.config), comparable_config(group.config)
+    a, b = comparable_config(base.config), comparable_config(summary.config)
     return {k: (a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)}
 
 
@@ -30,18 +31,18 @@ def one_data_per_dataset(runs: list[Run]) -> tuple[list[Run], list[Skipped]]:
     with their reason; runs written before the data were recorded are kept."""
 
     def dataset(run: Run) -> str:
-        return str((run.config.get("data") or {}).get("dataset", "mnist"))
+        return str((run.config.get("data") or {}).get("dataset", DATASET))
 
     def sha(run: Run) -> str | None:
-        data = run.metrics.get("data")
-        return str(data.get("sha256")) if isinstance(data, dict) and data.get("sha256") else None
+        data = run.record.data
+        return data.sha256 if data is not None and data.sha256 else None
 
     counts: dict[str, Counter] = {}
     sources: dict[tuple[str, str], str] = {}
     for run in runs:
         if (digest := sha(run)) is not None:
             counts.setdefault(dataset(run), Counter())[digest] += 1
-            sources.setdefault((dataset(run), digest), str(run.metrics["data"].get("source")))
+            sources.setdefault((dataset(run), digest), run.record.data.source)
     kept, skipped = [], []
     for run in runs:
         digest, name = sha(run), dataset(run)
@@ -60,13 +61,22 @@ def one_data_per_dataset(runs: list[Run]) -> tuple[list[Run], list[Skipped]]:
     return kept, skipped
 
 
-@dataclass
+@dataclass(frozen=True)
 class Comparison:
-    groups: list[Group]
+    """A comparison table: one row per variant summary, what was skipped, the config keys shown."""
+
+    rows: list[Row]
     skipped: list[Skipped]
-    diff: list[str]
-    with_test: bool
-    baseline: str | None = None
+    diff: list[str]  # config keys that differ between the rows (--only-changed)
+    baseline: str | None = None  # what the rows were compared with; None: no test
+
+    @property
+    def with_test(self) -> bool:
+        return self.baseline is not None
+
+    @property
+    def summaries(self) -> list[Summary]:
+        return [row.summary for row in self.rows]
 
 
 def compare(
@@ -78,9 +88,9 @@ def compare(
     metric: str = "test_accuracy",
     margin: float | None = None,
     seeds: list[int] | None = None,
-    test: str | None = None,
+    test: TestKind | None = None,
 ) -> Comparison:
-    """Read runs under ``paths``, group them by variant and compute the statistics.
+    """Read runs under ``paths``, pool them by variant and compute the statistics.
 
     Without ``baseline`` it is picked as :func:`default_baseline` says, the same way for ``run`` and
     ``compare``, so the same runs give the same table. Without ``margin`` (in the metric's column unit), the
@@ -109,9 +119,10 @@ def compare(
         )
     if metric not in METRICS:
         raise RegbenchError(f"--test {metric}: unknown metric; expected one of: {', '.join(METRICS)}", exit_code=2)
-    recorded = [recorded_analysis(d) for d in {r.experiment_dir for r in runs}]  # config.yaml, once per folder
+    recorded = [r.folder.judging for r in {r.experiment_dir: r for r in runs}.values()]  # read once per folder
+    summaries, dropped = summarize(runs)
     if baseline is None:
-        baseline = default_baseline(group_runs(runs)[0])
+        baseline = default_baseline(summaries)
         if any(r.searched for r in recorded) and baseline is not None and baseline.startswith("trial-"):
             baseline = None  # trials of a search are not compared with its first trial; name a baseline to test
 
@@ -120,36 +131,44 @@ def compare(
 
     margin = margin if margin is not None else agreed({r.margin for r in recorded}, None)
     level = agreed({r.level for r in recorded}, ALPHA)
-    test = test or agreed({r.test for r in recorded}, WELCH)
+    test = TestKind(test or agreed({r.test for r in recorded}, TEST))
     try:
-        groups, dropped = summarize(runs, baseline, metric, margin, level, test)
+        rows = judge(summaries, baseline, metric, margin, level, test)
     except KeyError:
-        labels = [g.label for g in group_runs(runs)[0]]
+        labels = [s.label for s in summaries]
         hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]
         why = f"matches {len(hits)} variants; name one by its full label" if hits else "no such variant"
         raise RegbenchError(
             f"--baseline {baseline}: {why}; expected one of: {'; '.join(hits or labels)}", exit_code=2
         ) from None
     if sort is not None:
-        if sort not in SORT_KEYS:
-            raise RegbenchError(f"--sort {sort}: unknown column; expected one of: {', '.join(SORT_KEYS)}", exit_code=2)
+        rows = sorted_rows(rows, sort, reverse)
+    diff = changed_keys([r.summary.config for r in rows]) if only_changed else []
+    return Comparison(rows, skipped + dropped, diff, baseline=baseline)
 
-        def key(g: Group) -> tuple:
-            if sort == "variant":
-                value: Any = g.label
-            elif sort == "n":
-                value = g.n
-            elif sort == "delta":
-                value = g.delta
-            elif sort == "p_value":
-                value = g.p_value
-            else:
-                value = g.stats[sort]["mean"]
-            missing = value is None or (isinstance(value, float) and math.isnan(value))
-            return (missing, value if not missing else 0)
 
-        groups = sorted(groups, key=key, reverse=reverse)
-        if reverse:  # keep rows without a value at the bottom either way
-            groups = [g for g in groups if not key(g)[0]] + [g for g in groups if key(g)[0]]
-    diff = changed_keys([g.config for g in groups]) if only_changed else []
-    return Comparison(groups, skipped + dropped, diff, with_test=baseline is not None, baseline=baseline)
+def sorted_rows(rows: list[Row], sort: str, reverse: bool = False) -> list[Row]:
+    """``rows`` by a column of :data:`SORT_KEYS`; rows without a value stay at the bottom either way.
+
+    Raises:
+        RegbenchError: (exit 2) for another column.
+    """
+    if sort not in SORT_KEYS:
+        raise RegbenchError(f"--sort {sort}: unknown column; expected one of: {', '.join(SORT_KEYS)}", exit_code=2)
+
+    def key(row: Row) -> tuple:
+        if sort == "variant":
+            value: Any = row.summary.label
+        elif sort == "n":
+            value = row.summary.n
+        elif sort == "delta":
+            value = row.delta
+        elif sort == "p_value":
+            value = None if row.test is None else row.test.p_value
+        else:
+            value = row.summary.stats[sort].mean
+        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        return (missing, value if not missing else 0)
+
+    ordered = sorted(rows, key=key, reverse=reverse)
+    return [r for r in ordered if not key(r)[0]] + [r for r in ordered if key(r)[0]]

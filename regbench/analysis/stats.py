@@ -1,8 +1,8 @@
 """Statistics of a comparison: the difference of means with its t interval and test (Welch's, or paired by
 seed), two one-sided tests of equivalence, Hedges' g, Holm's adjustment, and the seeds a comparison needs.
 
-The t distribution comes from ``scipy.special`` (``stdtr``, ``stdtrit``), which imports in a third of the time
-of ``scipy.stats`` (compare answers in well under a second); tests check every number against
+The t distribution comes from ``scipy.special`` (``stdtr``, ``stdtrit``), which imports much faster than
+``scipy.stats`` (compare answers in well under a second); tests check every number against
 ``scipy.stats.ttest_ind(equal_var=False)``, ``ttest_rel`` and their ``confidence_interval``.
 """
 
@@ -12,7 +12,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-WELCH, PAIRED = "welch", "paired"
+from regbench.config.choices import ALPHA, TestKind
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Difference:
     ci_low: float | None  # 95 % confidence interval of delta, of the test used
     ci_high: float | None
     effect_size: float | None  # Hedges' g: delta / pooled std of the two samples, bias-corrected
-    kind: str = WELCH  # welch: independent samples; paired: per-seed differences
+    kind: TestKind = TestKind.WELCH  # welch: independent samples; paired: per-seed differences
     se: float | None = None  # standard error of delta
     df: float | None = None  # degrees of freedom of its t distribution
     spreads: tuple[float, ...] = ()  # per-seed std: (of a, of b) for Welch, (of the differences,) paired
@@ -67,7 +67,7 @@ def welch(a: list[float], b: list[float], confidence: float = 0.95) -> Differenc
     df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1)) if se2 > 0 else math.nan
     g = _hedges_g(a, b, delta) if se2 > 0 else None
     spreads = (math.sqrt(va), math.sqrt(vb))
-    return _t_result(delta, math.sqrt(se2), df, WELCH, spreads, g, confidence, min(na, nb))
+    return _t_result(delta, math.sqrt(se2), df, TestKind.WELCH, spreads, g, confidence, min(na, nb))
 
 
 def paired(a: list[float], b: list[float], confidence: float = 0.95) -> Difference:
@@ -78,10 +78,10 @@ def paired(a: list[float], b: list[float], confidence: float = 0.95) -> Differen
     sd = statistics.stdev(diffs)
     delta = statistics.fmean(diffs)
     g = _hedges_g(a, b, delta) if sd > 0 else None
-    return _t_result(delta, sd / math.sqrt(n), n - 1, PAIRED, (sd,), g, confidence, n)
+    return _t_result(delta, sd / math.sqrt(n), n - 1, TestKind.PAIRED, (sd,), g, confidence, n)
 
 
-def seeds_needed(diff: Difference, margin: float, alpha: float = 0.05, most: int = 1000) -> int | None:
+def seeds_needed(diff: Difference, margin: float, alpha: float = ALPHA, most: int = 1000) -> int | None:
     """How many seeds per variant would decide a comparison if the spread stayed as observed and the true
     difference were the one observed: the fewest n, more than it has, at which the test at ``alpha`` (pass the
     level one comparison gets in its table, e.g. alpha / comparisons) would find a difference (|Δ| beyond the
@@ -92,7 +92,7 @@ def seeds_needed(diff: Difference, margin: float, alpha: float = 0.05, most: int
     if not diff.spreads or not all(s > 0 for s in diff.spreads):
         return None
     for n in range(max(2, diff.n + 1), most + 1):
-        if diff.kind == PAIRED:
+        if diff.kind is TestKind.PAIRED:
             se, df = diff.spreads[0] / math.sqrt(n), n - 1
         else:
             va, vb = (s * s for s in diff.spreads)

@@ -1,6 +1,7 @@
-"""Aggregate finished runs into table rows: mean and std over seeds, differences against a baseline.
+"""Finished runs pooled over seeds into one :class:`Summary` per variant: each metric's mean and std, the
+baseline's choice, the keys a sweep varies. The comparison against a baseline is :mod:`regbench.analysis.verdicts`'.
 
-Reads only what :mod:`regbench.store` wrote, so it works on run folders from any machine and any day.
+Reads only the typed records of :mod:`regbench.store`, so it works on run folders from any machine and any day.
 """
 
 from __future__ import annotations
@@ -8,34 +9,30 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from regbench.analysis.stats import PAIRED, WELCH, Difference, holm, paired, seeds_needed, welch
 from regbench.store.identity import comparable_config, config_hash
 from regbench.store.reader import Run, Skipped
+from regbench.store.records import RunRecord, Status
 
-# key -> (header, how to read it from a run, format of one value, scale)
-METRICS: dict[str, tuple[str, Any, str, float]] = {
-    "test_accuracy": ("test acc %", lambda m: m["test_accuracy"], "{:.2f}", 100.0),
-    "test_data_loss": ("test data loss", lambda m: m["test_data_loss"], "{:.4f}", 1.0),
-    "best_epoch": ("best epoch", lambda m: m["best_epoch"], "{:.1f}", 1.0),
-    "stopped_epoch": ("stopped epoch", lambda m: m["stopped_epoch"], "{:.1f}", 1.0),
-    "generalization_gap": ("gap pp", lambda m: m["generalization_gap"], "{:.2f}", 100.0),
-    "sparsity": ("|w|<1e-3 %", lambda m: m["weights"]["near_zero_share"], "{:.1f}", 100.0),
-    "weight_l2": ("weight L2", lambda m: m["weights"]["l2_norm"], "{:.1f}", 1.0),
+# key -> (header, how to read it from a run's record, format of one value, scale)
+METRICS: dict[str, tuple[str, Callable[[RunRecord], Any], str, float]] = {
+    "test_accuracy": ("test acc %", lambda r: r.test_accuracy, "{:.2f}", 100.0),
+    "test_data_loss": ("test data loss", lambda r: r.test_data_loss, "{:.4f}", 1.0),
+    "best_epoch": ("best epoch", lambda r: r.best_epoch, "{:.1f}", 1.0),
+    "stopped_epoch": ("stopped epoch", lambda r: r.stopped_epoch, "{:.1f}", 1.0),
+    "generalization_gap": ("gap pp", lambda r: r.generalization_gap, "{:.2f}", 100.0),
+    "sparsity": ("|w|<1e-3 %", lambda r: r.weights.near_zero_share, "{:.1f}", 100.0),
+    "weight_l2": ("weight L2", lambda r: r.weights.l2_norm, "{:.1f}", 1.0),
     # the largest L2 norm of one unit's incoming weights, over all layers: what max-norm bounds
-    "max_unit_norm": (
-        "max unit norm",
-        lambda m: max(layer["max_unit_norm"] for layer in m["weights"]["layers"].values()),
-        "{:.2f}",
-        1.0,
-    ),
-    "train_time_s": ("time s", lambda m: m["train_time_s"], "{:.1f}", 1.0),
+    "max_unit_norm": ("max unit norm", lambda r: r.weights.max_unit_norm, "{:.2f}", 1.0),
+    "train_time_s": ("time s", lambda r: r.train_time_s, "{:.1f}", 1.0),
 }
 
 
-# Which way is better, by metric (+1: higher); metrics not listed have no better side and "better" means higher.
+# Which way is better, by metric (+1: higher); metrics not listed have no better side and higher counts as better.
 BETTER: dict[str, int] = {"test_accuracy": 1, "test_data_loss": -1, "generalization_gap": -1, "train_time_s": -1}
 
 # The default equivalence margin of each metric, in the unit its column shows (pp, %, epochs, s): a difference
@@ -52,10 +49,6 @@ MARGINS: dict[str, float] = {
     "train_time_s": 1.0,
 }
 
-ALPHA = 0.05  # each verdict's chance of being wrong, Holm-adjusted over the table's comparisons
-
-VERDICTS = ("better", "worse", "equivalent", "inconclusive")
-
 
 RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_gap", "train_time_s"]
 
@@ -63,9 +56,19 @@ RUN_COLUMNS = ["test_accuracy", "test_data_loss", "best_epoch", "generalization_
 ALL_COLUMNS = list(METRICS)
 
 
+@dataclass(frozen=True)
+class Stat:
+    """Mean and std over a variant's seeds of one metric (NaN when no run has a finite value; std NaN for one)."""
+
+    mean: float
+    std: float
+    n: int
+
+
 @dataclass
-class Group:
-    """All runs of one variant: same name and same resolved config apart from the seed."""
+class Summary:
+    """All runs of one variant (same name, same resolved config apart from the seed, same runtime), pooled over
+    seeds, with each metric's :class:`Stat`."""
 
     label: str
     variant: str
@@ -73,21 +76,7 @@ class Group:
     config: dict[str, Any]
     runs: list[Run]
     runtime: dict[str, str] = field(default_factory=dict)  # what trained the runs: backend, versions, batch order
-    stats: dict[str, dict[str, float]] = field(default_factory=dict)
-    delta: float | None = None
-    p_value: float | None = None  # the t-test against the baseline (test_kind), unadjusted
-    p_value_holm: float | None = None  # Holm-adjusted over every comparison in the table
-    ci_low: float | None = None  # 95 % confidence interval of delta, of the test used
-    ci_high: float | None = None
-    effect_size: float | None = None  # Hedges' g
-    test_note: str = ""
-    tested: str = "test_accuracy"  # the metric that delta and p_value are about
-    test_kind: str | None = None  # paired (runs of the same seeds) or welch
-    margin: float | None = None  # the equivalence margin, in the metric's own unit (accuracy: a fraction)
-    equivalence_p: float | None = None  # two one-sided tests within ±margin, Holm-adjusted over the table
-    verdict: str | None = None  # better, worse, equivalent or inconclusive (VERDICTS); None: not compared
-    seeds_needed: int | None = None  # for an inconclusive one: seeds per variant that would decide it
-    level: float | None = None  # the level the verdict was decided at (alpha, lower when seeds came in rounds)
+    stats: dict[str, Stat] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -95,43 +84,43 @@ class Group:
 
     @property
     def statuses(self) -> list[str]:
-        return sorted({r.metrics.get("status", "finished") for r in self.runs})
+        return sorted({(r.record.status or Status.FINISHED).value for r in self.runs})
 
 
-def _runtime_key(g: Group) -> str:
-    return json.dumps(g.runtime, sort_keys=True)
+def runtime_key(summary: Summary) -> str:
+    return json.dumps(summary.runtime, sort_keys=True)
 
 
-def baseline_candidates(groups: list[Group], name: str) -> list[Group]:
-    """The groups a baseline name stands for: those with that label, else those of that variant name (one per
+def baseline_candidates(summaries: list[Summary], name: str) -> list[Summary]:
+    """The summaries a baseline name stands for: those with that label, else those of that variant name (one per
     runtime when the baseline was trained on several backends)."""
-    return [g for g in groups if g.label == name] or [g for g in groups if g.variant == name]
+    return [s for s in summaries if s.label == name] or [s for s in summaries if s.variant == name]
 
 
-def _default_name(groups: list[Group]) -> str:
+def _default_name(summaries: list[Summary]) -> str:
     """The variant called ``baseline``, else the first one."""
-    return "baseline" if any(g.variant == "baseline" for g in groups) else groups[0].variant
+    return "baseline" if any(s.variant == "baseline" for s in summaries) else summaries[0].variant
 
 
-def default_baseline(groups: list[Group]) -> str | None:
+def default_baseline(summaries: list[Summary]) -> str | None:
     """The baseline that ``run`` and ``compare`` use when none is named: the variant called ``baseline``, else
     the first variant; None when there is nothing to compare, or the name stands for variants of different
     configs (then ``--baseline LABEL`` must say which)."""
-    if len({g.variant for g in groups}) < 2:
+    if len({s.variant for s in summaries}) < 2:
         return None
-    name = _default_name(groups)
-    matches = baseline_candidates(groups, name)
-    return name if len({_runtime_key(g) for g in matches}) == len(matches) else None
+    name = _default_name(summaries)
+    matches = baseline_candidates(summaries, name)
+    return name if len({runtime_key(s) for s in matches}) == len(matches) else None
 
 
-def baseline_group(groups: list[Group], name: str | None) -> Group | None:
-    """The group the report compares configs against: the named baseline's (its first runtime's), else the
+def baseline_summary(summaries: list[Summary], name: str | None) -> Summary | None:
+    """The summary the report compares configs against: the named baseline's (its first runtime's), else the
     variant called ``baseline``, else the first."""
-    if not groups:
+    if not summaries:
         return None
     if name is None:
-        name = _default_name(groups)
-    return next(iter(baseline_candidates(groups, name)), None)
+        name = _default_name(summaries)
+    return next(iter(baseline_candidates(summaries, name)), None)
 
 
 def runtime_label(runtime: dict[str, str], short: bool = False) -> str:
@@ -143,8 +132,9 @@ def runtime_label(runtime: dict[str, str], short: bool = False) -> str:
     return text if order.startswith("regbench") else f"{text}, {order}"
 
 
-def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
-    """Group runs by (variant name, config, runtime). A seed seen twice in one group keeps the newest run only.
+def summarize(runs: list[Run]) -> tuple[list[Summary], list[Skipped]]:
+    """Pool runs by (variant name, config, runtime), with every metric's mean and std over seeds. A seed seen
+    twice in one summary keeps the newest run only.
 
     Runs of one config trained by different backends, framework versions or batch orders are never pooled:
     they get rows of their own, labelled ``variant @ jax`` (or with the versions when the backend is the same).
@@ -159,7 +149,7 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
             reason = f"seed {run.seed} again in newer {run.path}; using that"
             dropped.append(Skipped(seeds[run.seed].path, reason, superseded=True))
         seeds[run.seed] = run
-    groups = []
+    out = []
     for (variant, _, _), seeds in buckets.items():
         members = [seeds[s] for s in sorted(seeds)]
         experiments = sorted({r.experiment_dir.name for r in members})
@@ -171,125 +161,29 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[Skipped]]:
         if len({k[1] for k in siblings}) > 1:
             parts.append(", ".join(experiments))
         label = f"{variant} @ {'; '.join(parts)}" if parts else variant
-        groups.append(Group(label, variant, experiments, members[0].config, members, runtime=members[0].runtime))
-    return groups, dropped
+        summary = Summary(label, variant, experiments, members[0].config, members, runtime=members[0].runtime)
+        summary.stats.update({key: _stat(metric_values(summary, key)) for key in METRICS})
+        out.append(summary)
+    return out, dropped
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+def _stat(values: list[float]) -> Stat:
+    finite = [v for v in values if math.isfinite(v)]
     if not finite:
-        return {"mean": math.nan, "std": math.nan, "n": 0}
-    return {
-        "mean": statistics.fmean(finite),
-        "std": statistics.stdev(finite) if len(finite) > 1 else math.nan,
-        "n": len(finite),
-    }
+        return Stat(math.nan, math.nan, 0)
+    return Stat(statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else math.nan, len(finite))
 
 
-def metric_values(group: Group, key: str) -> list[float]:
+def metric_values(summary: Summary, key: str) -> list[float]:
+    """``key`` of each run (METRICS), NaN where a run does not record it."""
     read = METRICS[key][1]
     values = []
-    for r in group.runs:
+    for r in summary.runs:
         try:
-            values.append(float(read(r.metrics)))
-        except (KeyError, TypeError, ValueError):
+            values.append(float(read(r.record)))
+        except (AttributeError, TypeError, ValueError, OverflowError):
             values.append(math.nan)
     return values
-
-
-def summarize(
-    runs: list[Run],
-    baseline: str | None = None,
-    metric: str = "test_accuracy",
-    margin: float | None = None,
-    alpha: float = ALPHA,
-    test: str = WELCH,
-) -> tuple[list[Group], list[Skipped]]:
-    """Group runs and compute mean/std of every metric; with ``baseline``, compare ``metric`` (default test
-    accuracy) against it, row by row: Δ, the t-test's 95 % CI and p-value (``test``: Welch's, or paired over
-    the seeds the two share when they share at least two), Hedges' g, two one-sided tests of equivalence within
-    ``margin`` (in the metric's column unit; default :data:`MARGINS`), both Holm-adjusted over the table, and
-    the verdict
-    (:func:`decide`). When the baseline was trained on several runtimes (backends), each row is compared with
-    the baseline of its own runtime.
-
-    Raises:
-        KeyError: when ``baseline`` names no variant among the runs, or two of one runtime.
-    """
-    groups, dropped = group_runs(runs)
-    for g in groups:
-        g.tested = metric
-        for key in METRICS:
-            g.stats[key] = _stats(metric_values(g, key))
-    if baseline is not None:
-        matches = baseline_candidates(groups, baseline)
-        by_runtime = {_runtime_key(g): g for g in matches}
-        if not matches or len(by_runtime) != len(matches):
-            raise KeyError(baseline)
-        unit_margin = (MARGINS.get(metric, 0.0) if margin is None else margin) / METRICS[metric][3]
-        tests: dict[int, Difference] = {}
-        for g in groups:
-            base = matches[0] if len(matches) == 1 else by_runtime.get(_runtime_key(g))
-            if base is None:
-                g.test_note = f"no {baseline} on {runtime_label(g.runtime, short=True)}"
-                continue
-            g.margin = unit_margin
-            diff = _test_against(g, base, metric, test)
-            if diff is not None:
-                tests[id(g)] = diff
-        families: dict[str, list[Group]] = {}  # each runtime's comparisons against its own baseline
-        for g in groups:
-            families.setdefault(_runtime_key(g), []).append(g)
-        for family in families.values():
-            for g, adjusted in zip(family, holm([g.p_value for g in family]), strict=True):
-                g.p_value_holm = adjusted
-            equivalence = [tests[id(g)].equivalence_p(unit_margin) if id(g) in tests else None for g in family]
-            for g, adjusted in zip(family, holm(equivalence), strict=True):
-                g.equivalence_p = adjusted
-            compared = [g for g in family if id(g) in tests]
-            for g in compared:
-                decide(g, tests[id(g)], alpha, len(compared))
-    return groups, dropped
-
-
-def decide(g: Group, diff: Difference, alpha: float = ALPHA, comparisons: int = 1) -> None:
-    """The verdict of one comparison, from its Holm-adjusted tests at level ``alpha``: ``equivalent`` when the
-    two one-sided tests put Δ within ±margin (even if a difference is also found: it is too small to matter),
-    else ``better`` or ``worse`` when the t-test finds a difference (by the metric's better side, :data:`BETTER`),
-    else ``inconclusive``, with the seeds per variant that would decide it at the observed spread (planned at
-    alpha / ``comparisons``, what Holm asks of the hardest one in a table of that many)."""
-    g.level = alpha
-    if g.equivalence_p is not None and g.equivalence_p < alpha:
-        g.verdict = "equivalent"
-    elif g.p_value_holm is not None and g.p_value_holm < alpha and g.delta is not None:
-        g.verdict = "better" if g.delta * BETTER.get(g.tested, 1) > 0 else "worse"
-    else:
-        g.verdict = "inconclusive"
-        g.seeds_needed = seeds_needed(diff, g.margin or 0.0, alpha / comparisons)
-
-
-def _test_against(g: Group, base: Group, metric: str, test: str = WELCH) -> Difference | None:
-    """Δ of ``metric`` against ``base`` and its t-test: with ``test`` paired, over the seeds both have (at least
-    two); else Welch's over all runs. Returns it, or None when there is no test (the baseline itself, n < 2)."""
-    mine = {r.seed: v for r, v in zip(g.runs, metric_values(g, metric), strict=True) if math.isfinite(v)}
-    theirs = {r.seed: v for r, v in zip(base.runs, metric_values(base, metric), strict=True) if math.isfinite(v)}
-    a, b = list(mine.values()), list(theirs.values())
-    g.delta = statistics.fmean(a) - statistics.fmean(b) if a and b else None
-    common = sorted(mine.keys() & theirs.keys())
-    if g is base:
-        g.test_note = "baseline"
-        return None
-    if test == PAIRED and len(common) >= 2:
-        diff = paired([mine[s] for s in common], [theirs[s] for s in common])
-    elif len(a) >= 2 and len(b) >= 2:
-        diff = welch(a, b)
-    else:
-        g.test_note = "n < 2"
-        return None
-    g.delta, g.test_kind = diff.delta, diff.kind
-    g.p_value, g.ci_low, g.ci_high, g.effect_size = diff.p_value, diff.ci_low, diff.ci_high, diff.effect_size
-    g.test_note = "" if diff.p_value is not None else "no variance"  # undefined when the difference never varies
-    return diff if diff.p_value is not None else None
 
 
 def changed_keys(configs: list[dict[str, Any]]) -> list[str]:
@@ -299,25 +193,25 @@ def changed_keys(configs: list[dict[str, Any]]) -> list[str]:
     return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
 
 
-def reference_of(g: Group) -> dict[str, Any] | None:
+def reference_of(summary: Summary) -> dict[str, Any] | None:
     """A variant's published reference and how the measured mean compares: metric, value, source (from the
     config), measured (the same metric, in percent) and delta (measured - value, percentage points)."""
-    ref = g.config.get("reference")
-    acc = g.stats.get("test_accuracy", {}).get("mean", math.nan)
+    ref = summary.config.get("reference")
+    acc = summary.stats["test_accuracy"].mean
     if not ref or not math.isfinite(acc):
         return None
     measured = (1.0 - acc) * 100 if ref["metric"] == "test_error" else acc * 100
     return {**ref, "measured": measured, "delta": measured - ref["value"]}
 
 
-def sweep_axes(groups: list[Group]) -> dict[str, list]:
+def sweep_axes(summaries: list[Summary]) -> dict[str, list]:
     """The config keys a sweep varies, with their values in order, when the variants form a full grid over
     them (every combination once); {} otherwise (hand-written variants that differ in unrelated ways). Derived
     from the configs, so it holds for runs pooled from several folders as for one sweep's."""
-    keys = changed_keys([g.config for g in groups])
-    if not keys or len(groups) < 2:
+    keys = changed_keys([s.config for s in summaries])
+    if not keys or len(summaries) < 2:
         return {}
-    flats = [comparable_config(g.config) for g in groups]
+    flats = [comparable_config(s.config) for s in summaries]
     axes: dict[str, list] = {}
     for k in keys:
         axes[k] = []
@@ -325,7 +219,7 @@ def sweep_axes(groups: list[Group]) -> dict[str, list]:
             if f.get(k) not in axes[k]:
                 axes[k].append(f.get(k))
     combos = {tuple(json.dumps(f.get(k), sort_keys=True) for k in keys) for f in flats}
-    if len(combos) != len(groups) or len(groups) != math.prod(len(v) for v in axes.values()):
+    if len(combos) != len(summaries) or len(summaries) != math.prod(len(v) for v in axes.values()):
         return {}
     for values in axes.values():
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib.util
 import os
 import sys
@@ -9,14 +10,25 @@ import sys
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def choose_backend(requested: str = "auto", convolutional: bool = False, prefer: str | None = None) -> tuple[str, str]:
+class Backend(str, enum.Enum):
+    """--backend: a Keras backend, or ``auto`` (the fastest installed one for the study)."""
+
+    AUTO = "auto"
+    TENSORFLOW = "tensorflow"
+    JAX = "jax"
+    TORCH = "torch"
+
+
+def choose_backend(
+    requested: Backend | str = Backend.AUTO, convolutional: bool = False, prefer: str | None = None
+) -> tuple[str, str]:
     """Pick the Keras backend for this process before Keras is imported; return (backend, why).
 
     In order: ``KERAS_BACKEND`` when set, always; the backend of a Keras already imported here; ``requested``
     (``--backend``); ``prefer`` (the backend a resumed folder was trained with) when installed; else the
-    fastest installed one for the study: JAX for Dense stacks (the seed study in about two thirds of TensorFlow's time
-    on a 2-core CPU, and far faster fused on a GPU), TensorFlow for convolutional ones (JAX's CPU convolutions
-    are many times slower). The choice is exported as KERAS_BACKEND, so worker processes inherit it.
+    fastest installed one for the study: JAX for Dense stacks (faster on a CPU, far faster fused on a GPU),
+    TensorFlow for convolutional ones (JAX's CPU convolutions are slower; docs/performance.md has both). The
+    choice is exported as KERAS_BACKEND, so worker processes inherit it.
 
     Raises:
         RegbenchError: exit code 2, when the requested backend is unknown, not installed, or another backend
@@ -24,8 +36,9 @@ def choose_backend(requested: str = "auto", convolutional: bool = False, prefer:
     """
     from regbench.errors import RegbenchError
 
-    if requested not in ("auto", *BACKENDS):
+    if requested not in set(Backend):
         raise RegbenchError(f"--backend {requested}: expected auto, {', '.join(BACKENDS)}", exit_code=2)
+    requested = Backend(requested).value
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"], "KERAS_BACKEND is set"
     if "keras" in sys.modules:

@@ -5,7 +5,7 @@ Written for Keras 3.15 (pyproject.toml pins ``keras>=3.15,<3.16``). The JAX trai
 Keras' private ``module_utils.tensorflow`` switch so that seeding does not import TensorFlow. Keras' public
 stateless API (``stateless_call``, ``optimizer.stateless_apply``) could replace the loop, but it would rebuild
 what ``train_step`` does (metrics, losses, dropout seeds) by hand; keeping Keras' own step keeps runs bitwise
-equal to Keras' ``fit`` (tests/test_jax_loop.py). When a Keras release moves one of these internals, regbench
+equal to Keras' ``fit`` (tests/backend/test_jax_loop.py). When a Keras release moves one of these internals, regbench
 fails with :class:`KerasContractError` naming it, never by silently training another way.
 """
 
@@ -65,14 +65,14 @@ def skip_tensorflow_import(keras) -> None:
 
 
 def train_on_device(model, x, y, sample, make_batch) -> bool:
-    """On the JAX backend, train ``model`` from copies of ``x`` and ``y`` on the device, whole step groups compiled.
+    """On the JAX backend, train ``model`` from copies of ``x`` and ``y`` on the device, whole chunks of steps compiled.
 
     Keras' JAX trainer copies every batch from the host and calls a compiled single step once per batch. Here
     the training arrays are copied to the device once (:func:`shared_copy`), ``fit`` is fed only each batch's
-    example indices (:func:`regbench.training.batches.training_input`), and each group of ``steps_per_execution`` steps
+    example indices (:func:`regbench.training.batches.training_input`), and each chunk of ``steps_per_execution`` steps
     runs as one compiled loop (``lax.scan`` over Keras' own ``train_step``) that gathers its batches on the
     device: the same steps in the same order on the same state (weights, optimizer, metrics, dropout seeds) as
-    Keras' loop, which a test checks. A shorter group (the end of an epoch) is padded with skipped steps, so one
+    Keras' loop, which a test checks. A shorter chunk (the end of an epoch) is padded with skipped steps, so one
     loop is compiled; a last, smaller batch runs through the same loop at its own size.
     ``make_batch(x, y, item)`` turns an index item (a tuple of arrays, :func:`regbench.training.batches.assemble`)
     into a batch; ``sample`` is one item of one example, to build the model's metrics and loss from a real batch.
@@ -96,15 +96,15 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
     keras_make = model.make_train_function
 
     @jax.jit
-    def run_group(carry, groups, valid, xs, ys):
+    def run_chunk(carry, chunks, valid, xs, ys):
         def body(carry, item):
             idx, ok = item
             return jax.lax.cond(ok, lambda c: model.train_step(c[1], make_batch(xs, ys, idx)), lambda c: c, carry), None
 
-        return jax.lax.scan(body, carry, (groups, valid))[0]
+        return jax.lax.scan(body, carry, (chunks, valid))[0]
 
-    def as_group(items: list[tuple], length: int) -> tuple[tuple, np.ndarray]:
-        """Items stacked into one group of ``length`` steps (padded with skipped steps), and which are real."""
+    def as_chunk(items: list[tuple], length: int) -> tuple[tuple, np.ndarray]:
+        """Items stacked into one chunk of ``length`` steps (padded with skipped steps), and which are real."""
         valid = np.arange(length) < len(items)
         items = items + [items[-1]] * (length - len(items))
         return tuple(np.stack(parts) for parts in zip(*items, strict=True)), valid
@@ -113,7 +113,7 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
         if model.train_function is not None and not force:
             return
         keras_make(force=force)
-        first: dict = {}  # the first group's length and zero logs
+        first: dict = {}  # the first chunk's length and zero logs
 
         def train_function(state, iterator):
             items = [tuple(np.asarray(a) for a in i[0]) for i in itertools.islice(iterator, spe)]
@@ -129,10 +129,10 @@ def train_on_device(model, x, y, sample, make_batch) -> bool:
             full = list(itertools.takewhile(lambda i: i[0].shape == first["shape"], items))
             length, logs = first["length"], None
             for start in range(0, len(full), length):
-                group, valid = as_group(full[start : start + length], length)
-                logs, state = run_group((first["no_logs"], state), group, valid, xs, ys)
+                chunk, valid = as_chunk(full[start : start + length], length)
+                logs, state = run_chunk((first["no_logs"], state), chunk, valid, xs, ys)
             for item in items[len(full) :]:
-                logs, state = run_group((first["no_logs"], state), *as_group([item], 1), xs, ys)
+                logs, state = run_chunk((first["no_logs"], state), *as_chunk([item], 1), xs, ys)
             return logs, state
 
         model.train_function = train_function

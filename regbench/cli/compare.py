@@ -9,6 +9,7 @@ from typing import Annotated
 import typer  # noqa: E402
 
 from regbench.cli.console import console, err_console, fail, rich_table, writable_folder
+from regbench.cli.options import MARGIN, PAIRING, OutputFormat, test_kind
 from regbench.errors import RegbenchError  # noqa: E402
 
 
@@ -34,26 +35,14 @@ def compare(
             help="Metric that Δ, p and the verdict are about, e.g. generalization_gap, sparsity, best_epoch.",
         ),
     ] = "test_accuracy",
-    pairing: Annotated[
-        bool | None,
-        typer.Option(
-            "--paired/--welch",
-            help="Test each row by a paired t-test over the seeds it shares with the baseline, or by Welch's. "
-            "Default: the studies' analysis.test, else Welch's.",
-        ),
-    ] = None,
-    margin: Annotated[
-        float | None,
-        typer.Option(
-            "--margin",
-            help="Equivalence margin in the tested metric's column unit (pp for test accuracy): a Δ within ±margin "
-            "is 'equivalent'. Default: the studies' analysis.margin, else 0.2 pp for test accuracy.",
-        ),
-    ] = None,
+    pairing: Annotated[bool | None, PAIRING] = None,
+    margin: Annotated[float | None, MARGIN] = None,
     only_changed: Annotated[
         bool, typer.Option("--only-changed", help="Add a column per config key that differs between variants.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, md, csv or json (on stdout).")] = "table",
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="What to print on stdout.", case_sensitive=False)
+    ] = OutputFormat.TABLE,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Also write summary.md/.csv/.json, the figures and report.html to this folder."),
@@ -98,8 +87,6 @@ def compare(
     try:
         if margin is not None and not 0 < margin < float("inf"):
             raise RegbenchError(f"--margin {margin}: expected a number above 0", exit_code=2)
-        if fmt not in FORMATS:
-            raise RegbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}", exit_code=2)
         if out is not None:
             writable_folder("--out", out)
         result = compare_runs(
@@ -110,44 +97,31 @@ def compare(
             only_changed=only_changed,
             metric=test,
             margin=margin,
-            test=None if pairing is None else ("paired" if pairing else "welch"),
+            test=test_kind(pairing),
         )
     except RegbenchError as exc:
         raise fail(exc) from None
     if across_backends:
-        print_agreement(result.groups, fmt)
+        print_agreement(result.rows, fmt)
         return
     _print_skipped(result.skipped)
     _print_table(result, fmt)
     if show_provenance:
-        _print_provenance(result.groups)
+        _print_provenance(result.summaries)
     if out is not None:
         from regbench.analysis.summary import ALL_COLUMNS
         from regbench.output.publish import write_all
 
-        write_all(
-            result.groups,
-            out,
-            ALL_COLUMNS,
-            with_test=result.with_test,
-            baseline=result.baseline,
-            diff=result.diff,
-            skipped=result.skipped,
-        )
+        write_all(result, out, ALL_COLUMNS)
         err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
 
 
-FORMATS = ("table", "md", "csv", "json")
-
-
-def _print_provenance(groups) -> None:
+def _print_provenance(summaries) -> None:
     """One row per experiment folder compared: where its numbers came from (environment.json provenance)."""
-    from regbench.store.reader import experiment_provenance
-
-    folders = sorted({r.experiment_dir for g in groups for r in g.runs})
+    records = {r.experiment_dir: r.folder for s in summaries for r in s.runs}
     rows = []
-    for folder in folders:
-        p = experiment_provenance(folder) or {}
+    for folder in sorted(records):
+        p = records[folder].provenance or {}
         git = p.get("git") or {}
         commit = f"{str(git.get('commit', ''))[:10]}{' (dirty)' if git.get('dirty') else ''}" if git else "—"
         sha = str(p.get("config_sha256") or "—")[:12]
@@ -174,49 +148,50 @@ def _print_skipped(skipped) -> None:
         )
 
 
-def _print_table(result, fmt: str) -> None:
+def _print_table(result, fmt: OutputFormat) -> None:
     """The comparison on stdout: the terminal shows the columns `run` shows; md, csv and json hold them all."""
     from regbench.analysis.summary import ALL_COLUMNS, RUN_COLUMNS
     from regbench.output.tables import json_text, markdown, records, table, table_notes
     from regbench.store.files import csv_text
 
-    notes = table_notes(result.groups)
-    if fmt == "table":
-        header, rows = table(result.groups, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
+    notes = table_notes(result.rows)
+    if fmt is OutputFormat.TABLE:
+        header, rows = table(result.rows, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
         console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
         for note in notes:
             console.print(note, highlight=False)
-    elif fmt == "md":
-        header, rows = table(result.groups, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
+    elif fmt is OutputFormat.MD:
+        header, rows = table(result.rows, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
         print(markdown(header, rows) + "".join(f"\n{note}\n" for note in notes), end="")
-    elif fmt == "csv":
-        print(csv_text(records(result.groups, result.diff)), end="")
+    elif fmt is OutputFormat.CSV:
+        print(csv_text(records(result.rows, result.diff)), end="")
     else:
-        print(json_text(result.groups, result.diff, result.skipped), end="")
+        print(json_text(result.rows, result.diff, result.skipped), end="")
 
 
-def print_agreement(groups, fmt: str) -> tuple[list[str], list[list[str]]]:
+def print_agreement(table_rows, fmt: OutputFormat) -> tuple[list[str], list[list[str]]]:
     """Print the cross-backend view of compare --across-backends (and run --backends); return its table."""
     from regbench.analysis.summary import runtime_label
     from regbench.output.tables import backend_agreement, markdown
 
-    if len({runtime_label(g.runtime) for g in groups}) < 2:
+    runtimes = [r.summary.runtime for r in table_rows]
+    if len({runtime_label(r) for r in runtimes}) < 2:
         raise fail(
             RegbenchError(
                 "--across-backends: every run here was trained by one runtime "
-                f"({runtime_label(groups[0].runtime)}); expected folders from two or more backends, "
+                f"({runtime_label(runtimes[0])}); expected folders from two or more backends, "
                 "e.g. from regbench run CONFIG --backends tensorflow,jax",
                 exit_code=2,
             )
         )
-    header, rows = backend_agreement(groups)
-    base = next((g.variant for g in groups if g.test_note == "baseline"), "?")
+    header, rows = backend_agreement(table_rows)
+    base = next((r.summary.variant for r in table_rows if r.baseline), "?")
     title = f"Does each verdict survive the backend? Δ, p (Holm) and verdict against '{base}' on each backend"
-    if fmt == "md":
+    if fmt is OutputFormat.MD:
         print(markdown(header, rows), end="")
-    elif fmt in ("csv", "json"):
+    elif fmt in (OutputFormat.CSV, OutputFormat.JSON):
         records = [dict(zip(header, row, strict=True)) for row in rows]
-        if fmt == "json":
+        if fmt is OutputFormat.JSON:
             print(json.dumps(records, indent=2))
         else:
             from regbench.store.files import csv_text

@@ -7,22 +7,23 @@ import sys
 
 
 def exit_now(code: int | str | None) -> None:
-    """End the process with ``code`` the way ``sys.exit`` does, less Python's teardown of every loaded module:
-    after Keras, JAX and matplotlib it takes about half a second, which every command would wait for. Output
-    streams are flushed and exit handlers run first (a Ray cluster's shutdown, temporary folders) through
-    ``atexit._run_exitfuncs``, the only way to run them early; without it, or while another thread that Python
-    would wait for is still running, exit as usual."""
-    import atexit
+    """End the process with ``code`` the way ``sys.exit`` does, less Python's teardown of every loaded module
+    (after Keras, JAX and matplotlib a noticeable wait at the end of every command; docs/performance.md). Exit
+    handlers run first (a Ray cluster's shutdown, temporary folders) and output streams are flushed; while
+    another thread that Python would wait for is still running, or when this Python cannot run the handlers
+    early (execution.internals), exit as usual."""
     import threading
 
-    run_handlers = getattr(atexit, "_run_exitfuncs", None)
+    from regbench.execution.internals import run_exit_handlers
+
     others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
-    if run_handlers is None or others:
+    if others:
         sys.exit(code)
     if isinstance(code, str):
         print(code, file=sys.stderr)
     status = code if isinstance(code, int) else (0 if code is None else 1)
-    run_handlers()
+    if not run_exit_handlers():
+        sys.exit(status)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

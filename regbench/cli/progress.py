@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regbench.cli.console import console
-from regbench.execution.outcome import Outcome
+
+if TYPE_CHECKING:  # its record types import pydantic, which --help need not wait for
+    from regbench.execution.outcome import Outcome
 
 
 class PlainProgress:
@@ -49,13 +52,14 @@ class PlainProgress:
 
 
 def _outcome_text(outcome: Outcome) -> str:
-    if not outcome.status.trained():
+    if outcome.run is None:
         return f"FAILED: {outcome.error}"
-    m = outcome.metrics
-    resumed = f" (continued after epoch {m['resumed_from_epoch']})" if m.get("resumed_from_epoch") else ""
+    m = outcome.run.metrics
+    resumed = f" (continued after epoch {m.resumed_from_epoch})" if m.resumed_from_epoch else ""
+    accuracy = math.nan if m.test_accuracy is None else m.test_accuracy
     return (
-        f"{m['status']}: test_acc={m['test_accuracy']:.4f} best_epoch={m['best_epoch']} "
-        f"epochs={m['epochs_run']}{resumed} time={m['train_time_s']:.1f}s"
+        f"{m.status.value}: test_acc={accuracy:.4f} best_epoch={m.best_epoch} "
+        f"epochs={m.epochs_run}{resumed} time={m.train_time_s:.1f}s"
     )
 
 
@@ -103,6 +107,6 @@ class RichProgress(PlainProgress):
         task = self.tasks.get(key)
         if task is None:
             task = self.tasks[key] = self.bar.add_task(f"{key} epoch", total=1, info="")
-        epochs = outcome.metrics["epochs_run"] if outcome.status.trained() else None
+        epochs = outcome.run.metrics.epochs_run if outcome.run is not None else None
         self.bar.update(task, completed=epochs or 0, total=epochs or 1, info=_outcome_text(outcome))
         self.bar.update(self.overall, completed=self.done)

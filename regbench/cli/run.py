@@ -9,10 +9,13 @@ from typing import Annotated
 
 import typer  # noqa: E402
 
+from regbench.backend.choice import Backend
 from regbench.cli.compare import print_agreement
 from regbench.cli.console import console, err_console, fail, rich_table, shown, writable_folder
+from regbench.cli.options import MARGIN, PAIRING, OutputFormat, test_kind
 from regbench.cli.progress import PlainProgress, RichProgress
 from regbench.errors import RegbenchError
+from regbench.execution.executor import ExecutorKind
 from regbench.store.layout import AGREEMENT
 from regbench.study.options import RunOptions
 
@@ -44,22 +47,8 @@ def run(
             "each round decides at alpha / rounds. Sets analysis.max_seeds. With --resume it continues.",
         ),
     ] = None,
-    pairing: Annotated[
-        bool | None,
-        typer.Option(
-            "--paired/--welch",
-            help="Test each variant against the baseline by a paired t-test over their shared seeds, or by "
-            "Welch's (sets analysis.test; default welch).",
-        ),
-    ] = None,
-    margin: Annotated[
-        float | None,
-        typer.Option(
-            "--margin",
-            help="Equivalence margin of test accuracy in pp (sets analysis.margin; default 0.2): a Δ within "
-            "±margin is 'equivalent'.",
-        ),
-    ] = None,
+    pairing: Annotated[bool | None, PAIRING] = None,
+    margin: Annotated[float | None, MARGIN] = None,
     out: Annotated[Path, typer.Option("--out", help="Parent folder of the new experiment folder.")] = Path("outputs"),
     data_dir: Annotated[
         str | None,
@@ -81,8 +70,11 @@ def run(
         ),
     ] = 1,
     executor: Annotated[
-        str, typer.Option("--executor", help="local, or ray (needs pip install 'regbench\\[ray]').")
-    ] = "local",
+        ExecutorKind,
+        typer.Option(
+            "--executor", help="Where runs train; ray needs pip install 'regbench\\[ray]'.", case_sensitive=False
+        ),
+    ] = ExecutorKind.LOCAL,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Ray cluster address; default: start a local Ray.")
     ] = None,
@@ -91,8 +83,8 @@ def run(
         typer.Option(
             "--gpus-per-task",
             min=0.0,
-            help="With --executor ray: GPUs each fused group (or run trained alone) claims; 0 trains on CPUs. "
-            "Default: one when the cluster has GPUs, so every GPU gets a group of its own.",
+            help="With --executor ray: GPUs each fused unit (or run trained alone) claims; 0 trains on CPUs. "
+            "Default: one when the cluster has GPUs, so every GPU gets a unit of its own.",
         ),
     ] = None,
     resume: Annotated[
@@ -130,14 +122,15 @@ def run(
         ),
     ] = True,
     backend: Annotated[
-        str,
+        Backend,
         typer.Option(
             "--backend",
+            case_sensitive=False,
             help="Keras backend: auto (default: JAX for Dense stacks when installed, TensorFlow for CNNs), "
             "tensorflow, jax or torch. KERAS_BACKEND, when set, always wins. On JAX compiled programs are kept in "
             "~/.cache/regbench/jax (REGBENCH_COMPILE_CACHE=DIR moves it, =off turns it off).",
         ),
-    ] = "auto",
+    ] = Backend.AUTO,
 ) -> None:
     """Train every variant x seed of a study and write a new experiment folder under --out.
 
@@ -169,32 +162,27 @@ def run(
         tensorboard=tensorboard,
         backend=backend,
     )
-    progress: PlainProgress | None = None
+    displays: list[PlainProgress] = []
+
+    def display(runs: int) -> PlainProgress:
+        """A progress display for one training: live in a terminal, a line per event in a log or pipe."""
+        displays.append(RichProgress(runs) if console.is_terminal else PlainProgress(runs))
+        return displays[-1]
+
     try:
-        if seeds is not None:
-            options.overrides.append(f"train.seeds={_seed_list(seeds)}")
-        if until_decided is not None:
-            options.overrides.append(f"analysis.max_seeds={until_decided}")
-        if margin is not None:
-            options.overrides.append(f"analysis.margin={margin}")
-        if pairing is not None:
-            options.overrides.append(f"analysis.test={'paired' if pairing else 'welch'}")
+        options.overrides += _overrides(seeds, until_decided, margin, pairing)
         experiment, planned = _load(config, options, dry_run)
         if dry_run:
-            if experiment.search is not None:
-                _print_search_plan(experiment)
-            if planned or experiment.search is None:
-                _print_plan(experiment, planned)
-            _print_override_effects(config, options.overrides)
+            _print_dry_run(config, experiment, planned, options.overrides)
             return
         if backends is not None:
             _run_backends(config, experiment.name, backends, options)
             return
         from regbench.backend.choice import choose_backend
-        from regbench.store.reader import experiment_runtime
-        from regbench.study.run import run_experiment
+        from regbench.store.reader import read_experiment
+        from regbench.study.run import run_study
 
-        recorded = experiment_runtime(resume) if resume is not None else None
+        recorded = read_experiment(resume).runtime if resume is not None else None
         convolutional = any(p.config.model.kind == "cnn" for p in planned)
         chosen, why = choose_backend(backend, convolutional, prefer=(recorded or {}).get("backend"))
         console.print(
@@ -203,19 +191,12 @@ def run(
             highlight=False,
         )
         start = time.perf_counter()
-        if experiment.search is not None:
-            result = _search(experiment, options, why)
-        elif experiment.analysis.max_seeds is None:
-            progress = _progress(len(planned))
-            with progress:
-                result = run_experiment(experiment, options, progress=progress, backend_choice=why)
-        else:
-            result = _until_decided(experiment, options, why)
+        result = run_study(experiment, options, why, display, lambda line: console.print(shown(line)))
     except RegbenchError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
-        where = progress.path if progress is not None and progress.path else "<experiment folder>"
-        done = progress.finished if progress is not None else 0
+        where = next((d.path for d in reversed(displays) if d.path), "<experiment folder>")
+        done = sum(d.finished for d in displays)
         err_console.print(
             f"Interrupted: {done} run(s) finished in this session and are saved. Continue with:\n"
             f"  regbench run {config} --resume {where}",
@@ -227,118 +208,33 @@ def run(
         raise typer.Exit(1)
 
 
-def _search(experiment, options: RunOptions, why: str):
-    """An Optuna search (study.search): batches of trials trained into one folder until every trial is told."""
-    from dataclasses import replace
-
-    import yaml
-
-    from regbench.config.loading import resolved_dict
-    from regbench.store.files import YAML_DUMPER, atomic_write
-    from regbench.store.layout import CONFIG
-    from regbench.store.writer import ExperimentFolder
-    from regbench.study.search import check_search_folder, draw, run_search
-
-    if options.resume is not None:
-        check_search_folder(options.resume)
-        exp_dir = options.resume
-    else:  # the folder first: the Optuna study lives in it from the first trial on
-        exp_dir = ExperimentFolder.create(Path(options.out), experiment.name).path
-        atomic_write(exp_dir / CONFIG, yaml.dump(resolved_dict(experiment), Dumper=YAML_DUMPER, sort_keys=False))
-    train = _Trainings(replace(options, resume=exp_dir), why)
-
-    def on_batch(names: list[str], told: int) -> None:
-        console.print(f"Search: {told}/{experiment.search.trials} trials told (this batch: {', '.join(names)})")
-
-    _, study = run_search(experiment, exp_dir, train, on_batch)
-    result = train.totals()
-    if draw(study, exp_dir):  # the search's figures, then the report again with them
-        from regbench.output.publish import write_summary
-
-        result.groups = write_summary(exp_dir)
-    best = study.best_trial if any(t.value is not None for t in study.get_trials(deepcopy=False)) else None
-    if best is not None:
-        values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
-        console.print(
-            shown(f"Best trial: trial-{best.number:03d}, {experiment.search.objective} = {best.value:.4f} ({values})")
-        )
-    return result
+def _overrides(seeds: str | None, until_decided: int | None, margin: float | None, pairing: bool | None) -> list[str]:
+    """The options that set keys of the study, as --set items."""
+    items = []
+    if seeds is not None:
+        items.append(f"train.seeds={_seed_list(seeds)}")
+    if until_decided is not None:
+        items.append(f"analysis.max_seeds={until_decided}")
+    if margin is not None:
+        items.append(f"analysis.margin={margin}")
+    if pairing is not None:
+        items.append(f"analysis.test={test_kind(pairing).value}")
+    return items
 
 
-def _until_decided(experiment, options: RunOptions, why: str):
-    """Rounds of seeds into one folder until every comparison is decided (study.sequential)."""
-    from regbench.analysis.compare import compare as compare_runs
-    from regbench.study.sequential import until_decided
-
-    train = _Trainings(options, why)
-
-    def run_round(current):
-        last = train(current)
-        if last.failed:
-            raise RegbenchError(
-                f"{len(last.failed)} run(s) failed in this round, so no more seeds are added: "
-                f"{'; '.join(f'{k}: {e}' for k, e in last.failed.items())}",
-                exit_code=1,
-            )
-        # decided on this round's seeds only, so that a resumed study looks at the data each look saw before
-        seeds = sorted({seed for cfg in current.variants.values() for seed in cfg.train.seeds})
-        return compare_runs([last.path], seeds=seeds).groups
-
-    def on_round(done) -> None:
-        left = f"undecided: {', '.join(done.undecided)}" if done.undecided else "every comparison decided"
-        left = left if done.compared else "nothing to compare (no baseline and another variant)"
-        console.print(shown(f"Round of {done.seeds} seeds per variant at α = {experiment.level:.3g}: {left}"))
-
-    rounds = until_decided(experiment, run_round, on_round)
-    if rounds[-1].undecided:
-        console.print(
-            f"Stopped at analysis.max_seeds = {experiment.analysis.max_seeds} seeds per variant with "
-            f"{len(rounds[-1].undecided)} comparison(s) undecided; raise it to add more.",
-            highlight=False,
-        )
-    return train.totals()
-
-
-def _progress(runs: int):
-    """The progress display: live in a terminal, a line per event in a log or pipe."""
-    return RichProgress(runs) if console.is_terminal else PlainProgress(runs)
-
-
-class _Trainings:
-    """One study trained into one folder several times over (rounds of seeds, batches of search trials): each
-    time with its own progress display, each after the first as a resume of the folder the first wrote."""
-
-    def __init__(self, options: RunOptions, why: str):
-        self.options, self.why = options, why
-        self.trained: list[str] = []
-        self.last = None
-
-    def __call__(self, current):
-        from dataclasses import replace
-
-        from regbench.study.plan import plan
-        from regbench.study.run import run_experiment
-
-        with _progress(len(plan(current))) as progress:
-            self.last = run_experiment(current, self.options, progress=progress, backend_choice=self.why)
-        self.options = replace(self.options, resume=self.last.path)
-        self.trained += self.last.ran
-        return self.last
-
-    def totals(self):
-        """The last result, counting the runs every time trained (and skipped only what none of them trained)."""
-        self.last.ran = self.trained
-        self.last.skipped = [k for k in self.last.skipped if k not in self.trained]
-        return self.last
+def _print_dry_run(config: Path, experiment, planned, overrides: list[str]) -> None:
+    if experiment.search is not None:
+        _print_search_plan(experiment)
+    if planned or experiment.search is None:
+        _print_plan(experiment, planned)
+    _print_override_effects(config, overrides)
 
 
 def _load(config: Path, options: RunOptions, dry_run: bool):
     """The study and its planned runs (with --resume, which of them are done), after checking the options."""
     from regbench.config.loading import load
-    from regbench.execution.executor import check_kind
     from regbench.study.plan import check_resumable, mark_done, plan
 
-    check_kind(options.executor)  # before anything is loaded
     if not dry_run:
         writable_folder("--out", options.out)
     experiment = load(config, overrides=options.overrides)
@@ -353,10 +249,11 @@ def _print_result(name: str, result, seconds: float) -> None:
     from regbench.analysis.summary import RUN_COLUMNS
     from regbench.output.tables import table, table_notes
 
-    if result.groups:
-        header, rows = table(result.groups, RUN_COLUMNS, with_test=any(g.test_note for g in result.groups))
+    if result.comparison is not None:
+        table_rows = result.comparison.rows
+        header, rows = table(table_rows, RUN_COLUMNS, with_test=result.comparison.with_test)
         console.print(rich_table(header, rows, title=f"{name} — test set, evaluated once"))
-        for note in table_notes(result.groups):
+        for note in table_notes(table_rows):
             console.print(note, highlight=False)
     if result.skipped:
         console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)
@@ -384,7 +281,7 @@ def _run_backends(config: Path, name: str, backends: str, options: RunOptions) -
 
     if options.resume is not None:
         raise RegbenchError("--backends: cannot be combined with --resume (one folder, one backend)", 2)
-    if options.backend != "auto":
+    if options.backend != Backend.AUTO:
         raise RegbenchError("--backends: cannot be combined with --backend (it names the backends)", 2)
     names = [b.strip() for b in backends.split(",")]
     parent, code = run_on_backends(config, name, names, options.argv(exclude=("out", "resume", "backend")), options.out)
@@ -398,8 +295,8 @@ def _run_backends(config: Path, name: str, backends: str, options: RunOptions) -
     from regbench.output.tables import markdown
     from regbench.store.files import atomic_write
 
-    if len({runtime_label(g.runtime) for g in result.groups}) > 1:
-        atomic_write(parent / AGREEMENT, markdown(*print_agreement(result.groups, "table")))
+    if len({runtime_label(s.runtime) for s in result.summaries}) > 1:
+        atomic_write(parent / AGREEMENT, markdown(*print_agreement(result.rows, OutputFormat.TABLE)))
     console.print(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)", highlight=False)
     if code:
         raise typer.Exit(code)

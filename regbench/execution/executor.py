@@ -1,65 +1,70 @@
-"""Where runs execute: one small protocol, three executors (this process, a local process pool, a Ray cluster).
+"""Where runs execute: one small contract, three executors (this process, a local process pool, a Ray cluster).
 
-Every executor takes groups of tasks (:func:`regbench.execution.groups.make_groups`) and yields
-``(task, outcome)`` as runs end, in completion order. The driver (:mod:`regbench.study.run`) writes the run
-folders, so the on-disk format is the same whatever ran the work.
+The contract is Hydra's launcher's (``hydra/plugins/launcher.py``): :meth:`Executor.setup` starts what the
+executor needs and says what it offers (:class:`Capacity`: parallel slots, a device's memory), then
+:meth:`Executor.launch` trains the units (:mod:`regbench.execution.units`) and yields ``(task, outcome)`` as
+runs end, in completion order. The study's driver (:mod:`regbench.study.run`) writes the run folders, so the
+on-disk format is the same whatever ran the work.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from regbench.errors import RegbenchError
-from regbench.execution.groups import Task
-from regbench.execution.outcome import EpochHook, Outcome
+if TYPE_CHECKING:
+    from regbench.execution.outcome import EpochHook, Outcome
+    from regbench.execution.units import Task, Unit
 
-KINDS = ("local", "ray")
-StartHook = Callable[[Task], None]
+StartHook = Callable[["Task"], None]
+
+
+class ExecutorKind(str, enum.Enum):
+    """--executor: where a study's units train."""
+
+    LOCAL = "local"  # this process (--jobs 1) or a process pool
+    RAY = "ray"  # a Ray cluster (--ray-address), or a local Ray started for the study
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """How to execute a study's units (the command line's choices over the study file's, study.options)."""
+
+    kind: ExecutorKind = ExecutorKind.LOCAL
+    jobs: int = 1  # units at a time (local: processes; Ray without GPUs: tasks)
+    threads: int = 1  # CPU threads per training process; 0: the framework's default
+    ray_address: str | None = None
+    gpus_per_task: float | None = None  # on Ray: GPUs each unit claims; None: one when the cluster has GPUs
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What an executor offers once set up."""
+
+    parallel: int = 1  # units that train at once: fused runs are split into at least as many
+    device_memory: int | None = None  # bytes one unit trains in when not this machine's memory (a GPU)
+    loads_own_data: bool = False  # its workers load their own copy of the data: the driver need not keep its
 
 
 class Executor(Protocol):
-    def start(self) -> None:
+    def setup(self) -> Capacity:
         """Before data are loaded (an in-process executor limits threads and imports the framework here)."""
+        ...
 
-    def release_driver_data(self) -> None:
-        """After the driver has checked that every dataset loads: workers that load their own copy need not
-        keep the driver's."""
-
-    def parallel(self) -> int:
-        """How many groups train at once (after :meth:`start`): fused runs are split into at least as many."""
-
-    def device_memory(self) -> int | None:
-        """Bytes of memory a group trains in, when it is not this machine's (a GPU); None: this machine's."""
-
-    def launch(
-        self, groups: list[list[Task]], on_start: StartHook, on_epoch: EpochHook
-    ) -> Iterator[tuple[Task, Outcome]]:
-        """Train the groups; yield (task, outcome) as runs end."""
+    def launch(self, units: list[Unit], on_start: StartHook, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        """Train the units; yield (task, outcome) as runs end."""
         ...
 
 
-def check_kind(kind: str) -> None:
-    """Bad input (exit 2) for an executor name other than local or ray."""
-    if kind not in KINDS:
-        raise RegbenchError(f"--executor {kind}: expected local or ray", exit_code=2)
-
-
-def make_executor(
-    kind: str = "local",
-    jobs: int = 1,
-    threads: int = 1,
-    ray_address: str | None = None,
-    gpus_per_task: float | None = None,
-) -> Executor:
-    """The executor for the command line's choice: ``local`` with ``jobs`` 1 trains here, more in a process pool;
-    ``ray`` on a Ray cluster (``ray_address``, or a local one started for the study), each task claiming
-    ``gpus_per_task`` GPUs (None: one when the cluster has GPUs, else none)."""
-    check_kind(kind)
-    if kind == "ray":
+def make_executor(config: ExecutorConfig) -> Executor:
+    """The executor for ``config``: ``local`` with ``jobs`` 1 trains here, more in a process pool; ``ray`` on a
+    Ray cluster."""
+    if config.kind is ExecutorKind.RAY:
         from regbench.execution.ray_cluster import RayCluster
 
-        return RayCluster(ray_address, jobs, gpus_per_task, threads)
+        return RayCluster(config)
     from regbench.execution.local import InProcess, ProcessPool
 
-    return InProcess(threads) if jobs <= 1 else ProcessPool(jobs, threads)
+    return InProcess(config) if config.jobs <= 1 else ProcessPool(config)

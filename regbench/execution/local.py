@@ -8,37 +8,31 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from regbench.execution.groups import Task
+from regbench.execution.executor import Capacity, ExecutorConfig
+from regbench.execution.internals import terminate_pool_workers
 from regbench.execution.outcome import EpochHook, Outcome
-from regbench.execution.worker import execute_group, set_thread_env
+from regbench.execution.units import Task, Unit
+from regbench.execution.worker import execute_unit, set_thread_env
 
 
 class InProcess:
-    """In this process, one group after another."""
+    """In this process, one unit after another."""
 
-    def __init__(self, threads: int = 1):
-        self.threads = threads
+    def __init__(self, config: ExecutorConfig | None = None):
+        self.threads = (config or ExecutorConfig()).threads
 
-    def start(self) -> None:
+    def setup(self) -> Capacity:
         from regbench.backend.quiet_import import import_keras
 
         set_thread_env(self.threads)  # only takes effect if the framework has not started yet
         import_keras()
+        return Capacity(parallel=1)  # the runs train on the driver's copy of the data
 
-    def release_driver_data(self) -> None:
-        pass  # the runs train on the driver's copy
-
-    def parallel(self) -> int:
-        return 1
-
-    def device_memory(self) -> int | None:
-        return None
-
-    def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-        for group in groups:
-            for task in group:
+    def launch(self, units: list[Unit], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        for unit in units:
+            for task in unit.tasks:
                 on_start(task)
-            yield from zip(group, execute_group(group, on_epoch), strict=True)
+            yield from zip(unit.tasks, execute_unit(unit, on_epoch), strict=True)
 
 
 _QUEUE = None
@@ -69,38 +63,27 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
-def _execute_in_worker(group: list[Task]) -> list[Outcome]:
-    for task in group:
+def _execute_in_worker(unit: Unit) -> list[Outcome]:
+    for task in unit.tasks:
         _QUEUE.put(("start", task.key, 0, {}))
-    return execute_group(group, on_epoch=lambda key, e, logs: _QUEUE.put(("epoch", key, e, logs)))
+    return execute_unit(unit, on_epoch=lambda key, e, row: _QUEUE.put(("epoch", key, e, row)))
 
 
 class ProcessPool:
-    """``workers`` processes, each limited to ``threads`` CPU threads (0: its share of the cores)."""
+    """``jobs`` processes, each limited to ``threads`` CPU threads (0: its share of the cores)."""
 
-    def __init__(self, workers: int, threads: int = 1):
-        self.workers, self.threads = workers, threads
+    def __init__(self, config: ExecutorConfig):
+        self.workers, self.threads = config.jobs, config.threads
 
-    def start(self) -> None:
-        pass  # each worker starts its framework
+    def setup(self) -> Capacity:
+        return Capacity(parallel=self.workers, loads_own_data=True)  # each worker starts its framework
 
-    def release_driver_data(self) -> None:
-        from regbench.data.splits import forget_splits
-
-        forget_splits()  # workers load their own copy
-
-    def parallel(self) -> int:
-        return self.workers
-
-    def device_memory(self) -> int | None:
-        return None
-
-    def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-        return _run_pool(groups, self.workers, on_start, on_epoch, self.threads)
+    def launch(self, units: list[Unit], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        return _run_pool(units, self.workers, on_start, on_epoch, self.threads)
 
 
 def _run_pool(
-    groups: list[list[Task]], workers: int, on_start, on_epoch: EpochHook, threads: int
+    units: list[Unit], workers: int, on_start, on_epoch: EpochHook, threads: int
 ) -> Iterator[tuple[Task, Outcome]]:
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -108,7 +91,7 @@ def _run_pool(
     ctx = mp.get_context("spawn")  # no fork after a framework may have started threads
     events = ctx.Queue()
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    by_key = {t.key: t for group in groups for t in group}
+    by_key = {t.key: t for unit in units for t in unit.tasks}
     stop = threading.Event()
 
     def pump() -> None:  # worker progress messages -> the display, on a thread of the driver
@@ -130,29 +113,18 @@ def _run_pool(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(events, threads)
     )
     try:
-        pending = {pool.submit(_execute_in_worker, group): group for group in groups}
+        pending = {pool.submit(_execute_in_worker, unit): unit for unit in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                group = pending.pop(future)
+                unit = pending.pop(future)
                 try:
                     outcomes = future.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                    outcomes = [Outcome.failed(exc, with_traceback=False) for _ in group]
-                yield from zip(group, outcomes, strict=True)
+                    outcomes = [Outcome.failed(exc, with_traceback=False) for _ in unit.tasks]
+                yield from zip(unit.tasks, outcomes, strict=True)
     finally:
-        _terminate_workers(pool)  # Ctrl-C or an error in the driver: stop the runs in flight now
+        terminate_pool_workers(pool)  # Ctrl-C or an error in the driver: stop the runs in flight now
         pool.shutdown(wait=True, cancel_futures=True)
         stop.set()
         reader.join(timeout=1)
-
-
-def _terminate_workers(pool) -> None:
-    """Stop a pool's running workers now: ``shutdown`` alone waits for the runs in flight. Python 3.14 has
-    ``terminate_workers()`` for this; before it, the pool's private ``_processes`` map is the only way."""
-    terminate = getattr(pool, "terminate_workers", None)
-    if terminate is not None:
-        terminate()
-        return
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()

@@ -1,31 +1,32 @@
-"""The Ray executor: each group of runs as a Ray task, on a cluster or a local Ray started for the study."""
+"""The Ray executor: each unit of runs as a Ray task, on a cluster or a local Ray started for the study."""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from regbench.data.splits import data_key, splits_for
 from regbench.errors import RegbenchError
-from regbench.execution.groups import Task
+from regbench.execution.executor import Capacity, ExecutorConfig
 from regbench.execution.outcome import EpochHook, Outcome
-from regbench.execution.worker import execute_group, set_thread_env
+from regbench.execution.units import Task, Unit
+from regbench.execution.worker import execute_unit, set_thread_env
 
 
 class RayCluster:
-    """Each group as a Ray task: one CPU, and on a cluster with GPUs one GPU (``gpus_per_task``), so that each
-    fused group trains on a device of its own and every device gets a group. Data are loaded once by the driver
+    """Each unit as a Ray task: one CPU, and on a cluster with GPUs one GPU (``gpus_per_task``), so that each
+    fused unit trains on a device of its own and every device gets a unit. Data are loaded once by the driver
     and shared through Ray's object store, so workers on other machines need no copy of the dataset."""
 
-    def __init__(self, address: str | None = None, jobs: int = 1, gpus_per_task: float | None = None, threads: int = 1):
-        self.address, self.jobs, self.gpus_per_task, self.threads = address, jobs, gpus_per_task, threads
+    def __init__(self, config: ExecutorConfig):
+        self.address, self.jobs, self.threads = config.ray_address, config.jobs, config.threads
+        self.gpus_per_task = config.gpus_per_task
         self.started_here = False
 
-    def start(self) -> None:
+    def setup(self) -> Capacity:
         """Before anything is written: Ray is installed, a local cluster would start with authentication, and
-        Ray is up (its resources decide how the runs are grouped)."""
+        Ray is up (its resources decide how the runs are split into units)."""
         check_ray(local=self.address is None)
         import ray
 
@@ -39,20 +40,19 @@ class RayCluster:
             self.started_here = True
         if self.gpus_per_task is None:
             self.gpus_per_task = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+        # the driver's copy of the data is what it puts into the object store
+        return Capacity(parallel=self._parallel(), device_memory=self._device_memory())
 
-    def release_driver_data(self) -> None:
-        pass  # the driver's copy is what it puts into the object store
-
-    def parallel(self) -> int:
-        """With GPUs, as many groups as the cluster's GPUs hold at once; on CPUs, --jobs (as before)."""
+    def _parallel(self) -> int:
+        """With GPUs, as many units as the cluster's GPUs hold at once; on CPUs, --jobs."""
         import ray
 
         if not self.gpus_per_task:
             return self.jobs
         return max(1, int(ray.cluster_resources().get("GPU", 0) // self.gpus_per_task))
 
-    def device_memory(self) -> int | None:
-        """With GPUs: the memory of one (asked of a GPU node by a task that claims one), shared by the groups a
+    def _device_memory(self) -> int | None:
+        """With GPUs: the memory of one (asked of a GPU node by a task that claims one), shared by the units a
         GPU holds at once; None when no GPU is claimed or its memory cannot be read (then host memory)."""
         import ray
 
@@ -65,8 +65,8 @@ class RayCluster:
             return None
         return None if total is None else int(total * min(1.0, self.gpus_per_task))
 
-    def launch(self, groups: list[list[Task]], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
-        return _run_ray(groups, on_start, self.gpus_per_task or 0.0, self.started_here, self.threads)
+    def launch(self, units: list[Unit], on_start, on_epoch: EpochHook) -> Iterator[tuple[Task, Outcome]]:
+        return _run_ray(units, on_start, self.gpus_per_task or 0.0, self.started_here, self.threads)
 
 
 # The first Ray whose local clusters start with token authentication on: before it, a local Ray's services
@@ -93,11 +93,9 @@ def check_ray(local: bool) -> None:
 
 
 def _run_ray(
-    groups: list[list[Task]], on_start, gpus: float, started_here: bool, threads: int = 1
+    units: list[Unit], on_start, gpus: float, started_here: bool, threads: int = 1
 ) -> Iterator[tuple[Task, Outcome]]:
     import ray
-
-    from regbench.config.schema import VariantConfig
 
     try:
         refs: dict[tuple, Any] = {}
@@ -107,23 +105,23 @@ def _run_ray(
         carried = {k: os.environ[k] for k in CARRIED if k in os.environ}
         remote = ray.remote(num_cpus=1, num_gpus=gpus, runtime_env={"env_vars": carried})(_execute_ray)
         pending = {}
-        for group in groups:
-            cfg = VariantConfig.model_validate(group[0].config)
-            key = data_key(cfg, group[0].data_dir)
+        for unit in units:
+            first = unit.tasks[0]
+            key = data_key(first.config, first.data_dir)
             if key not in refs:
-                refs[key] = ray.put(splits_for(cfg, group[0].data_dir))
-            pending[remote.remote(group, refs[key], backend, threads)] = group
+                refs[key] = ray.put(splits_for(first.config, first.data_dir))
+            pending[remote.remote(unit, refs[key], backend, threads)] = unit
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                group = pending.pop(ref)
+                unit = pending.pop(ref)
                 try:
                     outcomes = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a lost worker or node
-                    outcomes = [Outcome.failed(exc, with_traceback=False) for _ in group]
-                for task in group:
+                    outcomes = [Outcome.failed(exc, with_traceback=False) for _ in unit.tasks]
+                for task in unit.tasks:
                     on_start(task)  # Ray streams no epochs back: the display shows each run as it returns
-                yield from zip(group, outcomes, strict=True)
+                yield from zip(unit.tasks, outcomes, strict=True)
     finally:
         if started_here:
             ray.shutdown()
@@ -132,7 +130,7 @@ def _run_ray(
 CARRIED = ("KERAS_BACKEND", "REGBENCH_COMPILE_CACHE", "TF_CPP_MIN_LOG_LEVEL")
 
 
-def _execute_ray(group: list[Task], splits: Any, backend: str = "", threads: int = 1) -> list[Outcome]:
+def _execute_ray(unit: Unit, splits: Any, backend: str = "", threads: int = 1) -> list[Outcome]:
     set_thread_env(threads)  # --threads, as locally (before the framework starts in this worker)
     if backend:
         from regbench.backend.quiet_import import import_keras
@@ -143,14 +141,8 @@ def _execute_ray(group: list[Task], splits: Any, backend: str = "", threads: int
                 f"this Ray worker's Keras runs on {actual}, the study on {backend}; the run was not trained on "
                 f"another backend (start the cluster's workers with KERAS_BACKEND={backend})"
             )
-            return [Outcome.failed(error, with_traceback=False) for _ in group]
-    began = time.time()
-    outcomes = execute_group(group, splits=splits)
-    device = {**_device(), "task_began": began, "task_ended": time.time()}  # when the group trained, epoch seconds
-    for outcome in outcomes:
-        if outcome.status.trained():
-            outcome.metrics["device"] = device
-    return outcomes
+            return [Outcome.failed(error, with_traceback=False) for _ in unit.tasks]
+    return execute_unit(unit, splits=splits, device=_device())
 
 
 def _gpu_memory() -> int | None:

@@ -1,45 +1,51 @@
-"""The units of work: a task per run, and groups of tasks that train together (fused) or alone."""
+"""The work an executor is given: a task per run, and units of tasks that train together (fused) or alone."""
 
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from regbench.config.choices import SaveMode
+from regbench.config.schema import VariantConfig
 from regbench.data.datasets import SHAPES
-from regbench.store.identity import run_id
 
 
-@dataclass
+@dataclass(frozen=True)
 class Task:
-    """One run to execute: everything a worker needs, all picklable."""
+    """One run to execute: everything a worker needs, all picklable, made once by the study's driver."""
 
     key: str  # "<variant>/seed-<seed>"
     variant: str
     seed: int
-    config: dict[str, Any]  # VariantConfig as JSON
+    config: VariantConfig
+    run_id: str  # store.identity.run_id of its config and seed, as the study's plan has it
     data_dir: str | None
-    save_model: str = "none"  # output.save_model: none, last or best
-    checkpoint: str | None = None  # the file its training unit keeps its per-epoch checkpoint in (store.checkpoints)
-    keep_checkpoint: bool = False  # output.keep_checkpoint: also checkpoint the end of training
+    save_model: SaveMode = SaveMode.NONE
 
-    @property
-    def run_id(self) -> str:
-        """The run's identity (store.identity.run_id), as the study's plan has it."""
-        return run_id(self.config, self.seed)
+
+@dataclass(frozen=True)
+class Unit:
+    """Tasks that train as one unit: one run alone, or several fused into one model (training.driver), with the
+    file the unit keeps its per-epoch checkpoint in (store.checkpoints; None: none)."""
+
+    tasks: tuple[Task, ...]
+    checkpoint: Path | None = None
+    keep_checkpoint: bool = False  # output.keep_checkpoint: also checkpoint the end of training
 
 
 MAX_BRANCHES = 256  # one fused model's branches at most (and fewer where memory says so: branch_limit)
 
 
-def branch_limit(config: dict[str, Any], memory_bytes: int | None = None) -> int:
+def branch_limit(config: VariantConfig, memory_bytes: int | None = None) -> int:
     """How many branches of this config one fused model may hold: MAX_BRANCHES, or fewer where a quarter of the
     machine's memory would not hold them. Per branch: the weights eight times over (weights, gradients, Adam's
     two moments, the snapshots kept for early stopping and evaluation) and its predictions on 60,000 examples."""
-    shape, classes = SHAPES[config.get("data", {}).get("dataset", "mnist")]
+    shape, classes = SHAPES[config.data.dataset]
     inputs = math.prod(shape)
-    widths = [inputs, *config.get("model", {}).get("hidden_units", []), classes]
+    widths = [inputs, *config.model.hidden_units, classes]
     params = sum(a * b + b for a, b in zip(widths, widths[1:], strict=False))
     per_branch = 4 * (8 * params + 2 * 60_000 * classes)
     if memory_bytes is None:
@@ -58,69 +64,65 @@ def _fusion():
     return fusion
 
 
-def make_groups(
-    tasks: list[Task], fuse: bool, workers: int = 1, max_branches: int | None = None, memory_bytes: int | None = None
+def make_units(
+    tasks: list[Task], fuse: bool, parallel: int = 1, max_branches: int | None = None, memory_bytes: int | None = None
 ) -> list[list[Task]]:
-    """Group tasks into the units an executor trains: one run alone, or several fused into one model. Without
-    ``fuse`` every task is its own group. With it, tasks that can share one
-    model (same fusion key) are fused, in chunks spread over ``workers`` processes and at most
-    ``max_branches`` wide (default: :func:`branch_limit` of ``memory_bytes``, the memory of the device that
-    trains them, or this machine's; whole variants, all their seeds, where the variants share one seed list); a
-    task that cannot be fused (batch normalization) stays alone."""
+    """The tasks of each unit an executor trains: one run alone, or several fused into one model. Without
+    ``fuse`` every task is a unit of its own. With it, tasks that can share one model (same fusion key) are
+    fused, in chunks spread over ``parallel`` slots and at most ``max_branches`` wide (default: :func:`branch_limit`
+    of ``memory_bytes``, the memory of the device that trains them, or this machine's; whole variants, all their
+    seeds, where the variants share one seed list); a task that cannot be fused (batch normalization) stays
+    alone."""
     if not fuse:
         return [[t] for t in tasks]
     fusion_key = _fusion().fusion_key
-    from regbench.config.schema import VariantConfig
-
     by_key: dict[Any, list[Task]] = {}
     alone: list[list[Task]] = []
     for t in tasks:
-        key = fusion_key(VariantConfig.model_validate(t.config))
+        key = fusion_key(t.config)
         if key is None:
             alone.append([t])
         else:
             by_key.setdefault(key, []).append(t)
-    groups = []
-    for group in by_key.values():
-        limit = max_branches or branch_limit(group[0].config, memory_bytes)
-        size = min(limit, max(1, -(-len(group) // max(1, workers))))
+    units = []
+    for fusable in by_key.values():
+        limit = max_branches or branch_limit(fusable[0].config, memory_bytes)
+        size = min(limit, max(1, -(-len(fusable) // max(1, parallel))))
         seeds: dict[str, list[int]] = {}
-        for t in group:
+        for t in fusable:
             seeds.setdefault(t.variant, []).append(t.seed)
         seed_sets = {tuple(sorted(s)) for s in seeds.values()}
         n_seeds = len(next(iter(seed_sets)))
         if len(seed_sets) == 1 and n_seeds <= size:
-            # Whole variants per group: every seed then has as many branches as the others, and the branches of
+            # Whole variants per unit: every seed then has as many branches as the others, and the branches of
             # one seed share one input slot (one batch order) in the fused model.
-            names, per_group = list(seeds), max(1, size // n_seeds)
-            for i in range(0, len(names), per_group):
-                chunk = set(names[i : i + per_group])
-                groups.append([t for t in group if t.variant in chunk])
+            names, per_unit = list(seeds), max(1, size // n_seeds)
+            for i in range(0, len(names), per_unit):
+                chunk = set(names[i : i + per_unit])
+                units.append([t for t in fusable if t.variant in chunk])
         else:
-            groups += [group[i : i + size] for i in range(0, len(group), size)]
-    return groups + alone
+            units += [fusable[i : i + size] for i in range(0, len(fusable), size)]
+    return units + alone
 
 
 def trained_alone(tasks: list[Task]) -> dict[str, str]:
     """Under --fuse: the runs that cannot be fused, each with the reason (the config field that prevents it)."""
-    from regbench.config.schema import VariantConfig
-
     why_alone = _fusion().why_alone
-    reasons = {t.key: why_alone(VariantConfig.model_validate(t.config)) for t in tasks}
+    reasons = {t.key: why_alone(t.config) for t in tasks}
     return {key: reason for key, reason in reasons.items() if reason is not None}
 
 
-def resumable_groups(
+def resumable_units(
     tasks: list[Task], found: list[tuple[Any, list[str]]], fuse: bool
 ) -> tuple[list[list[Task]], list[Task]]:
-    """The groups that continue from a checkpoint, and the tasks left to group: each checkpoint (``found``: its
+    """The units that continue from a checkpoint, and the tasks left: each checkpoint (``found``: its
     runs' ids in branch order, store.checkpoints.unfinished) whose runs are all among ``tasks`` trains as the same
-    group again, in the same order, so that it continues where it stopped; a fused group only under ``fuse``."""
+    unit again, in the same order, so that it continues where it stopped; a fused unit only under ``fuse``."""
     by_id = {t.run_id: t for t in tasks}
-    groups = []
+    units = []
     for _, runs in found:
         if (len(runs) > 1 and not fuse) or len(set(runs)) != len(runs) or any(r not in by_id for r in runs):
             continue
-        groups.append([by_id.pop(r) for r in runs])
+        units.append([by_id.pop(r) for r in runs])
     left = {id(t) for t in by_id.values()}
-    return groups, [t for t in tasks if id(t) in left]
+    return units, [t for t in tasks if id(t) in left]

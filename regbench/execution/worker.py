@@ -1,15 +1,14 @@
-"""What runs inside a worker, whichever executor started it: thread limits, then one group of runs trained
-(alone, or fused as branches of one model), each ending as an :class:`Outcome`."""
+"""What runs inside a worker, whichever executor started it: thread limits, then one unit of runs trained (alone,
+or fused as branches of one model), each ending as an :class:`Outcome`."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from regbench.data.splits import splits_for
-from regbench.execution.groups import Task
 from regbench.execution.outcome import EpochHook, Outcome
+from regbench.execution.units import Unit
 
 
 def set_thread_env(threads: int) -> None:
@@ -21,52 +20,41 @@ def set_thread_env(threads: int) -> None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def execute_group(group: list[Task], on_epoch: EpochHook | None = None, splits: Any = None) -> list[Outcome]:
-    """Train a group: one run, or several fused into one model (see training/fused.py). One outcome per task.
+def execute_unit(
+    unit: Unit, on_epoch: EpochHook | None = None, splits: Any = None, device: dict[str, Any] | None = None
+) -> list[Outcome]:
+    """Train a unit (training.driver.train_unit): one outcome per task. ``splits``: the data, when the executor
+    has them already (Ray's object store); ``device``: where it trains, for the record.
 
     Errors become failed outcomes, never exceptions: the sweep goes on.
     """
     try:
         from regbench.backend.quiet_import import import_keras
-        from regbench.config.schema import VariantConfig
 
         import_keras()
-        cfgs = [VariantConfig.model_validate(t.config) for t in group]
-        data = splits or splits_for(cfgs[0], group[0].data_dir)
-        hooks = [(lambda e, logs, k=t.key: on_epoch(k, e, logs)) if on_epoch else None for t in group]
-        save = group[0].save_model
-        checkpoint = _checkpoint(group, data.identity["sha256"])
-        if len(group) == 1:
-            from regbench.training.alone import train_run
+        from regbench.training.driver import RunSpec, train_unit
 
-            saved: dict = {}
-            metrics, history = train_run(
-                cfgs[0], data, group[0].seed, on_epoch=hooks[0], save=save, model_out=saved, checkpoint=checkpoint
-            )
-            return [Outcome.trained({**metrics, "data": data.identity}, history, saved.get("model"))]
-        from regbench.training.fused import train_fused
-
-        models: list = []
-        seeds = [t.seed for t in group]
-        results = train_fused(cfgs, seeds, data, on_epoch=hooks, save=save, models_out=models, checkpoint=checkpoint)
-        models = models or [None] * len(group)
-        return [
-            Outcome.trained({**m, "data": data.identity}, h, model)
-            for (m, h, _), model in zip(results, models, strict=True)
+        first = unit.tasks[0]
+        data = splits or splits_for(first.config, first.data_dir)
+        specs = [
+            RunSpec(t.config, t.seed, t.run_id, (lambda e, row, k=t.key: on_epoch(k, e, row)) if on_epoch else None)
+            for t in unit.tasks
         ]
+        checkpoint = _checkpoint(unit, data.identity["sha256"])
+        trained = train_unit(specs, data, save=first.save_model, checkpoint=checkpoint, device=device)
+        return [Outcome.trained(t.stored()) for t in trained]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded and the sweep goes on
-        return [Outcome.failed(exc) for _ in group]
+        return [Outcome.failed(exc) for _ in unit.tasks]
 
 
-def _checkpoint(group: list[Task], data_sha256: str) -> Any:
-    """Where this group keeps its per-epoch checkpoint (training.checkpoint.Target), or None: none asked, or the
+def _checkpoint(unit: Unit, data_sha256: str) -> Any:
+    """Where this unit keeps its per-epoch checkpoint (training.checkpoint.Target), or None: none asked, or the
     experiment folder is not on this machine (a Ray worker on another node)."""
-    path = group[0].checkpoint
-    if path is None or not Path(path).parent.is_dir():
+    if unit.checkpoint is None or not unit.checkpoint.parent.is_dir():
         return None
     from regbench.training.checkpoint import Target, identity
 
-    ident = identity([t.run_id for t in group], data_sha256)
-    return Target(Path(path), ident, keep=group[0].keep_checkpoint)
+    ident = identity([t.run_id for t in unit.tasks], data_sha256)
+    return Target(unit.checkpoint, ident, keep=unit.keep_checkpoint)

@@ -46,7 +46,7 @@ def _folder_key(run: Run) -> str:
 
 
 def _run_id(run: Run) -> str:
-    return str(run.metrics.get("run_id") or run_id(run.config, run.seed))
+    return run.record.run_id or run_id(run.config, run.seed)
 
 
 def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment: str | None = None) -> Exported:
@@ -137,16 +137,13 @@ def _export_run(client, exp_id: str, run: Run, key: tuple[str, str]) -> None:
         params = [Param(k, str(v)[:MAX_PARAM]) for k, v in comparable_config(run.config).items()]
         params.append(Param("seed", str(run.seed)))
         last = int(run.history[-1]["epoch"]) if run.history else 0
-        metrics = [
-            Metric(k, float(run.metrics[k]), now, last)
-            for k in FINAL_METRICS
-            if isinstance(run.metrics.get(k), (int, float))
-        ]
+        finals = {k: getattr(run.record, k) for k in FINAL_METRICS}
+        logged = [Metric(k, float(v), now, last) for k, v in finals.items() if isinstance(v, (int, float))]
         for row in run.history:
             step = int(row.get("epoch", 0))
-            metrics += [Metric(k, float(v), now, step) for k, v in row.items() if k != "epoch"]
-        for i in range(0, max(len(params), len(metrics)), 100):
-            client.log_batch(rid, metrics=metrics[i : i + 100], params=params[i : i + 100], tags=[])
+            logged += [Metric(k, float(v), now, step) for k, v in row.items() if k != "epoch"]
+        for i in range(0, max(len(params), len(logged)), 100):
+            client.log_batch(rid, metrics=logged[i : i + 100], params=params[i : i + 100], tags=[])
         # Never a symbolic link: it could upload a file from outside the run folder.
         for path in (run.path / "metrics.json", run.path / "history.csv"):
             if path.is_file() and not path.is_symlink():

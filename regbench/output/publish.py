@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regbench.analysis.summary import Group, baseline_group, changed_keys, sweep_axes
+from regbench.analysis.compare import Comparison
+from regbench.analysis.summary import baseline_summary, changed_keys, sweep_axes
 from regbench.output.report_html import FIGURES, SEARCH_FIGURES, report_html
 from regbench.output.tables import json_text, markdown, records, table, table_notes
 from regbench.store.files import atomic_write, csv_text
@@ -12,72 +13,64 @@ from regbench.store.layout import REPORT, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_MD
 from regbench.store.reader import Skipped, find_runs
 
 
-def write_summary(exp_dir: Path) -> list[Group]:
+def write_summary(exp_dir: Path) -> Comparison | None:
     """Read an experiment folder's runs back and write its summaries, figures and report.html: the same
-    comparison as ``regbench compare EXP_DIR --out EXP_DIR`` (publish.compare, default baseline)."""
+    comparison as ``regbench compare EXP_DIR --out EXP_DIR`` (default baseline). None: no finished run."""
     from regbench.analysis.compare import compare
     from regbench.analysis.summary import ALL_COLUMNS
-    from regbench.output.publish import write_all
 
     runs, _ = find_runs([exp_dir])
     if not runs:
         atomic_write(exp_dir / SUMMARY_MD, "No finished runs.\n")
-        return []
+        return None
     result = compare([exp_dir])
-    write_all(
-        result.groups,
-        exp_dir,
-        ALL_COLUMNS,
-        with_test=result.with_test,
-        baseline=result.baseline,
-        title=f"regbench run: {exp_dir.name}",
-    )
-    return result.groups
+    write_all(result, exp_dir, ALL_COLUMNS, title=f"regbench run: {exp_dir.name}", skipped=[])
+    return result
 
 
 def write_all(
-    groups: list[Group],
+    comparison: Comparison,
     folder: Path,
     columns: list[str],
     *,
-    with_test: bool = False,
-    baseline: str | None = None,
-    diff: list[str] | None = None,
     skipped: list[Skipped] | None = None,
     title: str = "regbench comparison",
 ) -> list[Path]:
-    """Write every summary file, figure and report.html for ``groups`` into ``folder``."""
+    """Write every summary file, figure and report.html of ``comparison`` into ``folder`` (``skipped``: the
+    folders to list as skipped; default: the comparison's)."""
     from regbench.output import figure_helper
     from regbench.output import figures as plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    diff = diff or []
-    header, rows = table(groups, columns, with_test=with_test, diff=diff)
-    atomic_write(folder / SUMMARY_MD, markdown(header, rows) + "".join(f"\n{n}\n" for n in table_notes(groups)))
-    atomic_write(folder / SUMMARY_CSV, csv_text(records(groups, diff)))
-    atomic_write(folder / SUMMARY_JSON, json_text(groups, diff, skipped or []))
-    base = baseline_group(groups, baseline) if baseline else None
+    rows_of, diff, baseline = comparison.rows, comparison.diff, comparison.baseline
+    skipped = comparison.skipped if skipped is None else skipped
+    summaries = comparison.summaries
+    header, rows = table(rows_of, columns, with_test=comparison.with_test, diff=diff)
+    atomic_write(folder / SUMMARY_MD, markdown(header, rows) + "".join(f"\n{n}\n" for n in table_notes(rows_of)))
+    atomic_write(folder / SUMMARY_CSV, csv_text(records(rows_of, diff)))
+    atomic_write(folder / SUMMARY_JSON, json_text(rows_of, diff, skipped))
+    base = baseline_summary(summaries, baseline) if baseline else None
     jobs = [
-        (plots.loss_plot, (groups, folder / "loss.png", base)),
-        (plots.accuracy_plot, (groups, folder / "accuracy.png", base)),
-        (plots.accuracy_bars, (groups, folder / "accuracy_bars.png")),
-        (plots.weight_histogram, (groups, folder / "weights.png")),
+        (plots.loss_plot, (summaries, folder / "loss.png", base)),
+        (plots.accuracy_plot, (summaries, folder / "accuracy.png", base)),
+        (plots.accuracy_bars, (summaries, folder / "accuracy_bars.png")),
+        (plots.weight_histogram, (summaries, folder / "weights.png")),
     ]
     figures = dict(FIGURES)
-    if "data.train_subset" in changed_keys([g.config for g in groups]):
-        jobs.append((plots.learning_curve, (groups, folder / "learning_curve.png")))
+    if "data.train_subset" in changed_keys([s.config for s in summaries]):
+        jobs.append((plots.learning_curve, (summaries, folder / "learning_curve.png")))
         figures["learning_curve.png"] = "Test accuracy against training-set size"
-    axes = sweep_axes(groups) if len(groups) > 2 else {}  # two variants: the config diff says it all
+    axes = sweep_axes(summaries) if len(summaries) > 2 else {}  # two variants: the config diff says it all
     if len(axes) == 1:
-        jobs.append((plots.sweep_plot, (groups, next(iter(axes)), folder / "sweep.png", base)))
+        jobs.append((plots.sweep_plot, (summaries, next(iter(axes)), folder / "sweep.png", base)))
         figures["sweep.png"] = f"Test accuracy and generalization gap against {next(iter(axes))}, mean ± std"
     elif len(axes) >= 2:
-        jobs.append((plots.heatmap, (groups, axes, folder / "heatmap.png")))
+        jobs.append((plots.heatmap, (rows_of, axes, folder / "heatmap.png")))
         figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the verdict is better or worse"
     for name, caption in SEARCH_FIGURES.items():  # drawn by the search itself (study.search.draw)
         if (folder / name).is_file():
             figures[name] = caption
-    figure_helper.draw(jobs, parallel=len(groups) > plots.SMALL_MULTIPLES_ABOVE)  # small multiples: worth a helper
-    page = report_html(groups, folder, header, rows, baseline, skipped or [], title, figures, axes)
+    figure_helper.draw(jobs, parallel=len(summaries) > plots.SMALL_MULTIPLES_ABOVE)  # small multiples: worth a helper
+    page = report_html(rows_of, folder, header, rows, baseline, skipped, title, figures, axes)
     atomic_write(folder / REPORT, page)
     return [folder / n for n in (SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON, *figures, REPORT)]

@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from regbench.analysis.compare import config_diff
-from regbench.analysis.summary import Group, baseline_group
+from regbench.analysis.summary import Summary, baseline_summary
+from regbench.analysis.verdicts import Row
 from regbench.output.tables import tests_note
 from regbench.store.identity import comparable_config
 from regbench.store.layout import SEARCH_HISTORY, SEARCH_IMPORTANCE, SEARCH_PARALLEL
@@ -48,7 +49,7 @@ esc = html.escape
 
 
 def report_html(
-    groups: list[Group],
+    rows_of: list[Row],
     folder: Path,
     header: list[str],
     rows: list[list[str]],
@@ -60,14 +61,15 @@ def report_html(
 ) -> str:
     """One page, no server, no network: the table, the figures as embedded PNGs, and what differs between the
     variants (for a sweep, one table with a column per swept key; otherwise each variant's config diff)."""
-    base = baseline_group(groups, baseline)
+    summaries = [r.summary for r in rows_of]
+    base = baseline_summary(summaries, baseline)
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    experiments = sorted({e for g in groups for e in g.experiments})
-    tested = groups[0].tested.replace("_", " ") if groups else ""
+    experiments = sorted({e for s in summaries for e in s.experiments})
+    tested = rows_of[0].metric.replace("_", " ") if rows_of else ""
     against = (
         f" Δ, its 95 % confidence interval, Hedges' g, p and the verdict (on {tested}) are against "
-        f"{esc(base.label)}. {esc(tests_note(groups) or '')}"
+        f"{esc(base.label)}. {esc(tests_note(rows_of) or '')}"
         if baseline and base
         else ""
     )
@@ -85,7 +87,7 @@ held-out validation split. Values are mean ± std over seeds; gap = train accura
 <table><tr>{head}</tr>{body}</table>
 {_figures(folder, captions or FIGURES)}
 <h2>{differences}</h2>
-{(_sweep_table(groups, sweep) if sweep else _config_diffs(groups, base)) or "<p>Only one variant.</p>"}
+{(_sweep_table(summaries, sweep) if sweep else _config_diffs(summaries, base)) or "<p>Only one variant.</p>"}
 {_skipped(skipped)}
 </body></html>
 """
@@ -99,20 +101,20 @@ def _figures(folder: Path, captions: dict[str, str]) -> str:
     )
 
 
-def _sweep_table(groups: list[Group], sweep: dict[str, list]) -> str:
+def _sweep_table(summaries: list[Summary], sweep: dict[str, list]) -> str:
     cells = "".join(f"<th>{esc(k)}</th>" for k in sweep)
     lines = "".join(
-        f"<tr><td>{esc(g.label)}</td>"
-        + "".join(f"<td>{esc(json.dumps(comparable_config(g.config).get(k)))}</td>" for k in sweep)
+        f"<tr><td>{esc(s.label)}</td>"
+        + "".join(f"<td>{esc(json.dumps(comparable_config(s.config).get(k)))}</td>" for k in sweep)
         + "</tr>"
-        for g in groups
+        for s in summaries
     )
     return f"<table class=diff><tr><th>variant</th>{cells}</tr>{lines}</table>"
 
 
-def _config_diffs(groups: list[Group], base: Group | None) -> str:
+def _config_diffs(summaries: list[Summary], base: Summary | None) -> str:
     diffs = []
-    for g in groups:
+    for g in summaries:
         if base is None or g is base:
             continue
         changed = config_diff(g, base)

@@ -20,6 +20,7 @@ from typing import Any
 from regbench.errors import RegbenchError
 from regbench.store.identity import comparable_config
 from regbench.store.layout import TENSORBOARD
+from regbench.store.records import TrainedRun
 
 TRAIN_KEYS = {"accuracy": "epoch_accuracy", "data_loss": "epoch_data_loss", "loss": "epoch_loss"}
 
@@ -43,12 +44,12 @@ def _hparam(value: Any) -> bool | int | float | str:
     return json.dumps(value)
 
 
-def write_run_logs(folder: Path, run_id: str, config: dict[str, Any], metrics: dict[str, Any], history: list) -> Path:
+def write_run_logs(folder: Path, run_id: str, config: dict[str, Any], run: TrainedRun) -> Path:
     """Write ``folder/tensorboard`` for one finished run; returns that folder."""
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
-    logdir = folder / TENSORBOARD
+    logdir, history = folder / TENSORBOARD, run.history
     writers = {part: tf.summary.create_file_writer(str(logdir / part)) for part in ("train", "validation")}
     for row in history:
         step = int(row["epoch"])
@@ -64,8 +65,9 @@ def write_run_logs(folder: Path, run_id: str, config: dict[str, Any], metrics: d
         hp.hparams({k: _hparam(v) for k, v in comparable_config(config).items()}, trial_id=run_id)
         last = int(history[-1]["epoch"]) if history else 0
         for key in RESULTS:
-            if isinstance(metrics.get(key), (int, float)):
-                tf.summary.scalar(key, float(metrics[key]), step=last)
+            value = getattr(run.metrics, key)
+            if isinstance(value, (int, float)):
+                tf.summary.scalar(key, float(value), step=last)
     for writer in (*writers.values(), root):
         writer.flush()
         writer.close()

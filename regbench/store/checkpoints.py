@@ -1,5 +1,5 @@
 """Checkpoint files of an experiment folder (written by :mod:`regbench.training.checkpoint`): one per training
-unit that has not finished (a run alone or a fused group), ``.checkpoints/<hash>.npz``, named by its runs' ids.
+unit that has not finished (a run alone or fused runs), ``.checkpoints/<hash>.npz``, named by its runs' ids.
 
 Each is a NumPy ``.npz`` of plain arrays (read with ``allow_pickle=False``: loading one runs no code) and one
 JSON record, ``meta``, whose ``identity`` says which runs, data and runtime it belongs to.

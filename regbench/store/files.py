@@ -14,8 +14,8 @@ from typing import Any, BinaryIO
 
 import yaml
 
-# libyaml's safe loader and dumper where PyYAML has them: the same documents, about 6x faster on a 16-variant
-# sweep's resolved config (read back by every compare), and PyYAML's own otherwise.
+# libyaml's safe loader and dumper where PyYAML has them (the same documents, faster to read: every compare reads
+# each folder's resolved config; docs/performance.md), and PyYAML's own otherwise.
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -3,7 +3,7 @@ use it on run folders alone.
 
 - ``comparable_config``: a resolved config without the keys that do not change a run's result (the seed list,
   steps_per_execution) or are not training settings (a variant's reference result);
-- ``config_hash``: runs of one variant with equal hashes are pooled over seeds (report.group_runs adds the
+- ``config_hash``: runs of one variant with equal hashes are pooled over seeds (analysis.summary.summarize adds the
   runtime: backend, versions, batch order);
 - ``run_id``: a (config, seed) run; ``--resume`` skips a folder holding the same id.
 """

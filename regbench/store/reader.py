@@ -1,5 +1,6 @@
-"""Reading experiment and run folders back, of every format regbench has written (``format`` 1 and 2), for
-``compare``, the exports and ``--resume``. A folder that cannot be read is skipped with a reason, never a crash."""
+"""Reading experiment and run folders back, of every format regbench has written (``format`` 1 to 3), as the typed
+records of :mod:`regbench.store.records`, for ``compare``, the exports and ``--resume``. A folder that cannot be
+read is skipped with a reason, never a crash."""
 
 from __future__ import annotations
 
@@ -7,33 +8,51 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from regbench.store.files import YAML_LOADER
 from regbench.store.layout import CONFIG, ENVIRONMENT, HISTORY, METRICS
-from regbench.store.records import FORMAT_VERSION, RunRecord
+from regbench.store.records import FORMAT_VERSION, ExperimentRecord, Judging, LegacyRunRecord, RunRecord
 
 
 @dataclass
 class Run:
-    """One finished run (variant x seed) read back from disk."""
+    """One finished run (variant x seed) read back from disk: its typed record, history and experiment."""
 
     path: Path
-    experiment: str
     experiment_dir: Path
-    variant: str
-    seed: int
-    metrics: dict[str, Any]
+    record: RunRecord
     history: list[dict[str, float]] = field(default_factory=list)
-    order: int = 0  # the variant's position in its experiment's config.yaml (file order)
-    runtime: dict[str, str] = field(default_factory=dict)  # backend, versions, batch order (training.results.runtime)
+    folder: ExperimentRecord = ExperimentRecord()  # what its experiment folder records (find_runs sets it)
+
+    @property
+    def experiment(self) -> str:
+        return self.record.experiment or self.experiment_dir.name
+
+    @property
+    def variant(self) -> str:
+        return self.record.variant
+
+    @property
+    def seed(self) -> int:
+        return self.record.seed
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.metrics.get("config") or {}
+        return self.record.config or {}
+
+    @property
+    def order(self) -> int:
+        """The variant's position in its experiment's config.yaml (file order)."""
+        return self.folder.order_of(self.variant)
+
+    @property
+    def runtime(self) -> dict[str, str]:
+        """What trained it (backend, versions, batch order): its record's, else its folder's (older formats)."""
+        return self.record.runtime or self.folder.runtime or {"batch_order": "Keras' own shuffle"}
 
 
 @dataclass
@@ -86,8 +105,9 @@ def read_text(path: Path) -> str:
     return path.read_text()
 
 
-def read_run(folder: Path) -> Run:
-    """Read one run folder. Raises ValueError with a reason when it is unfinished or corrupt."""
+def _record(folder: Path) -> RunRecord:
+    """A run folder's metrics.json as a typed record, whatever format wrote it. Raises ValueError with a reason
+    when it is missing, unfinished or corrupt."""
     metrics_path = folder / METRICS
     if not metrics_path.is_file() and not metrics_path.is_symlink():
         raise ValueError("unfinished run: no metrics.json (interrupted before it completed)")
@@ -107,32 +127,30 @@ def read_run(folder: Path) -> Run:
             f"metrics.json is format {version}, written by a newer regbench than this one (reads formats up to "
             f"{FORMAT_VERSION}); upgrade regbench to read it"
         )
-    if version >= 2:
-        try:
-            RunRecord.model_validate(metrics)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"corrupt metrics.json: {where}: {first['msg']}") from None
     problem = _config_problem(metrics.get("config"))
     if problem:
         raise ValueError(f"corrupt metrics.json: config: {problem}")
+    model = RunRecord if version >= 2 else LegacyRunRecord
+    try:
+        return model.model_validate(
+            {**metrics, "experiment": metrics.get("experiment") or "", "config": metrics.get("config") or {}}
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"corrupt metrics.json: {where}: {first['msg']}") from None
+
+
+def read_run(folder: Path) -> Run:
+    """Read one run folder. Raises ValueError with a reason when it is unfinished or corrupt."""
+    record = _record(folder)
     history_path = folder / HISTORY
     refuse_link(history_path)
     try:
         history = read_history(history_path) if history_path.is_file() else []
     except (ValueError, csv.Error) as exc:
         raise ValueError(f"corrupt history.csv: {exc}") from None
-    exp_dir = folder.parent.parent
-    return Run(
-        path=folder,
-        experiment=str(metrics.get("experiment") or exp_dir.name),
-        experiment_dir=exp_dir,
-        variant=str(metrics["variant"]),
-        seed=int(metrics.get("seed", 0)),
-        metrics=metrics,
-        history=history,
-    )
+    return Run(path=folder, experiment_dir=folder.parent.parent, record=record, history=history)
 
 
 def _environment(exp_dir: Path) -> dict:
@@ -144,17 +162,9 @@ def _environment(exp_dir: Path) -> dict:
     return env if isinstance(env, dict) else {}
 
 
-def experiment_provenance(exp_dir: Path) -> dict[str, Any] | None:
-    """What environment.json says the experiment came from (study.environment.provenance), or None."""
-    found = _environment(exp_dir).get("provenance")
-    return found if isinstance(found, dict) else None
-
-
-def experiment_runtime(exp_dir: Path) -> dict[str, str] | None:
-    """The runtime an experiment folder's environment.json records (training.results.runtime), or None without one.
-    A folder from before it was recorded gets it rebuilt from the versions there: those runs used Keras' own
-    shuffle."""
-    env = _environment(exp_dir)
+def _runtime(env: dict) -> dict[str, str] | None:
+    """The runtime environment.json records (training.results.runtime), or None without one. A folder from
+    before it was recorded gets it rebuilt from the versions there: those runs used Keras' own shuffle."""
     if not env:
         return None
     if isinstance(env.get("runtime"), dict):
@@ -177,25 +187,8 @@ def _resolved_config(exp_dir: Path) -> dict:
     return resolved if isinstance(resolved, dict) else {}
 
 
-def experiment_name(exp_dir: Path) -> str | None:
-    """The study name an experiment folder's config.yaml records, or None when it has no readable one."""
-    name = _resolved_config(exp_dir).get("name")
-    return None if name is None else str(name)
-
-
-class Recorded(NamedTuple):
-    """What an experiment folder's config.yaml says about judging its runs; None for what it does not record
-    (older folders)."""
-
-    margin: float | None  # analysis.margin
-    level: float | None  # analysis.level: the level each verdict is decided at
-    test: str | None  # analysis.test: welch or paired
-    searched: bool  # a search's folder (config.yaml records a search)
-
-
-def recorded_analysis(exp_dir: Path) -> Recorded:
-    """How an experiment folder's study judges its runs (config.yaml ``analysis`` and ``search``), read once."""
-    resolved = _resolved_config(exp_dir)
+def _judging(resolved: dict) -> Judging:
+    """How a study judges its runs (config.yaml ``analysis`` and ``search``)."""
     analysis = resolved.get("analysis") if isinstance(resolved.get("analysis"), dict) else {}
 
     def number(key: str, below: float) -> float | None:
@@ -204,7 +197,7 @@ def recorded_analysis(exp_dir: Path) -> Recorded:
         return float(value) if ok else None
 
     test = analysis.get("test")
-    return Recorded(
+    return Judging(
         number("margin", float("inf")),
         number("level", 0.5),
         test if test in ("welch", "paired") else None,
@@ -212,13 +205,25 @@ def recorded_analysis(exp_dir: Path) -> Recorded:
     )
 
 
-def _variant_order(exp_dir: Path) -> list[str]:
-    variants = _resolved_config(exp_dir).get("variants")
-    return [str(v) for v in variants] if isinstance(variants, dict) else []
+def read_experiment(exp_dir: Path) -> ExperimentRecord:
+    """What an experiment folder's config.yaml and environment.json say about its runs (each file read once)."""
+    resolved, env = _resolved_config(exp_dir), _environment(exp_dir)
+    name = resolved.get("name")
+    variants = resolved.get("variants")
+    provenance = env.get("provenance")
+    return ExperimentRecord(
+        name=None if name is None else str(name),
+        variants=tuple(str(v) for v in variants) if isinstance(variants, dict) else (),
+        judging=_judging(resolved),
+        runtime=_runtime(env),
+        provenance=provenance if isinstance(provenance, dict) else None,
+        environment=env,
+    )
 
 
 def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
-    """Collect runs from experiment folders, run folders, or any folder above them.
+    """Collect runs from experiment folders, run folders, or any folder above them; each run carries its
+    experiment folder's record (read once per folder).
 
     A folder is a run folder when it holds metrics.json or history.csv (or is named ``seed-N``). Folders
     that are not runs, unfinished runs and corrupt files are returned as skipped, with a reason.
@@ -226,8 +231,7 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
     runs: list[Run] = []
     skipped: list[Skipped] = []
     seen: set[Path] = set()
-    orders: dict[Path, list[str]] = {}
-    runtimes: dict[Path, dict[str, str]] = {}
+    folders: dict[Path, ExperimentRecord] = {}
     for root in paths:
         if not root.exists():
             skipped.append(Skipped(root, "no such file or folder"))
@@ -254,32 +258,24 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
             except ValueError as exc:
                 skipped.append(Skipped(folder, str(exc)))
                 continue
-            if run.experiment_dir not in orders:
-                orders[run.experiment_dir] = _variant_order(run.experiment_dir)
-            names = orders[run.experiment_dir]
-            run.order = names.index(run.variant) if run.variant in names else len(names)
-            if isinstance(run.metrics.get("runtime"), dict):
-                run.runtime = run.metrics["runtime"]
-            else:
-                if run.experiment_dir not in runtimes:
-                    recorded = experiment_runtime(run.experiment_dir)
-                    runtimes[run.experiment_dir] = recorded or {"batch_order": "Keras' own shuffle"}
-                run.runtime = runtimes[run.experiment_dir]
+            if run.experiment_dir not in folders:
+                folders[run.experiment_dir] = read_experiment(run.experiment_dir)
+            run.folder = folders[run.experiment_dir]
             runs.append(run)
     return runs, skipped
 
 
-def finished_record(folder: Path) -> dict[str, Any] | None:
-    """The metrics.json of the finished run in ``folder``, or None when there is none or it is unreadable (an
+def finished_record(folder: Path) -> RunRecord | None:
+    """The record of the finished run in ``folder``, or None when there is none or it is unreadable (an
     unfinished or failed run)."""
     try:
-        record = json.loads(read_text(folder / METRICS))
-    except (OSError, ValueError, RecursionError):
+        return _record(folder)
+    except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) else None
 
 
 def finished_run_id(folder: Path) -> str | None:
-    """The run id of the finished run in ``folder``, or None (see :func:`finished_record`)."""
+    """The run id of the finished run in ``folder``, or None (see :func:`finished_record`; a record without an
+    id, of the first releases, has None too)."""
     record = finished_record(folder)
-    return None if record is None else str(record.get("run_id"))
+    return None if record is None else record.run_id

@@ -7,30 +7,26 @@ from pathlib import Path
 from typing import Any
 
 from regbench.config.schema import VariantConfig
+from regbench.store.records import RunMetrics, TrainedRun
 from regbench.store.writer import ExperimentFolder
 
 VERSIONS = {"tensorflow": "2.21.0", "jax": "0.10.2"}
 
 
-def sample_run(
-    exp: Path,
-    variant: str,
-    seed: int,
-    acc: float,
-    *,
-    config: dict[str, Any] | None = None,
-    sparsity: float = 0.01,
-    backend: str | None = None,
-    epochs: int = 5,
-) -> Path:
-    """Write one finished run into experiment folder ``exp`` (named ``<study>-<date>-<time>``): test accuracy
-    ``acc``, the variant's config given as overrides of the defaults (``{"regularization": {"l2": 1e-4}}``),
-    a ``runtime`` of ``backend`` when given (else none: a run of the first record format's runtime), and a
-    history of ``epochs`` epochs. Returns the run folder."""
+def sample_config(seed: int, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A variant's resolved config (as JSON) from overrides of the defaults (``{"regularization": {"l2": 1e-4}}``),
+    trained on ``seed``."""
     overrides = dict(config or {})
     overrides.setdefault("train", {})
     overrides["train"] = {**overrides["train"], "seeds": [seed]}
-    cfg = VariantConfig.model_validate(overrides)
+    return VariantConfig.model_validate(overrides).model_dump(mode="json")
+
+
+def sample_metrics(
+    seed: int, acc: float, *, sparsity: float = 0.01, backend: str | None = None, epochs: int = 5
+) -> RunMetrics:
+    """A finished run's metrics with test accuracy ``acc``, and a ``runtime`` of ``backend`` when given (else none:
+    a run of the first record format's runtime)."""
     metrics: dict[str, Any] = {
         "seed": seed,
         "status": "finished",
@@ -64,6 +60,24 @@ def sample_run(
             "keras": "3.15.1",
             "batch_order": "regbench-1",
         }
+    return RunMetrics(**metrics)
+
+
+def sample_run(
+    exp: Path,
+    variant: str,
+    seed: int,
+    acc: float,
+    *,
+    config: dict[str, Any] | None = None,
+    sparsity: float = 0.01,
+    backend: str | None = None,
+    epochs: int = 5,
+) -> Path:
+    """Write one finished run into experiment folder ``exp`` (named ``<study>-<date>-<time>``): test accuracy
+    ``acc``, the variant's config given as overrides of the defaults (:func:`sample_config`), the metrics of
+    :func:`sample_metrics`, and a history of ``epochs`` epochs. Returns the run folder."""
+    metrics = sample_metrics(seed, acc, sparsity=sparsity, backend=backend, epochs=epochs)
     history = [
         {
             "epoch": e,
@@ -77,7 +91,7 @@ def sample_run(
         for e in range(1, epochs + 1)
     ]
     folder = ExperimentFolder(exp, exp.name.rsplit("-", 2)[0])
-    return folder.write_run(variant, cfg.model_dump(mode="json"), metrics, history)
+    return folder.write_run(variant, sample_config(seed, config), TrainedRun(metrics, history))
 
 
 def sample_grid(exp: Path, dropouts: list[float], l2s: list[float], seeds: int = 2) -> None:

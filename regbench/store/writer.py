@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from regbench.store import layout
-from regbench.store.files import YAML_DUMPER, atomic_write, csv_text, json_safe, write_json
-from regbench.store.records import FORMAT_VERSION, RunRecord
+from regbench.store.files import YAML_DUMPER, atomic_write, csv_text, write_json
+from regbench.store.records import RunRecord, TrainedRun
 
 
 def new_experiment_dir(out: Path, name: str, now: datetime | None = None) -> Path:
@@ -47,6 +47,10 @@ class ExperimentFolder:
     def run_dir(self, variant: str, seed: int) -> Path:
         return layout.run_dir(self.path, variant, seed)
 
+    def write_config(self, resolved: dict[str, Any]) -> None:
+        """config.yaml: the study with every variant resolved (config.loading.resolved_dict)."""
+        atomic_write(self.path / layout.CONFIG, yaml.dump(resolved, Dumper=YAML_DUMPER, sort_keys=False))
+
     def write_header(self, resolved: dict[str, Any], environment: dict[str, Any]) -> None:
         """config.yaml and environment.json. A resumed folder keeps its first environment and lists each later
         session's under ``resumed``."""
@@ -58,27 +62,19 @@ class ExperimentFolder:
                 environment = first
             except (json.JSONDecodeError, AttributeError):
                 pass
-        atomic_write(self.path / layout.CONFIG, yaml.dump(resolved, Dumper=YAML_DUMPER, sort_keys=False))
+        self.write_config(resolved)
         write_json(env_path, environment)
 
-    def write_run(
-        self,
-        variant: str,
-        config: dict[str, Any],
-        metrics: dict[str, Any],
-        history: list[dict[str, float]],
-        model: bytes | None = None,
-    ) -> Path:
+    def write_run(self, variant: str, config: dict[str, Any], run: TrainedRun) -> Path:
         """Write one finished run: history and the saved model first, metrics.json (the completion marker) last,
-        then drop an error.json left by an earlier failure. ``metrics`` is checked against :class:`RunRecord`
-        first, so a trainer cannot write a record that readers would misread."""
-        folder = self.run_dir(variant, metrics["seed"])
-        record = {"format": FORMAT_VERSION, "experiment": self.name, "variant": variant, **metrics, "config": config}
-        RunRecord.model_validate(json_safe(record))
-        atomic_write(folder / layout.HISTORY, csv_text(history))
-        if model is not None:
-            atomic_write(folder / layout.MODEL, model)
-        write_json(folder / layout.METRICS, record)
+        then drop an error.json left by an earlier failure. The record is checked as :class:`RunRecord` first, so
+        a trainer cannot write a record that readers would misread."""
+        record = RunRecord.of(run.metrics, self.name, variant, config)
+        folder = self.run_dir(variant, record.seed)
+        atomic_write(folder / layout.HISTORY, csv_text(run.history))
+        if run.model is not None:
+            atomic_write(folder / layout.MODEL, run.model)
+        write_json(folder / layout.METRICS, record.as_json())
         (folder / layout.ERROR).unlink(missing_ok=True)
         return folder
 

@@ -94,10 +94,10 @@ def check_same_runtime(exp_dir: Path) -> None:
     Raises:
         RegbenchError: exit code 2, saying what differs and how to go on.
     """
-    from regbench.store.reader import experiment_runtime
+    from regbench.store.reader import read_experiment
     from regbench.training.results import runtime
 
-    recorded = experiment_runtime(exp_dir)
+    recorded = read_experiment(exp_dir).runtime
     if recorded is None:
         return  # nothing recorded: nothing to compare against
     ours = runtime()

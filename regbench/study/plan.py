@@ -11,7 +11,7 @@ from regbench.config.schema import Experiment, VariantConfig
 from regbench.errors import ConfigError, RegbenchError
 from regbench.store.identity import run_id
 from regbench.store.layout import run_dir
-from regbench.store.reader import experiment_name, finished_record, finished_run_id
+from regbench.store.reader import finished_record, finished_run_id, read_experiment
 
 
 class RunState(enum.Enum):
@@ -68,7 +68,7 @@ def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
 
 def check_resumable(exp_dir: Path, experiment: Experiment) -> None:
     """Raise RegbenchError (exit 2) unless ``exp_dir`` is an experiment folder of this study."""
-    recorded = experiment_name(exp_dir)
+    recorded = read_experiment(exp_dir).name
     if recorded is None:
         raise RegbenchError(f"--resume {exp_dir}: not an experiment folder (no readable config.yaml)", exit_code=2)
     if recorded != experiment.name:
@@ -92,14 +92,15 @@ def check_same_data(runs: list[PlannedRun], exp_dir: Path, identity_of: Callable
         if run.state is not RunState.FINISHED:
             continue
         folder = run_dir(exp_dir, run.variant, run.seed)
-        recorded = (finished_record(folder) or {}).get("data")
-        if not isinstance(recorded, dict) or not recorded.get("sha256"):
+        record = finished_record(folder)
+        recorded = None if record is None else record.data
+        if recorded is None or not recorded.sha256:
             continue
         now = identity_of(run)
-        if recorded["sha256"] != now["sha256"]:
+        if recorded.sha256 != now["sha256"]:
             conflicts.append(
-                f"{folder}: trained on other data (sha256 {str(recorded['sha256'])[:12]} from "
-                f"{recorded.get('source')}) than this session loads (sha256 {now['sha256'][:12]} from "
+                f"{folder}: trained on other data (sha256 {recorded.sha256[:12]} from "
+                f"{recorded.source}) than this session loads (sha256 {now['sha256'][:12]} from "
                 f"{now['source']}); resume with the same data (data.dir, --data-dir, REGBENCH_DATA_DIR) or start a "
                 "new experiment"
             )

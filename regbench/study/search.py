@@ -1,5 +1,6 @@
-"""A study's ``search:``: Optuna asks trials in batches, each batch trains as variants of the study (fused where
-its runs can be), and each trial is told the mean over its seeds of a validation metric — never a test metric.
+"""A study's ``search:``: Optuna asks trials in batches of trials, each batch trains as variants of the study
+(fused where its runs can be), and each trial is told the mean over its seeds of a validation metric — never a
+test metric.
 
 The Optuna study lives in the experiment folder (``search.db``, SQLite). A session killed at any point resumes
 with ``--resume``: trials already told are kept, a trial asked but not told is trained again from its recorded
@@ -15,13 +16,17 @@ import math
 import statistics
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from regbench.config.schema import Experiment, VariantConfig
 from regbench.config.sweep import set_path
 from regbench.errors import RegbenchError
 from regbench.store.layout import SEARCH_DATABASE, SEARCH_HISTORY, SEARCH_IMPORTANCE, SEARCH_PARALLEL, run_dir
 from regbench.store.reader import read_run
+from regbench.store.records import Status
+
+if TYPE_CHECKING:
+    from regbench.study.run import Result, Trainings
 
 
 def trial_name(number: int) -> str:
@@ -67,10 +72,10 @@ def objective_value(exp_dir: Path, variant: str, cfg: VariantConfig, objective: 
             run = read_run(run_dir(exp_dir, variant, seed))
         except ValueError:
             return None
-        record, history = run.metrics, run.history
-        epoch = int(record["best_epoch"]) if record.get("restored_best_weights") else len(history)
+        record, history = run.record, run.history
+        epoch = int(record.best_epoch) if record.restored_best_weights else len(history)
         value = history[epoch - 1].get(objective, math.nan) if 0 < epoch <= len(history) else math.nan
-        if not math.isfinite(value) or record.get("status") != "finished":
+        if not math.isfinite(value) or record.status is not Status.FINISHED:
             return None
         values.append(value)
     return statistics.fmean(values) if values else None
@@ -83,7 +88,7 @@ def open_study(exp_dir: Path, experiment: Experiment):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = experiment.search
     sampler = (
-        optuna.samplers.TPESampler(seed=s.seed, constant_liar=True)  # a batch's trials spread out, not repeat
+        optuna.samplers.TPESampler(seed=s.seed, constant_liar=True)  # a batch of trials spreads out, not repeats
         if s.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=s.seed)
     )
@@ -100,7 +105,7 @@ def run_search(
     experiment: Experiment,
     exp_dir: Path,
     train: Callable[[Experiment], Any],
-    on_batch: Callable[[list[str], int], None] | None = None,
+    on_trial_batch: Callable[[list[str], int], None] | None = None,
 ) -> tuple[Any, Any]:
     """Ask, train and tell until ``search.trials`` are told. ``train`` trains a study (all trials asked so far,
     plus the study's own variants) into ``exp_dir``, skipping finished runs. Returns the last training result
@@ -130,9 +135,9 @@ def run_search(
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             else:
                 study.tell(t.number, value)
-        if on_batch is not None:
+        if on_trial_batch is not None:
             told = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-            on_batch([trial_name(t.number) for t in pending], len(told))
+            on_trial_batch([trial_name(t.number) for t in pending], len(told))
     if result is None:  # every trial was told in an earlier session: train nothing new, summarize again
         result = train(with_trials(experiment, study))
     return result, study
@@ -196,3 +201,37 @@ def draw(study, exp_dir: Path) -> list[Path]:
         atomic_write(exp_dir / name, buffer.getvalue())
         written.append(exp_dir / name)
     return written
+
+
+def search_study(experiment: Experiment, train: Trainings, report: Callable[[str], None]) -> Result:
+    """An Optuna search: batches of trials trained into one folder (a new one, or ``--resume``'s) until every
+    trial is told; then its figures, and the report written again with them. ``report`` gets a line after each
+    batch of trials and one naming the best trial."""
+    from dataclasses import replace
+
+    from regbench.config.loading import resolved_dict
+    from regbench.output.publish import write_summary
+    from regbench.store.writer import ExperimentFolder
+
+    options = train.options
+    if options.resume is not None:
+        check_search_folder(options.resume)
+        exp_dir = options.resume
+    else:  # the folder first: the Optuna study lives in it from the first trial on
+        folder = ExperimentFolder.create(Path(options.out), experiment.name)
+        folder.write_config(resolved_dict(experiment))
+        exp_dir = folder.path
+    train.options = replace(options, resume=exp_dir)
+
+    def on_trial_batch(names: list[str], told: int) -> None:
+        report(f"Search: {told}/{experiment.search.trials} trials told (this batch of trials: {', '.join(names)})")
+
+    _, study = run_search(experiment, exp_dir, train, on_trial_batch)
+    result = train.totals()
+    if draw(study, exp_dir):  # the search's figures, then the report again with them
+        result.comparison = write_summary(exp_dir)
+    if any(t.value is not None for t in study.get_trials(deepcopy=False)):
+        best = study.best_trial
+        values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items())
+        report(f"Best trial: {trial_name(best.number)}, {experiment.search.objective} = {best.value:.4f} ({values})")
+    return result

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from regbench.analysis.summary import Group
+from regbench.analysis.verdicts import Row, Verdict
 from regbench.config.schema import Experiment
+from regbench.errors import RegbenchError
+
+if TYPE_CHECKING:
+    from regbench.study.run import Result, Trainings
 
 
 @dataclass
@@ -32,21 +37,52 @@ def with_seeds(experiment: Experiment, seeds: list[int]) -> Experiment:
     return experiment.model_copy(update={"variants": variants})
 
 
-def undecided(groups: list[Group]) -> list[str]:
-    return [g.label for g in groups if g.verdict == "inconclusive"]
+def undecided(rows: list[Row]) -> list[str]:
+    return [row.summary.label for row in rows if row.verdict is Verdict.INCONCLUSIVE]
 
 
 def until_decided(
-    experiment: Experiment, run_round: Callable[[Experiment], list[Group]], on_round: Callable[[Round], None]
+    experiment: Experiment, run_round: Callable[[Experiment], list[Row]], on_round: Callable[[Round], None]
 ) -> list[Round]:
     """Run the rounds of ``experiment`` (:attr:`Experiment.rounds`) with ``run_round`` (which trains a study into
-    the folder and returns its compared groups, decided at :attr:`Experiment.level`) until no comparison is
+    the folder and returns its compared rows, decided at :attr:`Experiment.level`) until no comparison is
     inconclusive, or the last round. Each round is reported to ``on_round``; returns them all."""
     done: list[Round] = []
     for seeds in experiment.rounds:
-        groups = run_round(with_seeds(experiment, seeds) if done else experiment)
-        done.append(Round(len(seeds), undecided(groups), sum(g.verdict is not None for g in groups)))
+        rows = run_round(with_seeds(experiment, seeds) if done else experiment)
+        done.append(Round(len(seeds), undecided(rows), sum(row.verdict is not None for row in rows)))
         on_round(done[-1])
         if not done[-1].undecided:
             break
     return done
+
+
+def rounds_study(experiment: Experiment, train: Trainings, report: Callable[[str], None]) -> Result:
+    """Rounds of seeds into one folder until every comparison is decided (:func:`until_decided`); ``report``
+    gets a line after each round, and one at the end when comparisons are left undecided."""
+    from regbench.analysis.compare import compare
+
+    def run_round(current: Experiment) -> list[Row]:
+        last = train(current)
+        if last.failed:
+            raise RegbenchError(
+                f"{len(last.failed)} run(s) failed in this round, so no more seeds are added: "
+                f"{'; '.join(f'{k}: {e}' for k, e in last.failed.items())}",
+                exit_code=1,
+            )
+        # decided on this round's seeds only, so that a resumed study looks at the data each look saw before
+        seeds = sorted({seed for cfg in current.variants.values() for seed in cfg.train.seeds})
+        return compare([last.path], seeds=seeds).rows
+
+    def on_round(done: Round) -> None:
+        left = f"undecided: {', '.join(done.undecided)}" if done.undecided else "every comparison decided"
+        left = left if done.compared else "nothing to compare (no baseline and another variant)"
+        report(f"Round of {done.seeds} seeds per variant at α = {experiment.level:.3g}: {left}")
+
+    rounds = until_decided(experiment, run_round, on_round)
+    if rounds[-1].undecided:
+        report(
+            f"Stopped at analysis.max_seeds = {experiment.analysis.max_seeds} seeds per variant with "
+            f"{len(rounds[-1].undecided)} comparison(s) undecided; raise it to add more."
+        )
+    return train.totals()

@@ -8,7 +8,7 @@ study then gives different verdicts on the two backends (batch normalization los
 
 Here a run's permutation for epoch ``e`` is drawn with NumPy from ``(seed, e)`` alone
 (:func:`epoch_order`), so it is the same on every backend, alone or fused, in any process and on resume.
-A fused group feeds each branch its own seed's order: the input carries one *slot* per distinct seed
+A fused unit feeds each branch its own seed's order: the input carries one *slot* per distinct seed
 (``[batch, slots, ...]``), and branches that share a seed share a slot.
 
 MixUp (``data.augmentation.mixup``) is drawn here too, per ``(seed, epoch)`` (:func:`epoch_mixup`), and applied

@@ -172,8 +172,8 @@ class SlotsToBranches(keras.layers.Layer):
 
 def _uniform(shape, seed_generator):
     """Uniform numbers in [0, 1) drawn from ``seed_generator``, new ones at each call. On JAX from XLA's own
-    Threefry (``lax.rng_bit_generator``): keras.random.uniform's jax.random runs Threefry as a rolled loop, several
-    times slower on the CPU."""
+    Threefry (``lax.rng_bit_generator``): keras.random.uniform's jax.random runs Threefry as a rolled loop, which is
+    slower on the CPU (docs/performance.md)."""
     if keras.backend.backend() != "jax":
         return keras.random.uniform(shape, seed=seed_generator)
     import jax

@@ -1,11 +1,12 @@
-"""Per-epoch checkpoints: a run, or a fused group, interrupted mid-training continues from its last finished
-epoch and ends exactly as if it had never stopped (bitwise on the CPU).
+"""Per-epoch checkpoints: a unit of training (a run alone, or fused runs) interrupted mid-training continues from
+its last finished epoch and ends exactly as if it had never stopped (bitwise on the CPU).
 
 After every epoch that training goes on from, one ``.npz`` file (written whole, then renamed over the last one)
 holds everything the next epoch depends on: every model variable (weights, batch-norm statistics, per-branch
 values, the dropout layers' random-number states), every optimizer variable (Adam's moments, the step count,
-the learning rate), and the state of regbench's callbacks (the history so far, early stopping's best value,
-patience and best weights, the best weights kept for ``save_model: best``, a fused group's stopped branches).
+the learning rate), and the state of each run's watch (training.monitor.RunWatch: the history so far, early
+stopping's best value, patience and best weights, the best weights kept for ``save_model: best``, the weights a
+fused branch stopped with), each part under its own ``state_key``.
 The batch order needs nothing: it is drawn from (seed, epoch) alone (training.batches).
 
 A checkpoint names what it belongs to (``identity``: the runs' ids in branch order, the data's sha256, the
@@ -27,11 +28,13 @@ import numpy as np
 from regbench.backend.runtime import framework
 from regbench.store import checkpoints
 
-FORMAT = 1
+FORMAT = 2  # 2: the state of each run's watch (training.monitor.RunWatch), alone and fused alike
 
 
 class Stateful(Protocol):
-    """A callback whose state a checkpoint keeps."""
+    """A part of a unit whose state a checkpoint keeps, under the name the part gives it (``state_key``)."""
+
+    state_key: str
 
     def state(self) -> Any: ...
 
@@ -85,13 +88,13 @@ class Resumed:
         return epochs if self.finished else self.epochs_done
 
 
-def save(path: Path, ident: dict[str, Any], at: Resumed, model: keras.Model, parts: dict[str, Stateful]) -> None:
+def save(path: Path, ident: dict[str, Any], at: Resumed, model: keras.Model, parts: list[Stateful]) -> None:
     """Write the checkpoint of ``model`` (and its optimizer) at ``at`` (store.checkpoints.write: whole or not at
     all)."""
     arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(_variables(model))}
     meta = {"identity": ident, "epochs_done": at.epochs_done, "elapsed_s": at.elapsed, "finished": at.finished}
     meta["variables"] = len(arrays)
-    meta["parts"] = pack({name: part.state() for name, part in parts.items()}, arrays)
+    meta["parts"] = pack({part.state_key: part.state() for part in parts}, arrays)
     checkpoints.write(path, arrays, meta)
 
 
@@ -99,7 +102,7 @@ def _warn(path: Path, why: str) -> None:
     print(f"regbench: checkpoint {path} {why}; training from the first epoch", file=sys.stderr)
 
 
-def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict[str, Stateful]) -> Resumed:
+def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: list[Stateful]) -> Resumed:
     """Continue from the checkpoint at ``path`` when there is one for ``ident``: set the model's and optimizer's
     variables and each part's state, and say where training continues (``Resumed()``: from the start). ``model``
     must be compiled; its optimizer is built here if it is not yet."""
@@ -116,7 +119,7 @@ def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict[s
     try:
         at = Resumed(int(meta["epochs_done"]), float(meta["elapsed_s"]), bool(meta.get("finished")))
         states = unpack(meta["parts"], arrays)
-        missing = set(parts) - set(states)
+        missing = {part.state_key for part in parts} - set(states)
     except Exception as exc:  # noqa: BLE001 - a malformed record is ignored, never trusted
         _warn(path, f"is damaged ({type(exc).__name__})")
         return Resumed()
@@ -134,8 +137,8 @@ def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: dict[s
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
     try:
-        for name, part in parts.items():
-            part.restore(states[name])
+        for part in parts:
+            part.restore(states[part.state_key])
     except Exception as exc:  # the model already holds the checkpoint's weights: this run cannot go on
         raise ValueError(
             f"checkpoint {path} is damaged ({type(exc).__name__}: {exc}); delete it, and --resume trains these runs "
@@ -157,7 +160,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     ``d * (1 / COST - 1)`` seconds have passed (every epoch, unless epochs are short and the model is large:
     256 fused branches of a fast GPU epoch); a resume then continues from an earlier epoch, to the same end."""
 
-    def __init__(self, target: Target, parts: dict[str, Stateful], elapsed_before: float = 0.0):
+    def __init__(self, target: Target, parts: list[Stateful], elapsed_before: float = 0.0):
         super().__init__()
         self.target, self.parts, self.elapsed_before = target, parts, elapsed_before
         self.started = clock()
@@ -183,14 +186,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 @dataclass(frozen=True)
 class Target:
-    """Where one training unit (a run alone or a fused group) keeps its checkpoint, and what it must match."""
+    """Where one training unit (a run alone or fused runs) keeps its checkpoint, and what it must match."""
 
     path: Path
     identity: dict[str, Any]
     keep: bool = False  # output.keep_checkpoint
 
-    def restore(self, model: keras.Model, parts: dict[str, Stateful]) -> Resumed:
+    def restore(self, model: keras.Model, parts: list[Stateful]) -> Resumed:
         return restore(self.path, self.identity, model, parts)
 
-    def callback(self, parts: dict[str, Stateful], resumed: Resumed) -> EpochCheckpoint:
+    def callback(self, parts: list[Stateful], resumed: Resumed) -> EpochCheckpoint:
         return EpochCheckpoint(self, parts, resumed.elapsed)

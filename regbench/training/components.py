@@ -1,12 +1,12 @@
 """Every regularizer and training option, defined once.
 
 A component names the config fields it owns, says how fusion treats each of them, and builds its part of
-both models: the plain Keras model of one run (:func:`regbench.models.build_model`) and the fused model of K
-runs (:func:`regbench.fused.build_fused`). The builders only ask the components; neither knows a regularizer
+both models: the plain Keras model of one run (:func:`regbench.training.model.build_model`) and the fused model of K
+runs (:func:`regbench.training.fused.build_fused`). The builders only ask the components; neither knows a regularizer
 by name. How fusion treats a field:
 
 - ``PER_BRANCH``: may differ between the branches of one fused model (each branch gets its own value);
-- ``SHARED``: must be equal across a fused group (part of :func:`fusion_key`);
+- ``SHARED``: must be equal across a fused unit (part of :func:`fusion_key`);
 - ``ALONE``: a run whose value differs from the default trains alone.
 
 A field that no component declares blocks fusion (``fusion_key`` returns None), and a test walks the config
@@ -19,9 +19,8 @@ from typing import Any
 
 import keras
 
-from regbench.config.schema import EarlyStoppingConfig, VariantConfig
+from regbench.config.schema import VariantConfig
 from regbench.training.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
-from regbench.training.monitor import Stopper
 
 PER_BRANCH, SHARED, ALONE = "per-branch", "shared", "alone"
 
@@ -84,7 +83,7 @@ class Component:
         return []
 
     def branch_callbacks(self, cfgs: list[VariantConfig]) -> list[keras.callbacks.Callback]:
-        """Keras callbacks of a fused model (per-branch early stopping lives in training.fused._Branches)."""
+        """Keras callbacks of a fused model (each branch's early stopping is its training.monitor.RunWatch's)."""
         return []
 
 
@@ -215,35 +214,12 @@ class BatchNorm(Component):
         return [keras.layers.BatchNormalization(name=f"batchnorm_{name}")] if cfg.regularization.batchnorm else []
 
 
-class StopEarly(keras.callbacks.Callback):
-    """Early stopping of a run trained alone, by the rule fused branches follow too (:class:`Stopper`). Made anew
-    for every run, so it holds the state of one ``fit``."""
-
-    def __init__(self, config: EarlyStoppingConfig):
-        super().__init__()
-        self.config = config
-        self.rule = Stopper(config)
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.config.monitor)
-        if self.rule.update(epoch, None if value is None else float(value), self.model.get_weights):
-            self.model.stop_training = True
-
-    def on_train_end(self, logs=None):
-        if self.rule.restores:
-            self.model.set_weights(self.rule.best_weights)
-
-
 class EarlyStopping(Component):
-    """Early stopping on a validation quantity (:mod:`regbench.training.monitor`); fused branches stop one by
-    one (training.fused._Branches)."""
+    """Early stopping on a validation quantity: each run's watch stops it (training.monitor.RunWatch), alone or
+    as a fused branch (then it keeps training with the others while its weights are kept aside)."""
 
     name = "early_stopping"
     fields = {"regularization.early_stopping": PER_BRANCH}
-
-    def callbacks(self, cfg):
-        es = cfg.regularization.early_stopping
-        return [StopEarly(es)] if es is not None else []
 
 
 class LabelSmoothing(Component):
@@ -326,7 +302,7 @@ class Reference(Component):
 
 
 class Structure(Component):
-    """What every run has: data, architecture, batches and epochs (shared by a fused group), and its seed."""
+    """What every run has: data, architecture, batches and epochs (shared by a fused unit), and its seed."""
 
     name = "structure"
     fields = {

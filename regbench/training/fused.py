@@ -1,4 +1,4 @@
-"""Train several runs of the same MLP shape as branches of one Keras model.
+"""Several runs of the same MLP shape trained as branches of one Keras model (a fused unit of training).
 
 Small MLPs on MNIST are bound by per-step framework overhead, not arithmetic. K runs fused into one model
 pay that overhead once per step instead of K times. Each branch has its own weights (a leading axis of size
@@ -8,7 +8,7 @@ own, and Adam's update of a weight depends only on that weight's gradient: every
 alone.
 
 Batch order: each branch sees its own seed's batches (:mod:`regbench.training.batches`), so a fused run is the same
-run as alone and the seeds of a group stay independent. The input carries one slot per distinct seed
+run as alone and the seeds of a unit stay independent. The input carries one slot per distinct seed
 (``[batch, slots, ...]``); branches of one seed share their slot, and the first layer multiplies each slot's
 batch by all of that slot's branches at once (with one seed, one wide product for every branch).
 
@@ -23,8 +23,6 @@ trains alone (batch normalization, gradient clipping, a CNN, augmentation).
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -35,15 +33,15 @@ from regbench.data.splits import Splits
 from regbench.training import components
 from regbench.training.batches import BatchOrder, training_input
 from regbench.training.branches import BranchDense, SlotsToBranches
-from regbench.training.checkpoint import Resumed, Target
+from regbench.training.driver import RunSpec
 from regbench.training.fusion import fusion_key
 from regbench.training.losses import branch_labels, branch_loss
 from regbench.training.model import build_model, make_optimizer
-from regbench.training.monitor import Stopper, chosen_epoch, diverged, monitor_of
-from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, assemble_metrics
+from regbench.training.monitor import RunWatch
+from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, Evaluated
 from regbench.training.saving import branch_as_plain, for_raw_images, model_bytes
 
-__all__ = ["build_fused", "fusion_key", "slot_layout", "train_fused"]
+__all__ = ["Fused", "build_fused", "fusion_key", "slot_layout"]
 
 
 def slot_layout(seeds: list[int]) -> tuple[list[int], list[int]]:
@@ -169,35 +167,44 @@ def _branch(kernels: dict[str, np.ndarray], biases: dict[str, np.ndarray], b: in
     return {n: w[b].copy() for n, w in kernels.items()}, {n: w[b].copy() for n, w in biases.items()}
 
 
-class _Branches(keras.callbacks.Callback):
-    """Per-branch history, early stopping and divergence (the rules of :mod:`regbench.training.monitor`, as for
-    a run alone), and the weights each branch ends with."""
+class Fused:
+    """K runs of one MLP shape as branches of one model (the :class:`~regbench.training.driver.Strategy` of a
+    fused unit), ``specs`` in slot order (:func:`slot_layout`), each branch fed its own seed's batch order. After
+    each epoch every branch's row comes from the fused metrics and the penalties of its own weights; a stopped
+    branch keeps training with the others while its watch holds the weights it stopped with."""
 
-    def __init__(
-        self, cfgs: list[VariantConfig], on_epoch: list[Callable | None], num_classes: int = 10, keep_best: bool = False
-    ):
-        super().__init__()
-        self.cfgs, self.on_epoch, self.num_classes = cfgs, on_epoch, num_classes
-        k = len(cfgs)
-        # save_model: best: each branch's (kernels, biases) at its best validation epoch, its own slices only
-        self.keep_best = keep_best
-        self.best: list[tuple[dict, dict] | None] = [None] * k
-        self.best_value = [math.inf] * k
-        self.history: list[list[dict[str, float]]] = [[] for _ in range(k)]
-        self.active = [True] * k
-        self.diverged = [False] * k
-        self.final: list[tuple[dict, dict] | None] = [None] * k  # a stopped branch's own (kernels, biases)
-        self.stoppers = [
-            Stopper(c.regularization.early_stopping) if c.regularization.early_stopping else None for c in cfgs
-        ]
+    def __init__(self, specs: list[RunSpec], slot_seeds: list[int], splits: Splits, shuffle: bool, keep_best: bool):
+        cfgs = [s.config for s in specs]
+        keys = {fusion_key(c) for c in cfgs}
+        if len(keys) != 1 or None in keys:
+            raise ValueError("train_fused: branches differ in data, shape, schedule or optimizer, or use batchnorm")
+        self.cfgs, self.seeds, self.splits = cfgs, [s.seed for s in specs], splits
+        k, cfg0 = len(cfgs), cfgs[0]
+        self.model, self.params = build_fused(
+            cfgs, self.seeds, splits.x_train.shape[1:], splits.num_classes, slots=len(slot_seeds)
+        )
+        self.model.compile(
+            optimizer=make_optimizer(cfg0),
+            loss=branch_loss(cfgs),
+            metrics=[BranchMetrics(k)],
+            steps_per_execution=cfg0.train.steps_per_execution,
+        )
+        self.watches = [RunWatch(s.config, splits.num_classes, keep_best, s.on_epoch) for s in specs]
+        self.fused = {"branches": k, "batch_orders": len(slot_seeds)}
+        self.order = BatchOrder(len(splits.x_train), slot_seeds if shuffle else None, slots=True)
+        self.data = training_input(
+            self.model, splits.x_train, splits.y_train, cfg0.train.batch_size, self.order, splits.num_classes
+        )
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = {key: np.asarray(value) for key, value in (logs or {}).items()}
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        return [self.order, *components.branch_callbacks(self.cfgs)]
+
+    def rows(self, epoch: int, logs: dict[str, Any]):
+        logs = {key: np.asarray(value) for key, value in logs.items()}
         kernels, biases = _kernels(self.model), _biases(self.model)
         penalties = _penalties(self.model, self.cfgs, kernels)
+        out = []
         for b in range(len(self.cfgs)):
-            if not self.active[b]:
-                continue
             row = {"epoch": epoch + 1}
             for part in ("data_loss", "accuracy"):
                 for prefix in ("", "val_"):
@@ -207,183 +214,41 @@ class _Branches(keras.callbacks.Callback):
             row["val_loss"] = row["val_data_loss"] + penalties[b]
             if "lr" in logs:
                 row["lr"] = float(logs["lr"])
-            self.history[b].append({k: row[k] for k in ("epoch", *HISTORY_KEYS) if k in row})
-            if self.keep_best:
-                monitor, mode = monitor_of(self.cfgs[b])
-                value = row.get(monitor, math.nan) * (1.0 if mode == "min" else -1.0)
-                if math.isfinite(value) and value < self.best_value[b]:
-                    self.best_value[b] = value
-                    self.best[b] = _branch(kernels, biases, b)
-            if self.on_epoch[b] is not None:
-                self.on_epoch[b](epoch + 1, row)
-            stopper = self.stoppers[b]
-            if diverged(row["loss"], row["data_loss"], self.num_classes):
-                self.diverged[b], self.active[b] = True, False
-                self.final[b] = _branch(kernels, biases, b)
-            elif stopper is not None and stopper.update(
-                epoch, row.get(stopper.config.monitor), lambda b=b: _branch(kernels, biases, b)
-            ):
-                self.active[b] = False
-                self.final[b] = _branch(kernels, biases, b)
-        if not any(self.active):
-            self.model.stop_training = True
+            row = {key: row[key] for key in ("epoch", *HISTORY_KEYS) if key in row}
+            out.append((row, lambda b=b: _branch(kernels, biases, b)))
+        return out
 
-    def restored(self, b: int) -> bool:
-        """Whether branch ``b`` ends with its best epoch's weights (never after diverging)."""
-        stopper = self.stoppers[b]
-        return stopper is not None and stopper.restores and not self.diverged[b]
+    def fit_arguments(self) -> dict[str, Any]:
+        s = self.splits
+        return {"x": self.data, "validation_data": (s.x_val[:, None], s.y_val), "epochs": self.cfgs[0].train.epochs}
 
-    def weights_of(self, b: int, last: tuple[dict, dict]) -> tuple[dict, dict]:
-        """Branch ``b``'s (kernels, biases) a plain run would end with: best (restore_best_weights), at the stop,
-        or from ``last`` (every branch's weights now)."""
-        if self.restored(b):
-            return self.stoppers[b].best_weights
-        if self.final[b] is not None:
-            return self.final[b]
-        return _branch(*last, b)
+    def evaluate(self) -> list[Evaluated]:
+        """Put every branch's end weights in place, then evaluate all branches in one pass per set."""
+        model, s = self.model, self.splits
+        last = _kernels(model), _biases(model)
+        ends = [w.end_weights() for w in self.watches]
+        self.ends = [_branch(*last, b) if end is None else end for b, end in enumerate(ends)]
+        for name in _dense_names(model):
+            layer = model.get_layer(name)
+            layer.assign_branch_kernels(np.stack([end[0][name] for end in self.ends]))
+            layer.bias.assign(np.stack([end[1][name] for end in self.ends]))
+        test_p = _predict(model, s.x_test[:, None])
+        train_p = _predict(model, s.x_train[:, None])
+        kernels = _kernels(model)
+        penalties = _penalties(model, self.cfgs, kernels)
+        out = []
+        for b in range(len(self.cfgs)):
+            test, train = _scores(test_p[:, b], s.y_test), _scores(train_p[:, b], s.y_train)
+            test["loss"] = test["data_loss"] + penalties[b]
+            out.append(Evaluated(test, train, {name: kernels[name][b] for name in kernels}, self.params))
+        return out
 
-    KEPT = ("history", "active", "diverged", "final", "best", "best_value")  # with the stoppers' state
-
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps (training.checkpoint)."""
-        stoppers = [s and s.state() for s in self.stoppers]
-        return {**{name: getattr(self, name) for name in self.KEPT}, "stoppers": stoppers}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        for name in self.KEPT:
-            setattr(self, name, state[name])
-        for stopper, saved in zip(self.stoppers, state["stoppers"], strict=True):
-            if stopper is not None:
-                stopper.restore(saved)
-
-
-def train_fused(
-    cfgs: list[VariantConfig],
-    seeds: list[int],
-    splits: Splits,
-    on_epoch: list[Callable | None] | None = None,
-    shuffle: bool = True,
-    save: str = "none",
-    models_out: list | None = None,
-    checkpoint: Target | None = None,
-) -> list[tuple[dict[str, Any], list[dict[str, float]], dict[str, np.ndarray]]]:
-    """Train K (config, seed) runs fused; return per branch (metrics, history, final kernels), in input order.
-
-    Args:
-        cfgs: One resolved config per branch; all must share :func:`fusion_key`.
-        seeds: One seed per branch: initial weights as a plain run with that seed, the batch order of that seed
-            (:func:`regbench.training.batches.epoch_order`), dropout masks.
-        splits: The data all branches share.
-        on_epoch: Per-branch epoch hooks, or None.
-        shuffle: Draw a new batch order each epoch; False keeps the stored order. Defaults to True.
-        save: output.save_model; with ``last`` or ``best`` each branch is saved as the plain model of its variant
-            and ``models_out`` gets one model.keras (bytes) per branch, in input order.
-        checkpoint: Where the group keeps a checkpoint after each epoch (training.checkpoint), and continues from
-            the one there, when it belongs to these runs (its identity lists them in input order).
-    """
-    keys = {fusion_key(c) for c in cfgs}
-    if len(keys) != 1 or None in keys:
-        raise ValueError("train_fused: branches differ in data, shape, schedule or optimizer, or use batchnorm")
-    slot_seeds, order = slot_layout(list(seeds))
-    results = _train_fused(
-        [cfgs[b] for b in order],
-        [seeds[b] for b in order],
-        slot_seeds,
-        splits,
-        [(on_epoch or [None] * len(cfgs))[b] for b in order],
-        shuffle,
-        save,
-        checkpoint,
-    )
-    by_input = [None] * len(cfgs)
-    models: list = [None] * len(cfgs)
-    for position, b in enumerate(order):
-        by_input[b], models[b] = results[position][:3], results[position][3]
-    if models_out is not None and save != "none":
-        models_out[:] = models
-    return by_input
-
-
-def _train_fused(cfgs, seeds, slot_seeds, splits, on_epoch, shuffle, save="none", checkpoint=None):
-    """train_fused with branches already in slot order; each result also carries the branch's saved model."""
-    k = len(cfgs)
-    model, params = build_fused(
-        cfgs, seeds, splits.x_train.shape[1:], slots=len(slot_seeds), num_classes=splits.num_classes
-    )
-    cfg0 = cfgs[0]
-    model.compile(
-        optimizer=make_optimizer(cfg0),
-        loss=branch_loss(cfgs),
-        metrics=[BranchMetrics(k)],
-        steps_per_execution=cfg0.train.steps_per_execution,
-    )
-    branches = _Branches(cfgs, on_epoch, splits.num_classes, keep_best=save == "best")
-    batch_order = BatchOrder(len(splits.x_train), slot_seeds if shuffle else None, slots=True)
-    callbacks = [batch_order, *components.branch_callbacks(cfgs), branches]
-    data = training_input(model, splits.x_train, splits.y_train, cfg0.train.batch_size, batch_order, splits.num_classes)
-    resumed = Resumed()
-    if checkpoint is not None:
-        resumed = checkpoint.restore(model, {"branches": branches})
-        callbacks.append(checkpoint.callback({"branches": branches}, resumed))
-    start = time.perf_counter()
-    model.fit(
-        data,
-        epochs=cfg0.train.epochs,
-        initial_epoch=resumed.initial_epoch(cfg0.train.epochs),
-        validation_data=(splits.x_val[:, None], splits.y_val),
-        validation_batch_size=EVAL_BATCH,  # the same sample means as batch_size, in far fewer steps
-        callbacks=callbacks,
-        shuffle=False,  # the order is regbench's (BatchOrder), never Keras'
-        verbose=0,
-    )
-    wall = resumed.elapsed + time.perf_counter() - start
-
-    # Put every branch's final weights in place, then evaluate all branches in one pass per set.
-    last = _kernels(model), _biases(model)
-    finals = [branches.weights_of(b, last) for b in range(k)]
-    for name in _dense_names(model):
-        layer = model.get_layer(name)
-        layer.assign_branch_kernels(np.stack([finals[b][0][name] for b in range(k)]))
-        layer.bias.assign(np.stack([finals[b][1][name] for b in range(k)]))
-    test_p = _predict(model, splits.x_test[:, None])
-    train_p = _predict(model, splits.x_train[:, None])
-    kernels = _kernels(model)
-    penalties = _penalties(model, cfgs, kernels)
-
-    results = []
-    for b, (cfg, seed) in enumerate(zip(cfgs, seeds, strict=True)):
-        test = _scores(test_p[:, b], splits.y_test)
-        train = _scores(train_p[:, b], splits.y_train)
-        test["loss"] = test["data_loss"] + penalties[b]
-        history = branches.history[b]
-        restored = branches.restored(b)
-        best = chosen_epoch(history, cfg, branches.stoppers[b], restored)
-        branch_kernels = {name: kernels[name][b] for name in kernels}
-        metrics = assemble_metrics(
-            cfg,
-            seed,
-            history,
-            test=test,
-            train=train,
-            kernels=branch_kernels,
-            diverged=branches.diverged[b],
-            best=best,
-            restored=restored,
-            train_time=wall / k,
-            params=params,
-        )
-        metrics["fused"] = {"branches": k, "batch_orders": len(slot_seeds), "wall_time_s": wall}
-        if resumed.epochs_done:
-            metrics["resumed_from_epoch"] = resumed.epochs_done
-        saved = None
-        if save != "none":
-            best = branches.best[b] if save == "best" and not restored else None
-            weights = best if best is not None else finals[b]
-            shape = splits.x_train.shape[1:]
-            plain = branch_as_plain(cfg, seed, shape, splits.num_classes, *weights)
-            saved = model_bytes(for_raw_images(plain, shape))
-        results.append((metrics, history, branch_kernels, saved))
-    return results
+    def saved(self, run: int) -> bytes:
+        """Branch ``run`` as the plain model of its variant with its own weights."""
+        shape = self.splits.x_train.shape[1:]
+        weights = self.watches[run].saved_weights(self.ends[run])
+        cfg, seed = self.cfgs[run], self.seeds[run]
+        return model_bytes(for_raw_images(branch_as_plain(cfg, seed, shape, self.splits.num_classes, *weights), shape))
 
 
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:

@@ -18,6 +18,76 @@ def layer_seed(seed: int, name: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{name}".encode()).digest()[:4], "big")
 
 
+class _Stack:
+    """The layers of one variant's plain model, each made as the components say, each drawing its random numbers
+    from (run seed, its name) when a seed is given (see :func:`build_model`)."""
+
+    def __init__(self, cfg: VariantConfig, seed: int | None):
+        self.cfg, self.seed, self.parts = cfg, seed, components.COMPONENTS
+
+    def kwargs(self, hook: str) -> dict:
+        out: dict = {}
+        for c in self.parts:
+            out.update(getattr(c, hook)(self.cfg))
+        return out
+
+    def draws(self, name: str) -> None:
+        """What is made next draws from (run seed, ``name``)."""
+        if self.seed is not None:
+            random.seed(layer_seed(self.seed, name))
+
+    def each(self, hook: str, *args) -> list:
+        """The layers every component adds at ``hook``, each component's drawing from its own stream."""
+        out = []
+        for c in self.parts:
+            self.draws(f"{c.name}/{hook}/{'/'.join(map(str, args))}")
+            out += getattr(c, hook)(self.cfg, *args)
+        return out
+
+    def block(self, make, suffix: str, after, name: str) -> list:
+        """A Dense or Conv2D layer ``name`` (``make(use_bias=..., activation=...)``) with its normalization,
+        activation and the layers that ``after()`` makes (normalization draws no random numbers)."""
+        activation = self.cfg.model.activation
+        norm = [n for c in self.parts for n in c.normalization(self.cfg, suffix)]
+        self.draws(name)
+        out = [make(use_bias=not norm, activation=None if norm else activation)] + norm
+        if norm:
+            out.append(keras.layers.Activation(activation, name=f"activation_{suffix}"))
+        return out + after()
+
+    def conv_blocks(self) -> list[keras.layers.Layer]:
+        """Conv2D (same padding) -> (normalization) -> activation -> (SpatialDropout2D) -> 2x2 pooling, per filter
+        count of model.conv_filters."""
+        m, layers = self.cfg.model, []
+        for i, filters in enumerate(m.conv_filters or [], start=1):
+            layers += self.block(
+                lambda filters=filters, i=i, **kw: keras.layers.Conv2D(
+                    filters, m.kernel_size, padding="same", name=f"conv_{i}", **self.kwargs("conv_kwargs"), **kw
+                ),
+                f"conv_{i}",
+                lambda i=i: self.each("after_conv_block", i),
+                f"conv_{i}",
+            )
+            pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(m.pool or "")
+            if pool is not None:
+                layers.append(pool(2, name=f"pool_{i}"))
+        return layers
+
+    def hidden(self) -> list[keras.layers.Layer]:
+        """Dense -> (normalization) -> activation -> (noise, dropout), per width of model.hidden_units."""
+        layers = []
+        for i, units in enumerate(self.cfg.model.hidden_units, start=1):
+            layers += self.block(
+                lambda units=units, i=i, **kw: keras.layers.Dense(
+                    units, name=f"dense_{i}", **self.kwargs("dense_kwargs"), **kw
+                ),
+                str(i),
+                lambda i=i: self.each("after_activation", i),
+                f"dense_{i}",
+            )
+        return layers
+
+
 def build_model(
     cfg: VariantConfig,
     input_shape: tuple[int, ...] | None = None,
@@ -31,9 +101,8 @@ def build_model(
     either lambda is non-zero, ``MaxNorm(c)``). With batch normalization a Dense or conv layer has no bias
     (BatchNormalization's beta takes its place) and the activation follows the normalization. Gaussian noise,
     Gaussian dropout and dropout follow a hidden layer's activation, in that order, when set. A ``cnn`` has one
-    block per ``model.conv_filters`` entry: Conv2D (same padding) -> (BatchNormalization) -> activation ->
-    (SpatialDropout2D) -> 2x2 pooling. Images without a channel axis get one when a conv block or augmentation
-    needs it.
+    block per ``model.conv_filters`` entry. Images without a channel axis get one when a conv block or
+    augmentation needs it.
 
     Common random numbers: a Keras layer draws its seed (initial weights, dropout masks, noise, augmentation)
     from Python's generator when it is made, and with ``seed`` that generator is set from (run seed, name) just
@@ -49,67 +118,19 @@ def build_model(
     """
     default_shape, default_classes = SHAPES[cfg.data.dataset]
     input_shape, num_classes = input_shape or default_shape, num_classes or default_classes
-    parts = components.COMPONENTS
-    m = cfg.model
-
-    def kwargs(hook: str) -> dict:
-        out: dict = {}
-        for c in parts:
-            out.update(getattr(c, hook)(cfg))
-        return out
-
-    def draws(name: str) -> None:
-        """What is made next draws from (run seed, ``name``)."""
-        if seed is not None:
-            random.seed(layer_seed(seed, name))
-
-    def each(hook: str, *args) -> list:
-        """The layers every component adds at ``hook``, each component's drawing from its own stream."""
-        out = []
-        for c in parts:
-            draws(f"{c.name}/{hook}/{'/'.join(map(str, args))}")
-            out += getattr(c, hook)(cfg, *args)
-        return out
-
-    def block(make, suffix: str, after, name: str) -> list:
-        """A Dense or Conv2D layer ``name`` (``make(use_bias=..., activation=...)``) with its normalization,
-        activation and the layers that ``after()`` makes (normalization draws no random numbers)."""
-        norm = [n for c in parts for n in c.normalization(cfg, suffix)]
-        draws(name)
-        out = [make(use_bias=not norm, activation=None if norm else m.activation)] + norm
-        if norm:
-            out.append(keras.layers.Activation(m.activation, name=f"activation_{suffix}"))
-        return out + after()
-
+    stack, m = _Stack(cfg, seed), cfg.model
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
-    images = each("image_layers")
+    images = stack.each("image_layers")
     if (m.kind == "cnn" or images) and len(input_shape) == 2:
         layers.append(keras.layers.Reshape((*input_shape, 1), name="channels"))
     layers += images
     if m.kind == "cnn":
-        for i, filters in enumerate(m.conv_filters or [], start=1):
-            layers += block(
-                lambda filters=filters, i=i, **kw: keras.layers.Conv2D(
-                    filters, m.kernel_size, padding="same", name=f"conv_{i}", **kwargs("conv_kwargs"), **kw
-                ),
-                f"conv_{i}",
-                lambda i=i: each("after_conv_block", i),
-                f"conv_{i}",
-            )
-            pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(m.pool or "")
-            if pool is not None:
-                layers.append(pool(2, name=f"pool_{i}"))
+        layers += stack.conv_blocks()
     layers.append(keras.layers.Flatten(name="flatten"))
-    layers += each("input_layers")
-    for i, units in enumerate(m.hidden_units, start=1):
-        layers += block(
-            lambda units=units, i=i, **kw: keras.layers.Dense(units, name=f"dense_{i}", **kwargs("dense_kwargs"), **kw),
-            str(i),
-            lambda i=i: each("after_activation", i),
-            f"dense_{i}",
-        )
-    draws("output")
-    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **kwargs("dense_kwargs")))
+    layers += stack.each("input_layers")
+    layers += stack.hidden()
+    stack.draws("output")
+    layers.append(keras.layers.Dense(num_classes, activation="softmax", name="output", **stack.kwargs("dense_kwargs")))
     return keras.Sequential(layers, name=m.kind)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -10,8 +11,9 @@ import numpy as np
 
 from regbench.backend.runtime import framework
 from regbench.config.schema import VariantConfig
+from regbench.store.records import RunMetrics, Status
 from regbench.training.batches import BATCH_ORDER
-from regbench.training.monitor import monitor_of
+from regbench.training.monitor import Monitor, RunWatch
 
 NEAR_ZERO = 1e-3
 
@@ -72,44 +74,61 @@ def magnitude_histogram(kernels: dict[str, np.ndarray]) -> dict[str, list]:
     }
 
 
-def assemble_metrics(
+@dataclass(frozen=True)
+class Evaluated:
+    """One run's numbers after training, from its trainer: test and training set scores (``accuracy``,
+    ``data_loss``, ``loss``), its final kernels by layer name and its parameter count."""
+
+    test: dict[str, float]
+    train: dict[str, float]
+    kernels: dict[str, np.ndarray]
+    params: int
+
+
+def run_metrics(
     cfg: VariantConfig,
     seed: int,
-    history: list[dict[str, float]],
+    watch: RunWatch,
+    evaluated: Evaluated,
     *,
-    test: dict[str, float],
-    train: dict[str, float],
-    kernels: dict[str, np.ndarray],
-    diverged: bool,
-    best: int,
-    restored: bool,
     train_time: float,
-    params: int,
-) -> dict[str, Any]:
-    """The metrics.json record of one run (the same for plain and fused training)."""
-    monitor, _ = monitor_of(cfg)
+    resumed_from: int,
+    data: dict[str, str],
+    run_id: str | None = None,
+    fused: dict[str, Any] | None = None,
+    device: dict[str, Any] | None = None,
+) -> RunMetrics:
+    """The metrics.json record of one run (the same for runs alone and fused)."""
+    history, test, train = watch.history, evaluated.test, evaluated.train
+    monitor = Monitor.of(cfg).name
+    best = watch.best_epoch()
     epochs_run = len(history)
-    return {
-        "seed": seed,
-        "status": "diverged" if diverged else "finished",
-        "test_accuracy": float(test["accuracy"]),
-        "test_data_loss": float(test["data_loss"]),
-        "test_loss": float(test["loss"]),
-        "train_accuracy": float(train["accuracy"]),
-        "train_data_loss": float(train["data_loss"]),
-        "generalization_gap": float(train["accuracy"] - test["accuracy"]),
-        "monitor": monitor,
-        "best_epoch": best,
-        "best_monitor_value": history[best - 1].get(monitor) if history else None,
-        "epochs_run": epochs_run,
-        "stopped_epoch": epochs_run,
-        "stopped_early": epochs_run < cfg.train.epochs,
-        "restored_best_weights": restored,
-        "train_time_s": train_time,
-        "params": params,
-        "weights": weight_stats(kernels),
-        "runtime": runtime(),
-    }
+    return RunMetrics(
+        seed=seed,
+        status=Status.DIVERGED if watch.diverged else Status.FINISHED,
+        test_accuracy=float(test["accuracy"]),
+        test_data_loss=float(test["data_loss"]),
+        test_loss=float(test["loss"]),
+        train_accuracy=float(train["accuracy"]),
+        train_data_loss=float(train["data_loss"]),
+        generalization_gap=float(train["accuracy"] - test["accuracy"]),
+        monitor=monitor,
+        best_epoch=best,
+        best_monitor_value=history[best - 1].get(monitor) if history else None,
+        epochs_run=epochs_run,
+        stopped_epoch=epochs_run,
+        stopped_early=epochs_run < cfg.train.epochs,
+        restored_best_weights=watch.restored,
+        train_time_s=train_time,
+        params=evaluated.params,
+        weights=weight_stats(evaluated.kernels),
+        runtime=runtime(),
+        fused=fused,
+        resumed_from_epoch=resumed_from or None,
+        data=data,
+        device=device,
+        run_id=run_id,
+    )
 
 
 def runtime() -> dict[str, str]:

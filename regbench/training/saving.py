@@ -4,19 +4,14 @@ class probabilities. A fused branch is saved as the plain model of its variant w
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 
 from regbench.config.schema import VariantConfig
 from regbench.training.model import build_model
-from regbench.training.monitor import monitor_of
-
-SAVE_MODES = ("none", "last", "best")
 
 
 def for_raw_images(model: keras.Model, input_shape: tuple[int, ...]) -> keras.Model:
@@ -48,25 +43,3 @@ def branch_as_plain(
             layer.kernel.assign(kernels[layer.name])
             layer.bias.assign(biases[layer.name])
     return plain
-
-
-class BestWeights(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the best monitored value (the run's monitor), for save_model: best."""
-
-    def __init__(self, cfg: VariantConfig):
-        super().__init__()
-        self.monitor, mode = monitor_of(cfg)
-        self.sign = 1.0 if mode == "min" else -1.0
-        self.best_value, self.weights = math.inf, None
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        value = float((logs or {}).get(self.monitor, math.nan))
-        if math.isfinite(value) and self.sign * value < self.best_value:
-            self.best_value, self.weights = self.sign * value, self.model.get_weights()
-
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps (training.checkpoint)."""
-        return {"best_value": self.best_value, "weights": self.weights}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.best_value, self.weights = state["best_value"], state["weights"]

@@ -381,7 +381,7 @@ def test_runs_trained_on_other_data_are_skipped_never_pooled(tmp_path: Path):
         record = json.loads((run / "metrics.json").read_text())
         (run / "metrics.json").write_text(json.dumps({**record, "data": data}))
     result = compare([exp])
-    assert [(g.label, g.n) for g in result.groups] == [("baseline", 2), ("l2", 2)]
+    assert [(s.label, s.n) for s in result.summaries] == [("baseline", 2), ("l2", 2)]
     (skipped,) = result.skipped
     assert skipped.path == odd
     assert skipped.reason.startswith("trained on other mnist data (sha256 bbbbbbbbbbbb from /elsewhere) than the 4")

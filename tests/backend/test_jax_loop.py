@@ -26,8 +26,7 @@ from conftest import synthetic_arrays
 import regbench.training.batches, regbench.backend.device_arrays
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
-from regbench.training.fused import train_fused
-from regbench.training.alone import train_run
+from regbench.training.driver import train_fused, train_run
 
 # 330 examples, 20 % held out: 264 to train = 8 batches of 32 and one of 8. With steps_per_execution 3 an epoch
 # is groups of 3, 3 and 2 full batches (padded with a skipped step), then the short batch, one step alone.
@@ -46,20 +45,21 @@ variants:
 drop, stop, mix = exp.variants["drop"], exp.variants["stop"], exp.variants["mix"]
 
 def results():
-    kernels = {}
-    metrics, history = train_run(drop, splits, 1, kernels_out=kernels)
+    plain = train_run(drop, splits, 1)
     fused = train_fused([drop, stop], [1, 2], splits)
-    mixed, mixed_history = train_run(mix, splits, 3)
+    mixed = train_run(mix, splits, 3)
     return {
-        "plain": [metrics["test_accuracy"], metrics["test_data_loss"], history, kernels["output"].tolist()],
-        "mixup": [mixed["test_accuracy"], mixed["train_data_loss"], mixed_history],
-        "fused": [[m["test_accuracy"], m["test_data_loss"], h, k["output"].tolist()] for m, h, k in fused],
+        "plain": [plain.metrics.test_accuracy, plain.metrics.test_data_loss, plain.history,
+                  plain.kernels["output"].tolist()],
+        "mixup": [mixed.metrics.test_accuracy, mixed.metrics.train_data_loss, mixed.history],
+        "fused": [[t.metrics.test_accuracy, t.metrics.test_data_loss, t.history, t.kernels["output"].tolist()]
+                  for t in fused],
     }
 
 xla_loop = results()
 assert len(regbench.backend.device_arrays._COPIES) == 2, "the device loop did not run"
 unmixed = train_run(mix.model_copy(update={"data": mix.data.model_copy(update={"augmentation": None})}), splits, 3)
-assert unmixed[1] != xla_loop["mixup"][2], "MixUp changed nothing"  # x_train and y_train, once
+assert unmixed.history != xla_loop["mixup"][2], "MixUp changed nothing"  # x_train and y_train, once
 regbench.training.batches.DEVICE_LOOP = False  # Keras' own loop, batches from the host
 keras_loop = results()
 print(json.dumps({"xla_loop": xla_loop, "keras_loop": keras_loop}))

@@ -237,15 +237,15 @@ def test_the_sweep_benchmark_is_the_plain_loops_grid():
 
 def test_the_gpu_sweep_is_256_runs_fused_into_one_model():
     from regbench.config.loading import load
-    from regbench.execution.groups import Task, make_groups
+    from regbench.execution.units import Task, make_units
     from regbench.study.plan import plan
     from regbench.training.fusion import fusion_key
 
     runs = plan(load(ROOT / "bench" / "gpu_sweep.yaml"))
     assert len(runs) == 256
-    tasks = [Task(r.key, r.variant, r.seed, r.config.model_dump(mode="json"), None) for r in runs]
+    tasks = [Task(r.key, r.variant, r.seed, r.config, r.run_id, None) for r in runs]
     assert len({fusion_key(r.config) for r in runs}) == 1
-    assert [len(job) for job in make_groups(tasks, fuse=True, max_branches=256)] == [256]
+    assert [len(unit) for unit in make_units(tasks, fuse=True, max_branches=256)] == [256]
 
 
 def test_the_cnn_benchmark_trains_configs_cnn_baseline():

@@ -1,4 +1,4 @@
-"""On --resume, a group with a checkpoint trains again as the same group (same runs, same order), whatever the
+"""On --resume, a unit with a checkpoint trains again as the same unit (same runs, same order), whatever the
 grouping options would make of the runs now; checkpoints of other runs, damaged files and links are passed over."""
 
 from __future__ import annotations
@@ -7,24 +7,25 @@ from pathlib import Path
 
 import numpy as np
 
-from regbench.execution.groups import Task, resumable_groups
+from regbench.config.schema import VariantConfig
+from regbench.execution.units import Task, resumable_units
 from regbench.store import checkpoints
 from regbench.store.layout import CHECKPOINTS
 
 
 def tasks(*keys: str) -> list[Task]:
-    return [Task(key, key.split("/")[0], int(key[-1]), {"variant": key}, None) for key in keys]
+    return [Task(key, key.split("/")[0], int(key[-1]), VariantConfig(), f"id-{key}", None) for key in keys]
 
 
-def test_a_checkpointed_group_is_kept_whole_and_in_order():
+def test_a_checkpointed_unit_is_kept_whole_and_in_order():
     todo = tasks("a/seed-0", "b/seed-0", "c/seed-0", "d/seed-0")
     a, b, c, d = (t.run_id for t in todo)
     found = [("x", [c, a]), ("y", [b]), ("z", [a, "another run"]), ("w", [d, d])]
-    groups, left = resumable_groups(todo, found, fuse=True)
-    assert [[t.key for t in g] for g in groups] == [["c/seed-0", "a/seed-0"], ["b/seed-0"]]
+    units, left = resumable_units(todo, found, fuse=True)
+    assert [[t.key for t in u] for u in units] == [["c/seed-0", "a/seed-0"], ["b/seed-0"]]
     assert [t.key for t in left] == ["d/seed-0"]  # z: a run already claimed or finished; w: malformed
-    groups, left = resumable_groups(todo, found, fuse=False)  # --no-fuse now: only runs alone continue
-    assert [[t.key for t in g] for g in groups] == [["b/seed-0"]]
+    units, left = resumable_units(todo, found, fuse=False)  # --no-fuse now: only runs alone continue
+    assert [[t.key for t in u] for u in units] == [["b/seed-0"]]
     assert [t.key for t in left] == ["a/seed-0", "c/seed-0", "d/seed-0"]
 
 

@@ -7,24 +7,28 @@ from pathlib import Path
 import pytest
 
 from regbench.config.schema import VariantConfig
-from regbench.errors import RegbenchError
-from regbench.execution.executor import make_executor
-from regbench.execution.groups import Task
+from regbench.execution.executor import ExecutorConfig, ExecutorKind, make_executor
 from regbench.execution.local import InProcess, ProcessPool
 from regbench.execution.outcome import Outcome, Status
+from regbench.execution.units import Task, Unit
 
 
 def _tasks(data_dir: Path, n: int) -> list[Task]:
     """Runs whose data cannot be found: each fails fast, in whatever process runs it, without training."""
-    cfg = VariantConfig.model_validate({"data": {"dir": str(data_dir)}}).model_dump(mode="json")
-    return [Task(f"v{i}/seed-0", f"v{i}", 0, cfg, None) for i in range(n)]
+    cfg = VariantConfig.model_validate({"data": {"dir": str(data_dir)}})
+    return [Task(f"v{i}/seed-0", f"v{i}", 0, cfg, f"id-{i}", None) for i in range(n)]
 
 
-def test_the_command_lines_choice_picks_the_executor():
-    assert isinstance(make_executor("local", jobs=1), InProcess)
-    assert isinstance(make_executor("local", jobs=2), ProcessPool)
-    with pytest.raises(RegbenchError, match="--executor lokal: expected local or ray"):
-        make_executor("lokal")
+def test_the_command_lines_choice_picks_the_executor(tiny_study):
+    from typer.testing import CliRunner
+
+    from regbench.cli import app
+
+    assert isinstance(make_executor(ExecutorConfig(jobs=1)), InProcess)
+    assert isinstance(make_executor(ExecutorConfig(ExecutorKind.LOCAL, jobs=2)), ProcessPool)
+    result = CliRunner().invoke(app, ["run", str(tiny_study), "--executor", "lokal"])
+    shown = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "'lokal' is not one of 'local', 'ray'" in shown, result.output
 
 
 @pytest.mark.subprocess
@@ -32,9 +36,10 @@ def test_the_command_lines_choice_picks_the_executor():
 def test_failed_runs_come_back_as_outcomes_with_their_reason(tmp_path: Path, jobs: int):
     pytest.importorskip("keras")
     tasks = _tasks(tmp_path / "missing", 3)
-    executor = make_executor("local", jobs=jobs)
+    executor = make_executor(ExecutorConfig(jobs=jobs))
+    assert executor.setup().parallel == jobs
     started: list[str] = []
-    ended = list(executor.launch([[t] for t in tasks], lambda t: started.append(t.key), lambda *a: None))
+    ended = list(executor.launch([Unit((t,)) for t in tasks], lambda t: started.append(t.key), lambda *a: None))
     assert sorted(t.key for t, _ in ended) == sorted(t.key for t in tasks)
     assert sorted(started) == sorted(t.key for t in tasks)
     for _, outcome in ended:
@@ -121,10 +126,10 @@ sweep:
 
 @pytest.mark.subprocess
 @pytest.mark.slow
-def test_on_a_ray_cluster_with_gpus_each_fused_group_claims_one_and_results_are_the_local_ones(tmp_path, data_dir):
+def test_on_a_ray_cluster_with_gpus_each_fused_unit_claims_one_and_results_are_the_local_ones(tmp_path, data_dir):
     """A local Ray declaring two GPUs (Ray takes the declaration; training then runs on the CPU): the 32-run
-    sweep is split into two fused groups, each task gets a GPU of its own, both train at once, and every run's
-    metrics are those of the same sweep run locally with two workers (the same two groups)."""
+    sweep is split into two fused units, each task gets a GPU of its own, both train at once, and every run's
+    metrics are those of the same sweep run locally with two workers (the same two units)."""
     import json
     import os
     import subprocess
@@ -148,12 +153,12 @@ def test_on_a_ray_cluster_with_gpus_each_fused_group_claims_one_and_results_are_
     }
     assert len(records) == 32
     devices = {json.dumps(r["device"]["ray_gpu_ids"]): r["device"] for r in records.values()}
-    assert sorted(devices) == ['["0"]', '["1"]'], devices  # two groups, a GPU each
+    assert sorted(devices) == ['["0"]', '["1"]'], devices  # two units, a GPU each
     first, second = devices.values()
     assert first["task_began"] < second["task_ended"] and second["task_began"] < first["task_ended"], "not at once"
     assert {r["fused"]["branches"] for r in records.values()} == {16}
 
-    forced = subprocess.run(  # the study key forces CPUs: no GPU claimed, the runs grouped as locally with --jobs 1
+    forced = subprocess.run(  # the study key forces CPUs: no GPU claimed, the runs in one unit as with --jobs 1
         [
             sys.executable,
             "-c",
@@ -186,7 +191,7 @@ def test_on_a_ray_cluster_with_gpus_each_fused_group_claims_one_and_results_are_
 @pytest.mark.subprocess
 @pytest.mark.slow
 def test_a_ray_worker_killed_mid_sweep_is_retried_and_the_sweep_finishes(tmp_path, data_dir):
-    """kill -9 of the worker process training one fused group: Ray runs that task again (its default for a
+    """kill -9 of the worker process training one fused unit: Ray runs that task again (its default for a
     lost worker), and every run of the sweep ends up in the folder; nothing is lost, nothing hangs."""
     import json
     import os
@@ -225,4 +230,10 @@ def test_a_ray_worker_killed_mid_sweep_is_retried_and_the_sweep_finishes(tmp_pat
     assert driver.returncode == (1 if failed else 0), output[-2000:]
     for key, error in failed.items():  # not retried: the runs say why
         assert "Worker" in error or "worker" in error or "died" in error, (key, error)
-    assert len(finished) >= 2  # the other group finished either way
+    assert len(finished) >= 2  # the other unit finished either way
+
+
+def test_the_standard_library_internals_regbench_uses_are_there():
+    from regbench.execution.internals import contract_problems
+
+    assert contract_problems() == []

@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from regbench.analysis.stats import PAIRED
 from regbench.analysis.summary import summarize
+from regbench.analysis.verdicts import judge
+from regbench.config.choices import TestKind
 from regbench.config.loading import load_text
 from regbench.config.schema import seed_rounds
 from regbench.store.reader import Run
+from regbench.store.records import RunRecord
+from regbench.store.samples import sample_metrics
 from regbench.study.sequential import until_decided
 
 MARGIN = 0.2  # pp, the default for test accuracy
@@ -36,15 +39,15 @@ def simulate(true_deltas: dict[str, float], rng: np.random.Generator, first: int
             for seed in cfg.train.seeds:
                 if (name, seed) not in runs:
                     acc = 97.5 + true_deltas.get(name, 0.0) + seed_effect[seed] + rng.normal(0, SPREADS["run"])
-                    metrics = {"test_accuracy": acc / 100, "config": {}, "status": "finished"}
-                    runs[name, seed] = Run(Path(f"/sim/{name}/seed-{seed}"), "sim", Path("/sim"), name, seed, metrics)
+                    record = RunRecord.of(sample_metrics(seed, acc / 100), "sim", name, {})
+                    runs[name, seed] = Run(Path(f"/sim/{name}/seed-{seed}"), Path("/sim"), record)
         # paired: the stronger test, so the rounds decide the most and the rule is tried the hardest
-        groups, _ = summarize(list(runs.values()), "baseline", "test_accuracy", MARGIN, level or study.level, PAIRED)
-        return groups
+        summaries, _ = summarize(list(runs.values()))
+        return judge(summaries, "baseline", "test_accuracy", MARGIN, level or study.level, TestKind.PAIRED)
 
     rounds = until_decided(study, run_round, lambda r: None)
-    groups = run_round(study)  # the final verdicts (nothing new to train)
-    return {g.variant: g.verdict for g in groups if g.verdict}, rounds
+    rows = run_round(study)  # the final verdicts (nothing new to train)
+    return {r.summary.variant: r.verdict.value for r in rows if r.verdict}, rounds
 
 
 def wrong(verdict: str, delta: float) -> bool:

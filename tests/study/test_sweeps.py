@@ -193,16 +193,16 @@ def test_parallel_jobs_write_the_same_folder_layout(tmp_path: Path, data_dir: Pa
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_dir: Path, tiny_study: Path, monkeypatch):
-    from regbench.training import alone as training
+    from regbench.training import driver
 
-    real = training.train_run
+    real = driver.train_unit
 
-    def flaky(cfg, splits, seed, on_epoch=None, **options):
-        if cfg.dropout_rates()[0] > 0:
+    def flaky(specs, splits, **options):
+        if specs[0].config.dropout_rates()[0] > 0:
             raise RuntimeError("out of memory (simulated)")
-        return real(cfg, splits, seed, on_epoch=on_epoch, **options)
+        return real(specs, splits, **options)
 
-    monkeypatch.setattr(training, "train_run", flaky)
+    monkeypatch.setattr(driver, "train_unit", flaky)
     out = tmp_path / "out"
     result = runner.invoke(app, ["run", str(tiny_study), "--out", str(out), "--set", "train.epochs=1", "--no-fuse"])
     assert result.exit_code == 1
@@ -212,7 +212,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_di
     assert error["ok"] is False and "simulated" in error["error"]
     assert (exp / "baseline" / "seed-0" / "metrics.json").is_file()
     # Resume runs the failed one again (and only it).
-    monkeypatch.setattr(training, "train_run", real)
+    monkeypatch.setattr(driver, "train_unit", real)
     result = runner.invoke(app, ["run", str(tiny_study), "--resume", str(exp), "--set", "train.epochs=1"])
     assert result.exit_code == 0 and "1 run(s) trained, 1 skipped, 0 failed" in result.output
     assert not (exp / "dropout" / "seed-0" / "error.json").exists()

@@ -30,7 +30,7 @@ from regbench.training.batches import epoch_order
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
 from regbench.training.model import build_model, compile_model
-from regbench.training.alone import train_run
+from regbench.training.driver import train_run
 
 splits = prepare(synthetic_arrays(n_train=330), validation_split=0.2, seed=0)   # 264 examples: 8 batches + 8
 cfg = load_text('''
@@ -42,9 +42,7 @@ train: {epochs: 2, batch_size: 32, optimizer: sgd, learning_rate: 0.1, steps_per
 seed, n, bs = 5, len(splits.x_train), 32
 
 def fitted():
-    kernels = {}
-    train_run(cfg, splits, seed, kernels_out=kernels)
-    return kernels["output"]
+    return train_run(cfg, splits, seed).kernels["output"]
 
 def replayed(epochs):
     keras.utils.set_random_seed(seed)

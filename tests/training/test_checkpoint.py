@@ -1,4 +1,4 @@
-"""Resume inside a run: a run (or a fused group) stopped mid-training continues from its checkpoint, in a new
+"""Resume inside a run: a run (or a fused unit) stopped mid-training continues from its checkpoint, in a new
 process, and ends exactly as the same run uninterrupted (history and every metric, to the bit), on TensorFlow and
 JAX, alone and fused; and the checkpoint file itself: what it refuses, and what it never does (run code)."""
 
@@ -25,10 +25,9 @@ from regbench.backend.quiet_import import import_keras
 import_keras()
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
-from regbench.training.alone import train_run
 from regbench.training import checkpoint
 from regbench.training.checkpoint import Target, identity
-from regbench.training.fused import train_fused
+from regbench.training.driver import train_fused, train_run
 
 checkpoint.COST = 1.0  # a checkpoint after every epoch, however short the epochs (see EpochCheckpoint)
 phase, folder = sys.argv[1], Path(sys.argv[2])
@@ -56,22 +55,23 @@ def killer(epoch, logs):
 def target(name, runs):
     return Target(folder / f"{name}.npz", identity(runs, splits.identity["sha256"]))
 
-def plain(metrics):
-    return {k: m for k, m in metrics.items() if k not in ("train_time_s", "fused")}
+def plain(trained):
+    metrics = trained.metrics.model_dump(mode="json", exclude={"train_time_s", "fused"})
+    return [metrics, trained.history, len(trained.model or b"") > 0]
 
 CASES = {
     "alone_drop_stop": lambda hook, t: [train_run(v["drop_stop"], splits, 3, on_epoch=hook, save="best",
-                                                  model_out={}, checkpoint=t)],
+                                                  checkpoint=t)],
     "alone_batchnorm": lambda hook, t: [train_run(v["batchnorm"], splits, 1, on_epoch=hook, checkpoint=t)],
-    "fused": lambda hook, t: [(m, h) for m, h, _ in train_fused(
+    "fused": lambda hook, t: train_fused(
         [v["drop_stop"], v["noise_l1"], v["stops_soon"], v["drop_stop"]], [0, 0, 0, 1], splits,
-        on_epoch=[hook] * 4, save="best", models_out=[], checkpoint=t)],
+        on_epoch=[hook] * 4, save="best", checkpoint=t),
 }
 out = {}
 for name, train in CASES.items():
     t = target(name, [name])
     if phase == "first":
-        out[name] = [[plain(m), h] for m, h in train(None, None)]
+        out[name] = [plain(r) for r in train(None, None)]
         try:
             train(killer, t)
             raise SystemExit("not interrupted")
@@ -79,7 +79,7 @@ for name, train in CASES.items():
             pass
         assert t.path.is_file()
     else:
-        out[name] = [[plain(m), h] for m, h in train(None, t)]
+        out[name] = [plain(r) for r in train(None, t)]
 print(json.dumps(out))
 """
 
@@ -97,13 +97,15 @@ def test_a_run_stopped_mid_training_resumes_to_the_same_result_alone_and_fused(b
 
     first, second = phase("first"), phase("second")  # the second in a new process, as after a kill
     for name, runs in first.items():
-        for (uninterrupted, history), (resumed, resumed_history) in zip(runs, second[name], strict=True):
+        for (uninterrupted, history, _), (resumed, resumed_history, saved) in zip(runs, second[name], strict=True):
             assert resumed.pop("resumed_from_epoch") == 3, name
+            assert uninterrupted.pop("resumed_from_epoch") is None, name
             assert resumed_history == history, name
             assert resumed == uninterrupted, name
+            assert saved == (name != "alone_batchnorm"), name  # save_model: best, after a resume too
     drop_stop = first["alone_drop_stop"][0][0]
     assert drop_stop["restored_best_weights"]
-    fused = [m for m, _ in first["fused"]]
+    fused = [m for m, _, _ in first["fused"]]
     assert fused[2]["stopped_early"] and fused[2]["epochs_run"] < 3  # a branch that had stopped before the kill
 
 
@@ -142,8 +144,8 @@ def test_a_kept_checkpoint_holds_the_end_of_training_and_continues_to_the_same_r
 
     from regbench.config.loading import load_text
     from regbench.data.splits import prepare
-    from regbench.training.alone import train_run
     from regbench.training.checkpoint import Target, identity
+    from regbench.training.driver import train_run
 
     splits = prepare(synthetic_arrays(n_train=320), validation_split=0.2, seed=0)
     cfg = load_text(
@@ -151,14 +153,15 @@ def test_a_kept_checkpoint_holds_the_end_of_training_and_continues_to_the_same_r
         "variants:\n  v: {regularization: {dropout: 0.2, early_stopping: {patience: 1, min_delta: 10.0}}}\n"
     ).variants["v"]
     target = Target(tmp_path / "k.npz", identity(["k"], splits.identity["sha256"]), keep=True)
-    first, history = train_run(cfg, splits, 0, checkpoint=target)
+    first_run = train_run(cfg, splits, 0, checkpoint=target)
+    first = first_run.metrics.model_dump(mode="json", exclude={"train_time_s"})
     assert first["stopped_early"] and first["restored_best_weights"]
     assert checkpoints.read_meta(target.path)["finished"] is True
-    again, again_history = train_run(cfg, splits, 0, checkpoint=target)
-    assert again.pop("resumed_from_epoch") == first["epochs_run"] == len(again_history)
-    assert again_history == history
-    for record in (first, again):
-        record.pop("train_time_s")
+    again_run = train_run(cfg, splits, 0, checkpoint=target)
+    again = again_run.metrics.model_dump(mode="json", exclude={"train_time_s"})
+    assert again.pop("resumed_from_epoch") == first["epochs_run"] == len(again_run.history)
+    assert first.pop("resumed_from_epoch") is None
+    assert again_run.history == first_run.history
     assert again == first
 
 
@@ -167,27 +170,24 @@ def test_a_checkpoint_of_other_runs_is_not_continued(tmp_path, capsys):
 
     from regbench.config.loading import load_text
     from regbench.data.splits import prepare
-    from regbench.training.alone import train_run
     from regbench.training.checkpoint import Target, identity
+    from regbench.training.driver import train_run
 
     splits = prepare(synthetic_arrays(n_train=160), validation_split=0.2, seed=0)
     cfg = load_text("name: o\nmodel: {hidden_units: [8]}\ntrain: {epochs: 2}\nvariants: {v: {}}\n").variants["v"]
     mine = Target(tmp_path / "o.npz", identity(["o"], splits.identity["sha256"]), keep=True)
     train_run(cfg, splits, 0, checkpoint=mine)
     other = Target(mine.path, identity(["another run"], splits.identity["sha256"]))
-    metrics, _ = train_run(cfg, splits, 0, checkpoint=other)
-    assert "resumed_from_epoch" not in metrics
+    assert train_run(cfg, splits, 0, checkpoint=other).metrics.resumed_from_epoch is None
     assert "belongs to other runs, data or versions; training from the first epoch" in capsys.readouterr().err
     train_run(cfg, splits, 0, checkpoint=mine)  # the other run's checkpoints replaced mine: mine again
     capsys.readouterr()
     meta, arrays = checkpoints.read(mine.path)
     checkpoints.write(mine.path, arrays, {**meta, "parts": {"dict": [["history", {"array": "nowhere"}]]}})
-    metrics, _ = train_run(cfg, splits, 0, checkpoint=mine)
-    assert "resumed_from_epoch" not in metrics
+    assert train_run(cfg, splits, 0, checkpoint=mine).metrics.resumed_from_epoch is None
     assert "is damaged (KeyError); training from the first epoch" in capsys.readouterr().err
     mine.path.write_bytes(b"garbage")
-    metrics, _ = train_run(cfg, splits, 0, checkpoint=mine)
-    assert "resumed_from_epoch" not in metrics
+    assert train_run(cfg, splits, 0, checkpoint=mine).metrics.resumed_from_epoch is None
     assert "cannot be read" in capsys.readouterr().err
 
 
@@ -207,7 +207,7 @@ def test_checkpoints_take_at_most_a_tenth_of_the_time(monkeypatch, tmp_path, wri
 
     monkeypatch.setattr(checkpoint, "clock", lambda: now[0])
     monkeypatch.setattr(checkpoint, "save", save)
-    callback = checkpoint.EpochCheckpoint(checkpoint.Target(tmp_path / "c.npz", {}), {})
+    callback = checkpoint.EpochCheckpoint(checkpoint.Target(tmp_path / "c.npz", {}), [])
     callback.set_model(SimpleNamespace(stop_training=False))
     callback.set_params({"epochs": 20})
     for epoch in range(20):

@@ -19,8 +19,7 @@ from regbench.backend.quiet_import import import_keras
 import_keras()
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
-from regbench.training.alone import train_run
-from regbench.training.fused import train_fused
+from regbench.training.driver import train_fused, train_run
 
 splits = prepare(synthetic_arrays(n_train=1000), validation_split=0.1, seed=0)
 exp = load_text('''
@@ -32,10 +31,10 @@ variants:
   calm: {train: {learning_rate: 0.01}, regularization: {}}
 ''')
 blowup = exp.variants["blowup"]
-alone, _ = train_run(blowup, splits, 0)
-fused = train_fused([blowup, blowup], [0, 1], splits)
-calm, _ = train_run(exp.variants["calm"], splits, 0)
-print(json.dumps({"alone": alone["status"], "fused": [m["status"] for m, _, _ in fused], "calm": calm["status"]}))
+alone = train_run(blowup, splits, 0).metrics
+fused = [t.metrics for t in train_fused([blowup, blowup], [0, 1], splits)]
+calm = train_run(exp.variants["calm"], splits, 0).metrics
+print(json.dumps({"alone": alone.status.value, "fused": [m.status.value for m in fused], "calm": calm.status.value}))
 """
 
 

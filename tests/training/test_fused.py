@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 from regbench.cli import app
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
-from regbench.execution.groups import Task, make_groups
-from regbench.training.alone import train_run
+from regbench.execution.units import Task, make_units
 from regbench.training.branches import BranchDropout
-from regbench.training.fused import build_fused, fusion_key, train_fused
+from regbench.training.driver import train_fused, train_run
+from regbench.training.fused import build_fused, fusion_key
 
 STUDY = """\
 name: f
@@ -64,30 +64,30 @@ def test_fused_branches_match_runs_one_by_one(splits, names, seeds):
     cfgs = [exp.variants[n] for n in names]
     fused = train_fused(cfgs, seeds, splits)
     counts = {seeds.count(s) for s in seeds}
-    assert {m["fused"]["batch_orders"] for m, _, _ in fused} == {len(set(seeds)) if len(counts) == 1 else len(seeds)}
-    for (metrics, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
-        assert metrics["seed"] == seed
-        alone_kernels: dict = {}
-        alone, alone_history = train_run(cfg, splits, seed, kernels_out=alone_kernels)
-        assert kernels.keys() == alone_kernels.keys()
+    assert {t.metrics.fused.batch_orders for t in fused} == {len(set(seeds)) if len(counts) == 1 else len(seeds)}
+    for trained, cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
+        metrics, kernels = trained.metrics, trained.kernels
+        assert metrics.seed == seed
+        alone_run = train_run(cfg, splits, seed)
+        alone = alone_run.metrics
+        assert kernels.keys() == alone_run.kernels.keys()
         for layer in kernels:
-            np.testing.assert_allclose(kernels[layer], alone_kernels[layer], atol=2e-5, err_msg=f"{name}/{layer}")
-        assert metrics["epochs_run"] == alone["epochs_run"], name
-        assert metrics["best_epoch"] == alone["best_epoch"], name
-        assert metrics["restored_best_weights"] == alone["restored_best_weights"], name
-        assert metrics["test_accuracy"] == pytest.approx(alone["test_accuracy"], abs=1e-6), name
-        assert metrics["test_data_loss"] == pytest.approx(alone["test_data_loss"], rel=1e-4), name
-        assert metrics["weights"]["near_zero_share"] == pytest.approx(alone["weights"]["near_zero_share"], abs=1e-3)
-        for mine, theirs in zip(history, alone_history, strict=True):
+            np.testing.assert_allclose(kernels[layer], alone_run.kernels[layer], atol=2e-5, err_msg=f"{name}/{layer}")
+        assert metrics.epochs_run == alone.epochs_run, name
+        assert metrics.best_epoch == alone.best_epoch, name
+        assert metrics.restored_best_weights == alone.restored_best_weights, name
+        assert metrics.test_accuracy == pytest.approx(alone.test_accuracy, abs=1e-6), name
+        assert metrics.test_data_loss == pytest.approx(alone.test_data_loss, rel=1e-4), name
+        assert metrics.weights.near_zero_share == pytest.approx(alone.weights.near_zero_share, abs=1e-3)
+        for mine, theirs in zip(trained.history, alone_run.history, strict=True):
             for key in ("data_loss", "accuracy", "val_data_loss", "val_accuracy"):
                 assert mine[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-6), (name, key)
     if "stop" in names:
-        stop = fused[names.index("stop")][0]
-        assert stop["stopped_early"] is True and stop["epochs_run"] == 2
-    for (metrics, _, _), name in zip(fused, names, strict=True):
+        stop = fused[names.index("stop")].metrics
+        assert stop.stopped_early is True and stop.epochs_run == 2
+    for trained, name in zip(fused, names, strict=True):
         if name == "maxnorm":  # the constraint binds: every unit's incoming weights within c
-            assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) <= 0.5 + 1e-5
-            assert max(s["max_unit_norm"] for s in metrics["weights"]["layers"].values()) > 0.49
+            assert 0.49 < trained.metrics.weights.max_unit_norm <= 0.5 + 1e-5
 
 
 @pytest.mark.slow
@@ -102,13 +102,14 @@ def test_optimizer_options_and_schedules_train_fused_as_alone(splits, option):
     names, seeds = ["plain", "l2", "maxnorm"], [0, 0, 0]
     cfgs = [exp.variants[n] for n in names]
     fused = train_fused(cfgs, seeds, splits)
-    for (_, history, kernels), cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
-        alone_kernels: dict = {}
-        _, alone_history = train_run(cfg, splits, seed, kernels_out=alone_kernels)
-        for layer in kernels:
-            np.testing.assert_allclose(kernels[layer], alone_kernels[layer], atol=5e-5, err_msg=f"{option}/{name}")
-        lrs = [h["lr"] for h in history]
-        assert lrs == pytest.approx([h["lr"] for h in alone_history], rel=1e-6)
+    for trained, cfg, seed, name in zip(fused, cfgs, seeds, names, strict=True):
+        alone = train_run(cfg, splits, seed)
+        for layer in trained.kernels:
+            np.testing.assert_allclose(
+                trained.kernels[layer], alone.kernels[layer], atol=5e-5, err_msg=f"{option}/{name}"
+            )
+        lrs = [h["lr"] for h in trained.history]
+        assert lrs == pytest.approx([h["lr"] for h in alone.history], rel=1e-6)
         assert lrs == pytest.approx([cfg.train.learning_rate_at(e) for e in range(3)], rel=1e-6)
 
 
@@ -153,7 +154,7 @@ def test_dropout_masks_only_its_own_branch(splits):
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(model(x)))  # inference: no dropout at all
     with_drop = train_fused([exp.variants["plain"], exp.variants["drop"]], [0, 0], splits, shuffle=False)
     without = train_fused([exp.variants["plain"], exp.variants["l2"]], [0, 0], splits, shuffle=False)
-    np.testing.assert_allclose(with_drop[0][2]["dense_1"], without[0][2]["dense_1"], atol=1e-6)
+    np.testing.assert_allclose(with_drop[0].kernels["dense_1"], without[0].kernels["dense_1"], atol=1e-6)
 
 
 def test_branch_dropout_draws_for_dropping_branches_only():
@@ -168,17 +169,21 @@ def test_branch_dropout_draws_for_dropping_branches_only():
     np.testing.assert_array_equal(np.asarray(layer(np.ones((5, 4, 16), dtype="float32"))), 1.0)  # inference
 
 
-def test_jobs_group_fusable_runs_and_keep_batchnorm_alone():
+def _task(name: str, seed: int, cfg) -> Task:
+    return Task(f"{name}/seed-{seed}", name, seed, cfg, f"{name}-{seed}", None)
+
+
+def test_units_fuse_fusable_runs_and_keep_batchnorm_alone():
     exp = load_text(STUDY + "  bn: {regularization: {batchnorm: true}}\n  long: {train: {epochs: 9}}\n")
-    tasks = [Task(f"{n}/seed-0", n, 0, c.model_dump(mode="json"), None) for n, c in exp.variants.items()]
+    tasks = [_task(n, 0, c) for n, c in exp.variants.items()]
     assert fusion_key(exp.variants["bn"]) is None
-    jobs = make_groups(tasks, fuse=True)
-    assert sorted(len(j) for j in jobs) == [1, 1, 7]
-    assert [[t.variant for t in j] for j in make_groups(tasks, fuse=True, workers=2) if len(j) > 1] == [
+    units = make_units(tasks, fuse=True)
+    assert sorted(len(u) for u in units) == [1, 1, 7]
+    assert [[t.variant for t in u] for u in make_units(tasks, fuse=True, parallel=2) if len(u) > 1] == [
         ["plain", "l2", "l1", "stop"],
         ["drop", "maxnorm", "smooth"],
     ]
-    assert all(len(j) == 1 for j in make_groups(tasks, fuse=False))
+    assert all(len(u) == 1 for u in make_units(tasks, fuse=False))
 
 
 def test_run_with_fuse_writes_the_usual_folder(tmp_path, data_dir, tiny_study):
@@ -195,25 +200,24 @@ def test_run_with_fuse_writes_the_usual_folder(tmp_path, data_dir, tiny_study):
     assert "4 run(s) trained" in result.output
 
 
-def test_jobs_keep_every_seed_of_a_variant_together():
-    """Whole variants per fused job, so each seed has as many branches as the others (one batch order each)."""
+def test_units_keep_every_seed_of_a_variant_together():
+    """Whole variants per fused unit, so each seed has as many branches as the others (one batch order each)."""
     exp = load_text(STUDY.replace("train: {", "train: {seeds: [0, 1, 2], "))
-    tasks = [
-        Task(f"{n}/seed-{s}", n, s, c.model_dump(mode="json"), None) for n, c in exp.variants.items() for s in (0, 1, 2)
-    ]
-    jobs = make_groups(tasks, fuse=True, max_branches=8)
-    assert [len(j) for j in jobs] == [6, 6, 6, 3]
-    for job in jobs:
-        counts = {s: sum(t.seed == s for t in job) for s in (0, 1, 2)}
+    tasks = [_task(n, s, c) for n, c in exp.variants.items() for s in (0, 1, 2)]
+    units = make_units(tasks, fuse=True, max_branches=8)
+    assert [len(u) for u in units] == [6, 6, 6, 3]
+    for unit in units:
+        counts = {s: sum(t.seed == s for t in unit) for s in (0, 1, 2)}
         assert len(set(counts.values())) == 1, counts
 
 
 def test_branch_limit_fits_the_memory_and_caps_at_256():
-    from regbench.execution.groups import MAX_BRANCHES, branch_limit
+    from regbench.config.schema import VariantConfig
+    from regbench.execution.units import MAX_BRANCHES, branch_limit
 
-    mlp = {"model": {"hidden_units": [128, 64]}}
+    mlp = VariantConfig.model_validate({"model": {"hidden_units": [128, 64]}})
     assert branch_limit(mlp, memory_bytes=24 * 2**30) == MAX_BRANCHES == 256  # the seed MLP on 24 GiB: the cap
-    wide = {"data": {"dataset": "cifar100"}, "model": {"hidden_units": [2048, 2048]}}
+    wide = VariantConfig.model_validate({"data": {"dataset": "cifar100"}, "model": {"hidden_units": [2048, 2048]}})
     assert 1 < branch_limit(wide, memory_bytes=24 * 2**30) < 64  # about 10.7 M weights per branch: far fewer
     assert branch_limit(wide, memory_bytes=2**20) == 1  # never zero
 

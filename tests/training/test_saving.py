@@ -70,17 +70,17 @@ def test_save_model_best_keeps_the_best_validation_epoch(tmp_path: Path, data_di
 
     from regbench.config.loading import load_text
     from regbench.data import splits_for
-    from regbench.training.alone import train_run
+    from regbench.training.driver import train_run
 
     cfg = load_text(
         "name: b\nmodel: {hidden_units: [128]}\ndata: {label_noise: 0.5}\n"
         "train: {epochs: 8, learning_rate: 0.01, batch_size: 16, seeds: [0]}\n"
     ).variants["default"]
     splits = splits_for(cfg, str(data_dir))
-    saved: dict = {}
-    _, history = train_run(cfg, splits, 0, save="best", model_out=saved)
+    trained = train_run(cfg, splits, 0, save="best")
+    history = trained.history
     path = tmp_path / "model.keras"
-    path.write_bytes(saved["model"])
+    path.write_bytes(trained.model)
     model = keras.saving.load_model(path)
     probs = model.predict(np.asarray(splits.x_val * 255.0), verbose=0)
     loss = float(-np.log(np.clip(probs[np.arange(len(probs)), splits.y_val], 1e-7, 1)).mean())
@@ -95,7 +95,7 @@ def test_save_model_best_of_fused_branches_keeps_each_branchs_best_epoch(tmp_pat
 
     from regbench.config.loading import load_text
     from regbench.data import splits_for
-    from regbench.training.fused import train_fused
+    from regbench.training.driver import train_fused
 
     study = load_text(
         "name: b\nmodel: {hidden_units: [128]}\ndata: {label_noise: 0.5}\n"
@@ -104,11 +104,10 @@ def test_save_model_best_of_fused_branches_keeps_each_branchs_best_epoch(tmp_pat
     )
     cfgs = list(study.variants.values())
     splits = splits_for(cfgs[0], str(data_dir))
-    models: list = []
-    results = train_fused(cfgs, [0, 1], splits, save="best", models_out=models)
-    for (_, history, _), saved in zip(results, models, strict=True):
+    for trained in train_fused(cfgs, [0, 1], splits, save="best"):
+        history = trained.history
         path = tmp_path / "model.keras"
-        path.write_bytes(saved)
+        path.write_bytes(trained.model)
         probs = keras.saving.load_model(path).predict(np.asarray(splits.x_val * 255.0), verbose=0)
         loss = float(-np.log(np.clip(probs[np.arange(len(probs)), splits.y_val], 1e-7, 1)).mean())
         losses = [h["val_data_loss"] for h in history]

@@ -7,8 +7,8 @@ from conftest import synthetic_arrays
 
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
-from regbench.training.alone import train_run
-from regbench.training.monitor import best_epoch
+from regbench.training.driver import train_run
+from regbench.training.monitor import Monitor
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,15 @@ def variant(body: str):
 
 def test_same_seed_same_result(splits):
     cfg = variant("train: {epochs: 2, batch_size: 32}\n")
-    a, history_a = train_run(cfg, splits, seed=3)
-    b, history_b = train_run(cfg, splits, seed=3)
-    assert a["test_accuracy"] == b["test_accuracy"]
-    assert history_a == history_b
+    a, b = train_run(cfg, splits, seed=3), train_run(cfg, splits, seed=3)
+    assert a.metrics.test_accuracy == b.metrics.test_accuracy
+    assert a.history == b.history
 
 
 def test_synthetic_task_is_learned(splits):
-    metrics, history = train_run(variant("train: {epochs: 8, batch_size: 16, learning_rate: 0.003}\n"), splits, seed=0)
-    assert metrics["test_accuracy"] > 0.5, "the synthetic task is easy; failing it means training is broken"
-    assert history[-1]["data_loss"] < history[0]["data_loss"]
+    run = train_run(variant("train: {epochs: 8, batch_size: 16, learning_rate: 0.003}\n"), splits, seed=0)
+    assert run.metrics.test_accuracy > 0.5, "the synthetic task is easy; failing it means training is broken"
+    assert run.history[-1]["data_loss"] < run.history[0]["data_loss"]
 
 
 def test_early_stopping_records_stop_and_best_epoch(splits):
@@ -39,18 +38,19 @@ def test_early_stopping_records_stop_and_best_epoch(splits):
     cfg = variant(
         "train: {epochs: 20, batch_size: 32}\nregularization:\n  early_stopping: {patience: 2, min_delta: 100.0}\n"
     )
-    metrics, history = train_run(cfg, splits, seed=0)
-    assert metrics["epochs_run"] == metrics["stopped_epoch"] == 3 == len(history)
-    assert metrics["stopped_early"] is True
-    assert metrics["restored_best_weights"] is True
+    run = train_run(cfg, splits, seed=0)
+    m = run.metrics
+    assert m.epochs_run == m.stopped_epoch == 3 == len(run.history)
+    assert m.stopped_early is True
+    assert m.restored_best_weights is True and m.best_epoch == 1
 
 
 def test_l1_makes_weights_sparser_than_l2(splits):
-    l1, _ = train_run(variant("train: {epochs: 6, batch_size: 16}\nregularization: {l1: 0.01}\n"), splits, seed=0)
-    l2, _ = train_run(variant("train: {epochs: 6, batch_size: 16}\nregularization: {l2: 0.01}\n"), splits, seed=0)
-    assert l1["weights"]["near_zero_share"] > l2["weights"]["near_zero_share"]
-    hist = l1["weights"]["magnitude_histogram"]
-    assert sum(hist["counts"]) == sum(s["size"] for s in l1["weights"]["layers"].values())
+    l1 = train_run(variant("train: {epochs: 6, batch_size: 16}\nregularization: {l1: 0.01}\n"), splits, seed=0).metrics
+    l2 = train_run(variant("train: {epochs: 6, batch_size: 16}\nregularization: {l2: 0.01}\n"), splits, seed=0).metrics
+    assert l1.weights.near_zero_share > l2.weights.near_zero_share
+    hist = l1.weights.magnitude_histogram
+    assert sum(hist.counts) == sum(layer.size for layer in l1.weights.layers.values())
 
 
 def test_best_epoch_ignores_nan_and_respects_mode():
@@ -59,7 +59,5 @@ def test_best_epoch_ignores_nan_and_respects_mode():
         {"val_data_loss": 0.3, "val_accuracy": 0.7},
         {"val_data_loss": float("nan"), "val_accuracy": 0.9},
     ]
-    assert best_epoch(history, "val_data_loss", "min") == 2
-    assert best_epoch(history, "val_accuracy", "max") == 3
-    assert best_epoch([], "val_data_loss", "min") == 0  # no epoch at all
-    assert best_epoch([{"val_data_loss": float("nan")}] * 3, "val_data_loss", "min") == 3  # all NaN: the last
+    assert Monitor("val_data_loss").best_epoch(history) == 2
+    assert Monitor("val_accuracy").best_epoch(history) == 3
