@@ -5,6 +5,7 @@ numbers: no training), then times `regbench compare DIR --baseline baseline --fo
 `regbench --help` as the start-up floor measured in the same run. Prints the medians.
 
     python bench/compare.py --reps 5
+    python bench/compare.py --variants 6 --seeds 5   # 30 runs
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def timed(cmd: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--variants", type=int, default=24)
+    parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     regbench = [sys.executable, "-m", "regbench"]
     with tempfile.TemporaryDirectory() as tmp:
         exp = Path(tmp) / "many-20261126-120000"
-        n = write_study(exp)
+        n = write_study(exp, args.variants, args.seeds)
         compare, helps = [], []
         for _ in range(args.reps):
             helps.append(timed([*regbench, "--help"]))
