@@ -14,8 +14,8 @@ from regbench.training.batches import BatchOrder, training_input
 from regbench.training.driver import RunSpec
 from regbench.training.model import build_model, compile_model
 from regbench.training.monitor import RunWatch
-from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, Evaluated, dense_kernels
-from regbench.training.saving import for_raw_images, model_bytes
+from regbench.training.results import HISTORY_KEYS, Evaluated, dense_kernels, penalty, predict, scores
+from regbench.training.saving import as_plain, for_raw_images, model_bytes
 
 # Each variant compiles its own training function; TensorFlow's "retracing" warning about that is noise here.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -30,7 +30,7 @@ class Alone:
 
     def __init__(self, spec: RunSpec, splits: Splits, shuffle: bool = True, keep_best: bool = False):
         cfg, seed = spec.config, spec.seed
-        self.cfg, self.splits = cfg, splits
+        self.cfg, self.seed, self.splits = cfg, seed, splits
         keras.utils.set_random_seed(seed)
         shape, classes = splits.x_train.shape[1:], splits.num_classes
         self.model = compile_model(build_model(cfg, shape, classes, seed=seed), cfg)
@@ -55,21 +55,23 @@ class Alone:
         return {"x": self.data, "validation_data": validation, "epochs": self.cfg.train.epochs}
 
     def evaluate(self) -> list[Evaluated]:
+        """The run's end weights in place, then its test and training sets scored from its predictions, as a
+        fused branch is (training.results.scores)."""
         (watch,) = self.watches
         end = watch.end_weights()
         if end is not None:
             self.model.set_weights(end)
         s = self.splits
-
-        def scores(x, y) -> dict[str, float]:
-            labels = losses.targets(self.cfg, y, s.num_classes)
-            return self.model.evaluate(x, labels, batch_size=EVAL_BATCH, verbose=0, return_dict=True)
-
-        test, train = scores(s.x_test, s.y_test), scores(s.x_train, s.y_train)
-        return [Evaluated(test, train, dense_kernels(self.model), int(self.model.count_params()))]
+        kernels = dense_kernels(self.model)
+        extra = penalty(self.cfg, kernels)
+        test, train = scores(predict(self.model, s.x_test), s.y_test), scores(predict(self.model, s.x_train), s.y_train)
+        test["loss"] = test["data_loss"] + extra
+        return [Evaluated(test, train, kernels, int(self.model.count_params()))]
 
     def saved(self, run: int) -> bytes:
         weights = self.watches[run].saved_weights(None)
         if weights is not None:
             self.model.set_weights(weights)
-        return model_bytes(for_raw_images(self.model, self.splits.x_train.shape[1:]))
+        shape = self.splits.x_train.shape[1:]
+        plain = as_plain(self.model, self.cfg, self.seed, shape, self.splits.num_classes)
+        return model_bytes(for_raw_images(plain, shape))

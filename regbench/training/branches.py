@@ -1,11 +1,13 @@
 """Keras layers and constraints for K runs side by side ("branches") in one model: the fused counterparts of
-Dense, Dropout, GaussianNoise, GaussianDropout and MaxNorm. Activations travel as [batch, K, units].
+Dense and MaxNorm, and the random regularizers (dropout, Gaussian noise and dropout) of runs alone and fused
+alike, each run drawing from streams of its own. Activations of a fused model travel as [batch, K, units].
 
 Which of them a fused model uses, and with which per-branch values, is decided in :mod:`regbench.training.components`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import keras
@@ -170,36 +172,59 @@ class SlotsToBranches(keras.layers.Layer):
         return (input_shape[0], self.branches, *input_shape[2:])
 
 
-def _uniform(shape, seed_generator):
-    """Uniform numbers in [0, 1) drawn from ``seed_generator``, new ones at each call. On JAX from XLA's own
-    Threefry (``lax.rng_bit_generator``): keras.random.uniform's jax.random runs Threefry as a rolled loop, which is
-    slower on the CPU (docs/performance.md)."""
-    if keras.backend.backend() != "jax":
-        return keras.random.uniform(shape, seed=seed_generator)
-    import jax
-
-    key = seed_generator.next()  # uint32[2], advanced in place, as keras.random draws it
-    state = jax.numpy.concatenate([key, jax.numpy.array([0x243F6A88, 0x85A308D3], dtype="uint32")])
-    _, bits = jax.lax.rng_bit_generator(
-        state, tuple(shape), dtype="uint32", algorithm=jax.lax.RandomAlgorithm.RNG_THREE_FRY
-    )
-    return (bits >> 8).astype("float32") * np.float32(2.0**-24)
+def stream_seed(run_seed: int, name: str) -> int:
+    """The seed of one random stream of a run (a regularizer layer's): from the run seed and the stream's name
+    alone, so that it is the same however the run is trained — alone, or as any branch of any fused model."""
+    digest = hashlib.sha256(f"{run_seed}/stream/{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-class _BranchRandom(keras.layers.Layer):
-    """A random per-branch transformation of [batch, K, units] in training, identity in inference. Random numbers
-    are drawn only for the branches whose value is > 0 (drawing them for every branch is a noticeable share of a
-    step); the others pass through untouched."""
+def _bits(key, shape):
+    """Random uint32 bits of ``shape`` from a stream's key (int32 [2]: seed, step): on JAX from XLA's own
+    Threefry (``lax.rng_bit_generator``, faster on the CPU than jax.random's rolled loop; docs/performance.md),
+    on TensorFlow from its stateless Philox. One call per stream: a batched draw would give other numbers."""
+    if keras.backend.backend() == "jax":
+        import jax
 
-    def __init__(self, values: list[float], seed: int, **kwargs):
+        state = jax.numpy.concatenate([key.astype("uint32"), jax.numpy.array([0x243F6A88, 0x85A308D3], "uint32")])
+        _, bits = jax.lax.rng_bit_generator(
+            state, tuple(shape), dtype="uint32", algorithm=jax.lax.RandomAlgorithm.RNG_THREE_FRY
+        )
+        return bits
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform(tuple(shape), seed=key, minval=None, maxval=None, dtype=tf.uint32)
+
+
+def uniform(key, shape):
+    """Uniform numbers in [0, 1), 24 bits each."""
+    return keras.ops.cast(keras.ops.right_shift(_bits(key, shape), 8), "float32") * np.float32(2.0**-24)
+
+
+def normal(key, shape):
+    """Standard normal numbers, by the inverse error function of open-interval uniforms."""
+    bits = keras.ops.cast(keras.ops.right_shift(_bits(key, shape), 8), "float32")
+    u = (bits + np.float32(0.5)) * np.float32(2.0**-24)
+    return np.float32(math.sqrt(2.0)) * keras.ops.erfinv(np.float32(2.0) * u - np.float32(1.0))
+
+
+class KeyedRandom(keras.layers.Layer):
+    """A random transformation in training (identity in inference) whose numbers come from one stream per run,
+    keyed by the run's seed and the layer (:func:`stream_seed`) and advanced one step per training step — never
+    by the layer's place in a model. So a run's masks and noise are the same alone (input [batch, units], one
+    stream) and as any branch of any fused model (input [batch, K, units], one stream per branch): fused runs
+    are the same runs as alone, whatever their unit. Streams are drawn only for branches whose value is > 0;
+    the others pass through untouched."""
+
+    def __init__(self, values: list[float], seeds: list[int], **kwargs):
         super().__init__(**kwargs)
         values = np.asarray(values, dtype="float32")
         self.active = np.flatnonzero(values > 0)
         # Where each branch's output comes from in concatenate([transformed active branches, input]).
         self.source = np.arange(len(values)) + len(self.active)
         self.source[self.active] = np.arange(len(self.active))
-        self.values = self.prepare(values[self.active])[None, :, None]
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.values = self.prepare(values[self.active])
+        self.seeds = [int(seeds[b]) for b in self.active]
 
     @staticmethod
     def prepare(values: np.ndarray) -> np.ndarray:
@@ -207,46 +232,70 @@ class _BranchRandom(keras.layers.Layer):
         return values
 
     def build(self, input_shape):
-        self.branch_values = _values(self, "values", self.values) if len(self.active) else None
+        if not len(self.active):
+            return
+        self.branch_values = _values(self, "values", self.values[None, :, None])
+        keys = np.array([[s, 0] for s in self.seeds], dtype="int32")
+        self.keys = self.add_weight(
+            shape=keys.shape, initializer=lambda shape, dtype=None: keys, trainable=False, dtype="int32", name="keys"
+        )
 
-    def transform(self, x, values):
+    def draw(self, key, shape):
+        raise NotImplementedError
+
+    def transform(self, x, noise, values):
         raise NotImplementedError
 
     def call(self, x, training=False):
         if not training or not len(self.active):
             return x
+        keys = keras.ops.convert_to_tensor(self.keys)
+        self.keys.assign(keys + np.array([0, 1], dtype="int32"))
+        plain = len(x.shape) == 2
+        shape = keras.ops.shape(x) if plain else (keras.ops.shape(x)[0], x.shape[2])
+        noise = keras.ops.stack([self.draw(keys[i], shape) for i in range(len(self.active))], axis=1)
+        if plain:
+            return self.transform(x, noise[:, 0], self.branch_values[0])
         if len(self.active) == x.shape[1]:
-            return self.transform(x, self.branch_values)
-        y = self.transform(keras.ops.take(x, self.active, axis=1), self.branch_values)
+            return self.transform(x, noise, self.branch_values)
+        y = self.transform(keras.ops.take(x, self.active, axis=1), noise, self.branch_values)
         return keras.ops.take(keras.ops.concatenate([y, x], axis=1), self.source, axis=1)
 
 
-class BranchDropout(_BranchRandom):
-    """Dropout with one rate per branch (keras.layers.Dropout's rescaling by 1 / (1 - rate))."""
+class KeyedDropout(KeyedRandom):
+    """Dropout with one rate per stream (keras.layers.Dropout's rescaling by 1 / (1 - rate))."""
 
     @staticmethod
     def prepare(rates):
         return 1.0 - rates  # the probability to keep a unit
 
-    def transform(self, x, keep):
-        kept = _uniform(keras.ops.shape(x), self.seed_generator) < keep
-        return keras.ops.where(kept, x / keep, keras.ops.zeros_like(x))
+    def draw(self, key, shape):
+        return uniform(key, shape)
+
+    def transform(self, x, noise, keep):
+        return keras.ops.where(noise < keep, x / keep, keras.ops.zeros_like(x))
 
 
-class BranchGaussianNoise(_BranchRandom):
-    """Additive zero-mean Gaussian noise with one stddev per branch (keras.layers.GaussianNoise)."""
+class KeyedGaussianNoise(KeyedRandom):
+    """Additive zero-mean Gaussian noise with one stddev per stream (keras.layers.GaussianNoise)."""
 
-    def transform(self, x, stddevs):
-        return x + keras.random.normal(keras.ops.shape(x), seed=self.seed_generator) * stddevs
+    def draw(self, key, shape):
+        return normal(key, shape)
+
+    def transform(self, x, noise, stddevs):
+        return x + noise * stddevs
 
 
-class BranchGaussianDropout(_BranchRandom):
-    """Multiplicative 1-centred Gaussian noise of stddev sqrt(rate / (1 - rate)) per branch
+class KeyedGaussianDropout(KeyedRandom):
+    """Multiplicative 1-centred Gaussian noise of stddev sqrt(rate / (1 - rate)) per stream
     (keras.layers.GaussianDropout)."""
 
     @staticmethod
     def prepare(rates):
         return np.sqrt(rates / (1.0 - rates))
 
-    def transform(self, x, stddevs):
-        return x * (1.0 + keras.random.normal(keras.ops.shape(x), seed=self.seed_generator) * stddevs)
+    def draw(self, key, shape):
+        return normal(key, shape)
+
+    def transform(self, x, noise, stddevs):
+        return x * (1.0 + noise * stddevs)

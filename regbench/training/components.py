@@ -20,7 +20,7 @@ from typing import Any
 import keras
 
 from regbench.config.schema import VariantConfig
-from regbench.training.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
+from regbench.training.branches import KeyedDropout, KeyedGaussianDropout, KeyedGaussianNoise, stream_seed
 
 PER_BRANCH, SHARED, ALONE = "per-branch", "shared", "alone"
 
@@ -38,12 +38,14 @@ class Component:
         """Layers on the input images (height, width, channels), before any conv block or flattening."""
         return []
 
-    def input_layers(self, cfg: VariantConfig) -> list[keras.layers.Layer]:
-        """Layers on the flattened input."""
+    def input_layers(self, cfg: VariantConfig, seed: int | None) -> list[keras.layers.Layer]:
+        """Layers on the flattened input. ``seed``: the run's, for layers drawing random streams of their own
+        (training.branches.KeyedRandom); None: Keras' own layers (a saved model)."""
         return []
 
-    def branch_input_layers(self, cfgs: list[VariantConfig], seed: int) -> list[keras.layers.Layer]:
-        """Layers on the flattened input of a fused model, as [batch, K, in] (after SlotsToBranches)."""
+    def branch_input_layers(self, cfgs: list[VariantConfig], seeds: list[int]) -> list[keras.layers.Layer]:
+        """Layers on the flattened input of a fused model, as [batch, K, in] (after SlotsToBranches), with each
+        branch's run seed."""
         return []
 
     def normalization(self, cfg: VariantConfig, name: str) -> list[keras.layers.Layer]:
@@ -59,11 +61,13 @@ class Component:
         """Arguments of every keras.layers.Conv2D (kernel regularizer, constraint)."""
         return {}
 
-    def after_activation(self, cfg: VariantConfig, layer: int) -> list[keras.layers.Layer]:
-        """Layers after hidden layer ``layer``'s activation (1-based)."""
+    def after_activation(self, cfg: VariantConfig, layer: int, seed: int | None) -> list[keras.layers.Layer]:
+        """Layers after hidden layer ``layer``'s activation (1-based); ``seed`` as for :meth:`input_layers`."""
         return []
 
-    def branch_after_activation(self, cfgs: list[VariantConfig], layer: int, seed: int) -> list[keras.layers.Layer]:
+    def branch_after_activation(
+        self, cfgs: list[VariantConfig], layer: int, seeds: list[int]
+    ) -> list[keras.layers.Layer]:
         return []
 
     def dense_kwargs(self, cfg: VariantConfig) -> dict[str, Any]:
@@ -87,28 +91,31 @@ class Component:
         return []
 
 
-def _seeded(seed: int, layer: int) -> int:
-    return seed + 7919 * layer
-
-
 class PerLayer(Component):
     """A layer after each hidden layer's activation with one value per hidden layer (``dropout``,
-    ``gaussian_noise``, ``gaussian_dropout``): Keras' own layer in a plain model, its branch counterpart in a
-    fused one (random numbers from another seed than alone, so these are not bit-equal fused and alone)."""
+    ``gaussian_noise``, ``gaussian_dropout``). It draws from a stream of the run's own (training.branches:
+    keyed by the run seed and the layer), alone and as a fused branch alike, so a run's masks and noise do not
+    depend on how it is trained; a saved model has Keras' own layer (inactive in inference)."""
 
-    def __init__(self, key: str, plain: type, branch: type, seed_offset: int):
-        self.name, self.plain, self.branch, self.seed_offset = key, plain, branch, seed_offset
+    def __init__(self, key: str, plain: type, keyed: type):
+        self.name, self.plain, self.keyed = key, plain, keyed
         self.fields = {f"regularization.{key}": PER_BRANCH}
 
-    def after_activation(self, cfg, layer):
+    def after_activation(self, cfg, layer, seed):
         value = cfg.per_layer(self.name)[layer - 1]
-        return [self.plain(value, name=f"{self.name}_{layer}")] if value > 0 else []
+        if value <= 0:
+            return []
+        name = f"{self.name}_{layer}"
+        if seed is None:
+            return [self.plain(value, name=name)]
+        return [self.keyed([value], [stream_seed(seed, name)], name=name)]
 
-    def branch_after_activation(self, cfgs, layer, seed):
+    def branch_after_activation(self, cfgs, layer, seeds):
         values = [c.per_layer(self.name)[layer - 1] for c in cfgs]
         if not any(values):
             return []
-        return [self.branch(values, seed=_seeded(seed, layer) + self.seed_offset, name=f"{self.name}_{layer}")]
+        name = f"{self.name}_{layer}"
+        return [self.keyed(values, [stream_seed(s, name) for s in seeds], name=name)]
 
 
 class ConvNet(Component):
@@ -159,13 +166,18 @@ class InputDropout(Component):
     name = "input_dropout"
     fields = {"regularization.input_dropout": PER_BRANCH}
 
-    def input_layers(self, cfg):
+    def input_layers(self, cfg, seed):
         rate = cfg.regularization.input_dropout
-        return [keras.layers.Dropout(rate, name="input_dropout")] if rate > 0 else []
+        if rate <= 0:
+            return []
+        if seed is None:
+            return [keras.layers.Dropout(rate, name="input_dropout")]
+        return [KeyedDropout([rate], [stream_seed(seed, "input_dropout")], name="input_dropout")]
 
-    def branch_input_layers(self, cfgs, seed):
+    def branch_input_layers(self, cfgs, seeds):
         rates = [c.regularization.input_dropout for c in cfgs]
-        return [BranchDropout(rates, seed=_seeded(seed, 0), name="input_dropout")] if any(rates) else []
+        streams = [stream_seed(s, "input_dropout") for s in seeds]
+        return [KeyedDropout(rates, streams, name="input_dropout")] if any(rates) else []
 
 
 class Penalty(Component):
@@ -329,9 +341,9 @@ COMPONENTS: list[Component] = [
     Penalty(),
     MaxNorm(),
     BatchNorm(),
-    PerLayer("gaussian_noise", keras.layers.GaussianNoise, BranchGaussianNoise, 1),
-    PerLayer("gaussian_dropout", keras.layers.GaussianDropout, BranchGaussianDropout, 2),
-    PerLayer("dropout", keras.layers.Dropout, BranchDropout, 0),
+    PerLayer("gaussian_noise", keras.layers.GaussianNoise, KeyedGaussianNoise),
+    PerLayer("gaussian_dropout", keras.layers.GaussianDropout, KeyedGaussianDropout),
+    PerLayer("dropout", keras.layers.Dropout, KeyedDropout),
     LabelSmoothing(),
     EarlyStopping(),
     Optimizer(),

@@ -12,9 +12,11 @@ run as alone and the seeds of a unit stay independent. The input carries one slo
 (``[batch, slots, ...]``); branches of one seed share their slot, and the first layer multiplies each slot's
 batch by all of that slot's branches at once (with one seed, one wide product for every branch).
 
-What differs from training the runs one by one: dropout masks (drawn per branch, from other random numbers),
-and a branch that stops early keeps training with the others while its weights at the stopping point are kept
-aside; its history ends where it stopped. ``loss`` per branch is the running data loss plus the penalty at the
+Dropout masks and noise come from each run's own streams (training.branches.KeyedRandom), as when it trains
+alone. What differs from training the runs one by one: the products of a fused model are computed in other
+shapes, so numbers agree with the runs alone to float32 rounding (about 1e-7, relative), not bit for bit; and a
+branch that stops early keeps training with the others while its weights at the stopping point are kept aside;
+its history ends where it stopped. ``loss`` per branch is the running data loss plus the penalty at the
 end of the epoch. Which runs can share a model is declared per config field in :mod:`regbench.training.components`
 (``fusion_key``): the same data, architecture, batch size, epochs, optimizer and schedule, and no field that
 trains alone (batch normalization, gradient clipping, a CNN, augmentation).
@@ -38,7 +40,7 @@ from regbench.training.fusion import fusion_key
 from regbench.training.losses import branch_labels, branch_loss
 from regbench.training.model import build_model, make_optimizer
 from regbench.training.monitor import RunWatch
-from regbench.training.results import EVAL_BATCH, HISTORY_KEYS, Evaluated
+from regbench.training.results import HISTORY_KEYS, Evaluated, penalty, predict, scores
 from regbench.training.saving import branch_as_plain, for_raw_images, model_bytes
 
 __all__ = ["Fused", "build_fused", "fusion_key", "slot_layout"]
@@ -76,7 +78,7 @@ def build_fused(
     inputs = keras.Input(shape=(None, *input_shape))
     x = keras.layers.Reshape((-1, int(np.prod(input_shape))), name="flatten")(inputs)
     first_slots: int | None = slots
-    input_layers = [layer for c in parts for layer in c.branch_input_layers(cfgs, seeds[0])]
+    input_layers = [layer for c in parts for layer in c.branch_input_layers(cfgs, seeds)]
     if input_layers:  # per-branch layers on the input: every branch gets its own copy of its slot's batch
         x = SlotsToBranches(k, name="slots_to_branches")(x)
         first_slots = None
@@ -87,7 +89,7 @@ def build_fused(
         x = BranchDense(
             units, activation=activation, slots=first_slots if i == 1 else None, name=f"dense_{i}", **dense_kwargs
         )(x)
-        for layer in (layer for c in parts for layer in c.branch_after_activation(cfgs, i, seeds[0])):
+        for layer in (layer for c in parts for layer in c.branch_after_activation(cfgs, i, seeds)):
             x = layer(x)
     outputs = BranchDense(num_classes, activation="softmax", name="output", **dense_kwargs)(x)
     model = keras.Model(inputs, outputs, name=f"fused_{k}")
@@ -97,7 +99,7 @@ def build_fused(
     biases: dict[str, list[np.ndarray]] = {}
     for cfg, seed in zip(cfgs, seeds, strict=True):
         keras.utils.set_random_seed(seed)
-        plain = build_model(cfg, input_shape, num_classes, seed=seed)
+        plain = build_model(cfg, input_shape, num_classes, seed=seed, streams=False)
         params = plain.count_params()
         for layer in plain.layers:
             if isinstance(layer, keras.layers.Dense):
@@ -138,15 +140,8 @@ class BranchMetrics(keras.metrics.Metric):
 
 
 def _penalties(model: keras.Model, cfgs: list[VariantConfig], weights: dict[str, np.ndarray]) -> list[float]:
-    out = []
-    for b, cfg in enumerate(cfgs):
-        r = cfg.regularization
-        total = 0.0
-        for name in _dense_names(model):
-            w = weights[name][b].astype(np.float64)
-            total += r.l1 * np.abs(w).sum() + r.l2 * (w * w).sum()
-        out.append(float(total))
-    return out
+    """Each branch's L1/L2 penalty of its own kernels (``weights``: every layer's [K, in, units])."""
+    return [penalty(cfg, {name: w[b] for name, w in weights.items()}) for b, cfg in enumerate(cfgs)]
 
 
 def _dense_names(model: keras.Model) -> list[str]:
@@ -232,13 +227,13 @@ class Fused:
             layer = model.get_layer(name)
             layer.assign_branch_kernels(np.stack([end[0][name] for end in self.ends]))
             layer.bias.assign(np.stack([end[1][name] for end in self.ends]))
-        test_p = _predict(model, s.x_test[:, None])
-        train_p = _predict(model, s.x_train[:, None])
+        test_p = predict(model, s.x_test[:, None])
+        train_p = predict(model, s.x_train[:, None])
         kernels = _kernels(model)
         penalties = _penalties(model, self.cfgs, kernels)
         out = []
         for b in range(len(self.cfgs)):
-            test, train = _scores(test_p[:, b], s.y_test), _scores(train_p[:, b], s.y_train)
+            test, train = scores(test_p[:, b], s.y_test), scores(train_p[:, b], s.y_train)
             test["loss"] = test["data_loss"] + penalties[b]
             out.append(Evaluated(test, train, {name: kernels[name][b] for name in kernels}, self.params))
         return out
@@ -249,23 +244,3 @@ class Fused:
         weights = self.watches[run].saved_weights(self.ends[run])
         cfg, seed = self.cfgs[run], self.seeds[run]
         return model_bytes(for_raw_images(branch_as_plain(cfg, seed, shape, self.splits.num_classes, *weights), shape))
-
-
-def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """``model.predict`` in batches of EVAL_BATCH, the last one padded to full size: every set (test, train)
-    then runs one compiled program instead of one more per remainder (each a compile of the K-branch forward
-    pass). Rows are independent (no batch statistics in a fused model), so padding changes no prediction."""
-    n = len(x)
-    full = n - n % EVAL_BATCH
-    parts = [model.predict(x[:full], batch_size=EVAL_BATCH, verbose=0)] if full else []
-    if n > full:
-        rest = np.zeros((EVAL_BATCH, *x.shape[1:]), x.dtype)
-        rest[: n - full] = x[full:]
-        parts.append(model.predict(rest, batch_size=EVAL_BATCH, verbose=0)[: n - full])
-    return np.concatenate(parts)
-
-
-def _scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy and mean cross-entropy, clipped as Keras clips (epsilon 1e-7)."""
-    p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), 1e-7, 1 - 1e-7)
-    return {"accuracy": float((probs.argmax(axis=1) == labels).mean()), "data_loss": float(-np.log(p).mean())}

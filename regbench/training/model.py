@@ -22,8 +22,11 @@ class _Stack:
     """The layers of one variant's plain model, each made as the components say, each drawing its random numbers
     from (run seed, its name) when a seed is given (see :func:`build_model`)."""
 
-    def __init__(self, cfg: VariantConfig, seed: int | None):
+    STREAMED = ("input_layers", "after_activation")  # hooks whose layers draw streams of the run's (stream seed)
+
+    def __init__(self, cfg: VariantConfig, seed: int | None, streams: bool):
         self.cfg, self.seed, self.parts = cfg, seed, components.COMPONENTS
+        self.stream = (seed if seed is not None else random.randrange(2**31)) if streams else None
 
     def kwargs(self, hook: str) -> dict:
         out: dict = {}
@@ -41,7 +44,7 @@ class _Stack:
         out = []
         for c in self.parts:
             self.draws(f"{c.name}/{hook}/{'/'.join(map(str, args))}")
-            out += getattr(c, hook)(self.cfg, *args)
+            out += getattr(c, hook)(self.cfg, *args, *((self.stream,) if hook in self.STREAMED else ()))
         return out
 
     def block(self, make, suffix: str, after, name: str) -> list:
@@ -93,6 +96,7 @@ def build_model(
     input_shape: tuple[int, ...] | None = None,
     num_classes: int | None = None,
     seed: int | None = None,
+    streams: bool = True,
 ) -> keras.Model:
     """[image layers] -> [conv blocks] -> Flatten -> (input layers) -> [Dense -> (normalization) -> activation ->
     (noise, dropout)] per hidden layer -> Dense softmax.
@@ -115,10 +119,12 @@ def build_model(
         input_shape: Shape of one example (from the data). Defaults to the dataset's (data.datasets.SHAPES).
         num_classes: Output units (from the data). Defaults to the dataset's.
         seed: The run seed. None: layers draw in order from the generator as the caller left it.
+        streams: Dropout and noise draw from the run's own streams (training.branches.KeyedRandom), as fused
+            branches do; False: Keras' own layers, for a saved model (they do nothing in inference).
     """
     default_shape, default_classes = SHAPES[cfg.data.dataset]
     input_shape, num_classes = input_shape or default_shape, num_classes or default_classes
-    stack, m = _Stack(cfg, seed), cfg.model
+    stack, m = _Stack(cfg, seed, streams), cfg.model
     layers: list[keras.layers.Layer] = [keras.Input(shape=input_shape)]
     images = stack.each("image_layers")
     if (m.kind == "cnn" or images) and len(input_shape) == 2:

@@ -36,6 +36,38 @@ def dense_kernels(model: keras.Model) -> dict[str, np.ndarray]:
     }
 
 
+def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """``model.predict`` in batches of EVAL_BATCH, the last one padded to full size: every set (test, train)
+    then runs one compiled program instead of one more per remainder (each a compile of the forward pass).
+    Rows are independent in inference (batch normalization uses its moving statistics), so padding changes no
+    prediction."""
+    n = len(x)
+    full = n - n % EVAL_BATCH
+    parts = [model.predict(x[:full], batch_size=EVAL_BATCH, verbose=0)] if full else []
+    if n > full:
+        rest = np.zeros((EVAL_BATCH, *x.shape[1:]), x.dtype)
+        rest[: n - full] = x[full:]
+        parts.append(model.predict(rest, batch_size=EVAL_BATCH, verbose=0)[: n - full])
+    return np.concatenate(parts)
+
+
+def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy (an exact fraction of the examples) and mean cross-entropy (in float64, probabilities clipped as
+    Keras clips them, epsilon 1e-7): computed the same way for runs alone and fused branches."""
+    p = np.clip(probs[np.arange(len(labels)), labels].astype(np.float64), 1e-7, 1 - 1e-7)
+    return {"accuracy": float((probs.argmax(axis=1) == labels).mean()), "data_loss": float(-np.log(p).mean())}
+
+
+def penalty(cfg: VariantConfig, kernels: dict[str, np.ndarray]) -> float:
+    """The L1/L2 penalty of a run's kernels, as regularization adds it to the loss (l1 sum|w| + l2 sum w^2)."""
+    r = cfg.regularization
+    total = 0.0
+    for kernel in kernels.values():
+        w = kernel.astype(np.float64)
+        total += r.l1 * np.abs(w).sum() + r.l2 * (w * w).sum()
+    return float(total)
+
+
 def weight_stats(kernels: dict[str, np.ndarray]) -> dict[str, Any]:
     """Per layer: L1 and L2 norm of the kernel, the largest L2 norm of one unit's incoming weights (what max-norm
     bounds), its size, the share of |w| < 1e-3; totals; a histogram."""

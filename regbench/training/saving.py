@@ -37,9 +37,24 @@ def branch_as_plain(
     biases: dict[str, np.ndarray],
 ) -> keras.Model:
     """The plain model of ``cfg`` carrying one fused branch's Dense kernels and biases (by layer name)."""
-    plain = build_model(cfg, input_shape, num_classes, seed=seed)
+    plain = build_model(cfg, input_shape, num_classes, seed=seed, streams=False)
     for layer in plain.layers:
         if isinstance(layer, keras.layers.Dense):
             layer.kernel.assign(kernels[layer.name])
             layer.bias.assign(biases[layer.name])
+    return plain
+
+
+WEIGHTED = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.BatchNormalization)
+
+
+def as_plain(
+    model: keras.Model, cfg: VariantConfig, seed: int, input_shape: tuple[int, ...], num_classes: int
+) -> keras.Model:
+    """The plain model of ``cfg`` with Keras' own layers throughout (a trained run's random layers draw streams
+    of regbench's: training.branches.KeyedRandom), carrying ``model``'s weights, layer by layer name."""
+    plain = build_model(cfg, input_shape, num_classes, seed=seed, streams=False)
+    for layer in plain.layers:
+        if isinstance(layer, WEIGHTED):
+            layer.set_weights(model.get_layer(layer.name).get_weights())
     return plain

@@ -16,7 +16,7 @@ from regbench.cli import app
 from regbench.config.loading import load_text
 from regbench.config.schema import VariantConfig
 from regbench.training import components, losses
-from regbench.training.branches import BranchDropout, BranchGaussianDropout, BranchGaussianNoise
+from regbench.training.branches import KeyedDropout, KeyedGaussianDropout, KeyedGaussianNoise
 from regbench.training.fusion import ALONE, FUSION, fusion_key, why_alone
 from regbench.training.model import build_model
 
@@ -83,7 +83,7 @@ def test_shared_fields_split_fusion_groups_and_per_branch_fields_do_not():
 
 def kinds(cfg_yaml: str) -> list[str]:
     cfg = load_text("name: t\n" + cfg_yaml).variants["default"]
-    return [type(layer).__name__ for layer in build_model(cfg).layers]
+    return [type(layer).__name__ for layer in build_model(cfg, streams=False).layers]
 
 
 def test_plain_model_layers_of_the_new_regularizers():
@@ -123,9 +123,9 @@ def test_label_smoothing_matches_keras_categorical_cross_entropy():
 @pytest.mark.parametrize(
     "layer, check",
     [
-        (BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3), "dropout"),
-        (BranchGaussianNoise([0.0, 0.5, 0.0, 0.25], seed=3), "noise"),
-        (BranchGaussianDropout([0.0, 0.5, 0.0, 0.25], seed=3), "gaussian_dropout"),
+        (KeyedDropout([0.0, 0.5, 0.0, 0.25], seeds=[1, 2, 3, 4]), "dropout"),
+        (KeyedGaussianNoise([0.0, 0.5, 0.0, 0.25], seeds=[1, 2, 3, 4]), "noise"),
+        (KeyedGaussianDropout([0.0, 0.5, 0.0, 0.25], seeds=[1, 2, 3, 4]), "gaussian_dropout"),
     ],
 )
 def test_branch_noise_layers_touch_only_their_branches_with_keras_statistics(layer, check):
@@ -221,8 +221,8 @@ JAX_DROPOUT = """
 import numpy as np
 from regbench.backend.quiet_import import import_keras
 keras = import_keras()
-from regbench.training.branches import BranchDropout
-layer = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
+from regbench.training.branches import KeyedDropout
+layer = KeyedDropout([0.0, 0.5, 0.0, 0.25], seeds=[1, 2, 3, 4])
 x = np.ones((4000, 4, 16), dtype="float32")
 first, second = (np.asarray(layer(x, training=True)) for _ in range(2))
 assert (first[:, [0, 2]] == 1.0).all()
@@ -233,7 +233,7 @@ for branch, rate in ((1, 0.5), (3, 0.25)):
     assert abs((first[:, branch] == 0).mean() - (second[:, branch] == 0).mean()) < 0.01
 assert not np.array_equal(first != 0, second != 0)  # new masks at each step
 assert abs(np.corrcoef((first[:, 1] != 0).ravel(), (second[:, 1] != 0).ravel())[0, 1]) < 0.02  # independent
-again = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
+again = KeyedDropout([0.0, 0.5, 0.0, 0.25], seeds=[1, 2, 3, 4])
 assert np.array_equal(np.asarray(again(x, training=True)), first)  # the same seed, the same masks
 print("ok")
 """
@@ -241,7 +241,7 @@ print("ok")
 
 @pytest.mark.subprocess
 def test_branch_dropout_on_jax_draws_with_xla_threefry_at_the_right_rates():
-    """On JAX the fused dropout masks come from lax.rng_bit_generator (branches._uniform), not keras.random."""
+    """On JAX dropout masks come from lax.rng_bit_generator (branches._bits), not keras.random."""
     pytest.importorskip("jax")
     from conftest import run_in_backend
 

@@ -13,7 +13,7 @@ from regbench.cli import app
 from regbench.config.loading import load_text
 from regbench.data.splits import prepare
 from regbench.execution.units import Task, make_units
-from regbench.training.branches import BranchDropout
+from regbench.training.branches import KeyedDropout, stream_seed
 from regbench.training.driver import train_fused, train_run
 from regbench.training.fused import build_fused, fusion_key
 
@@ -29,6 +29,19 @@ variants:
   drop: {regularization: {dropout: [0.5, 0.0]}}
   maxnorm: {regularization: {max_norm: 0.5, l2: 0.001}}
   smooth: {regularization: {label_smoothing: 0.2}}
+"""
+
+STREAMS = """\
+name: streams
+model: {hidden_units: [32, 16]}
+train: {epochs: 3, batch_size: 32}
+variants:
+  plain: {}
+  drop: {regularization: {dropout: [0.3, 0.1]}}
+  noise: {regularization: {gaussian_noise: 0.2}}
+  gdrop: {regularization: {gaussian_dropout: 0.2, l2: 0.001}}
+  indrop: {regularization: {input_dropout: 0.2}}
+  stop: {regularization: {dropout: 0.2, early_stopping: {patience: 0, min_delta: 0.001}}}
 """
 
 # Optimizer options and schedules are SHARED: each group below trains fused with its own settings.
@@ -158,7 +171,7 @@ def test_dropout_masks_only_its_own_branch(splits):
 
 
 def test_branch_dropout_draws_for_dropping_branches_only():
-    layer = BranchDropout([0.0, 0.5, 0.0, 0.25], seed=3)
+    layer = KeyedDropout([0.0, 0.5, 0.0, 0.25], seeds=[3, 4, 5, 6])
     out = np.asarray(layer(np.ones((2000, 4, 16), dtype="float32"), training=True))
     np.testing.assert_array_equal(out[:, [0, 2]], 1.0)  # rate 0: untouched
     for branch, rate in ((1, 0.5), (3, 0.25)):
@@ -167,6 +180,47 @@ def test_branch_dropout_draws_for_dropping_branches_only():
         np.testing.assert_allclose(out[:, branch][kept], 1 / (1 - rate), rtol=1e-6)  # kept values rescaled
     assert not np.array_equal(out[:, 1] != 0, out[:, 3] != 0)  # each branch its own mask
     np.testing.assert_array_equal(np.asarray(layer(np.ones((5, 4, 16), dtype="float32"))), 1.0)  # inference
+
+
+def test_a_runs_masks_are_its_own_whatever_model_it_trains_in():
+    """A stream is keyed by its run: the masks a branch draws are the masks the run draws alone, bit for bit,
+    whatever the other branches, their number and the branch's place (before: one draw over the whole fused
+    activation, so a branch's masks changed with its group)."""
+    x = np.ones((64, 16), dtype="float32")
+    alone = KeyedDropout([0.3], seeds=[stream_seed(7, "dropout_1")])
+    masks = [np.asarray(alone(x, training=True)) for _ in range(3)]
+    for k, position in ((2, 0), (7, 6), (32, 13)):
+        rates, seeds = [0.5] * k, [stream_seed(s, "dropout_1") for s in range(100, 100 + k)]
+        rates[position], seeds[position] = 0.3, stream_seed(7, "dropout_1")
+        fused = KeyedDropout(rates, seeds)
+        batch = np.ones((64, k, 16), dtype="float32")
+        for step in range(3):
+            np.testing.assert_array_equal(np.asarray(fused(batch, training=True))[:, position], masks[step])
+
+
+@pytest.mark.slow
+def test_runs_with_dropout_and_noise_are_the_same_runs_alone_and_fused_in_units_of_any_size(splits):
+    """Dropout, input dropout, Gaussian noise and dropout, an early-stopped run: alone and as a branch of fused
+    models of 2, 7 and 32 at the first and last place, on other seeds beside it. The same epochs, best epoch and
+    test accuracy; weights and history to float32 rounding (fused products run in other shapes)."""
+    exp = load_text(STREAMS)
+    names, fillers = ["drop", "noise", "gdrop", "indrop", "stop"], ["plain", "drop", "noise"]
+    alone = {n: train_run(exp.variants[n], splits, 1) for n in names}
+    for k, position in ((2, 0), (7, 6), (32, 0), (32, 31)):
+        cfgs = [exp.variants[fillers[i % 3]] for i in range(k)]
+        seeds = [i % 4 for i in range(k)]
+        for name in names:
+            cfgs[position], seeds[position] = exp.variants[name], 1
+            got, want = train_fused(cfgs, seeds, splits)[position], alone[name]
+            label = f"{name} in {k} at {position}"
+            for key in ("epochs_run", "best_epoch", "stopped_early", "test_accuracy"):
+                assert getattr(got.metrics, key) == getattr(want.metrics, key), (label, key)
+            assert got.metrics.test_data_loss == pytest.approx(want.metrics.test_data_loss, rel=1e-5), label
+            for layer in want.kernels:
+                np.testing.assert_allclose(got.kernels[layer], want.kernels[layer], atol=1e-6, err_msg=label)
+            for mine, theirs in zip(got.history, want.history, strict=True):
+                for key in ("data_loss", "accuracy", "val_data_loss", "val_accuracy"):
+                    assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), (label, key)
 
 
 def _task(name: str, seed: int, cfg) -> Task:
@@ -228,13 +282,13 @@ def test_predictions_padded_to_full_batches_are_unchanged(monkeypatch, rows):
     that come back are the model's predictions of exactly those examples, in order."""
     import keras
 
-    from regbench.training import fused
+    from regbench.training import results
 
-    monkeypatch.setattr(fused, "EVAL_BATCH", 8)
+    monkeypatch.setattr(results, "EVAL_BATCH", 8)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="softmax")])
     x = np.random.default_rng(0).normal(size=(rows, 3)).astype("float32")
-    got = fused._predict(model, x)
+    got = results.predict(model, x)
     assert got.shape == (rows, 4)
     np.testing.assert_allclose(got, keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
 
