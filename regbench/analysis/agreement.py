@@ -25,4 +25,4 @@ def p_between(first: Summary, other: Summary, metric: str) -> float | str:
     if len(a) < 2 or len(b) < 2:
         return "n < 2"
     p = welch(a, b).p_value
-    return "no variance" if p is None else p
+    return "no spread" if p is None else p

@@ -95,9 +95,10 @@ def compare(
     Without ``baseline`` it is picked as :func:`default_baseline` says, the same way for ``run`` and
     ``compare``, so the same runs give the same table. Without ``margin`` (in the metric's column unit), the
     one the compared studies set (``analysis.margin``) is used when they agree on one, else the metric's default.
-    Verdicts are decided at the level the studies recorded (``analysis.level``: lower when seeds were added in
-    rounds) when they agree on one, else at :data:`ALPHA`; ``test`` (welch or paired) likewise defaults to the
-    studies' ``analysis.test``, else Welch's.
+    Verdicts share the error budget the studies recorded (``analysis.level``: lower when seeds were added in
+    rounds) when they agree on one, else :data:`ALPHA`; ``test`` (auto, welch or paired) likewise defaults to the
+    studies' ``analysis.test``, else auto (analysis.verdicts). Rows that rounds of seeds decided at an earlier
+    look (the folder's rounds.json) keep that look's test and verdict.
 
     Raises:
         RegbenchError: (exit 2) when no finished run is found, or ``baseline``/``sort`` name nothing known.
@@ -132,8 +133,10 @@ def compare(
     margin = margin if margin is not None else agreed({r.margin for r in recorded}, None)
     level = agreed({r.level for r in recorded}, ALPHA)
     test = TestKind(test or agreed({r.test for r in recorded}, TEST))
+    folders = {r.experiment_dir: r.folder for r in runs}
+    decided = next(iter(folders.values())).decided if len(folders) == 1 else {}
     try:
-        rows = judge(summaries, baseline, metric, margin, level, test)
+        rows = judge(summaries, baseline, metric, margin, level, test, decided=decided)
     except KeyError:
         labels = [s.label for s in summaries]
         hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]

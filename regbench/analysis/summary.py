@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from regbench.analysis.stats import variance
 from regbench.store.identity import comparable_config, config_hash
 from regbench.store.reader import Run, Skipped
 from regbench.store.records import RunRecord, Status
@@ -171,7 +172,8 @@ def _stat(values: list[float]) -> Stat:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return Stat(math.nan, math.nan, 0)
-    return Stat(statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else math.nan, len(finite))
+    std = math.sqrt(variance(finite)) if len(finite) > 1 else math.nan
+    return Stat(statistics.fmean(finite), std, len(finite))
 
 
 def metric_values(summary: Summary, key: str) -> list[float]:

@@ -66,10 +66,12 @@ def compare(
 ) -> None:
     """Put finished runs side by side: mean ± std over seeds, Δ, p and a verdict against a baseline.
 
-    Each row is tested against the baseline by Welch's t-test, or with --paired by a paired t-test over the seeds
-    both share (runs of one seed share their initial weights and batch order); p is Holm-adjusted over the table.
-    The verdict is better, worse, equivalent (Δ within ±margin) or inconclusive, with the seeds that would decide
-    it.
+    Each row is tested against the baseline by a paired t-test where its runs pair seed by seed with the
+    baseline's (the same seeds, one folder: runs of one seed share their initial weights, batch order and split),
+    else by Welch's; --paired or --welch forces one. The table has one error budget, α (analysis.alpha): each
+    row's CI is at 1 − α / rows, and the verdict is read off it: better or worse when it excludes 0 ("within
+    ±margin" when it also lies inside the margin), equivalent when it lies within ±margin, else inconclusive, with
+    the seeds per variant that would decide it at 80 % power.
 
     Runs of the same variant (same name, same config apart from the seed, same backend and versions) are
     pooled, also across experiment folders; same-named variants with different configs stay apart, labelled
@@ -186,7 +188,7 @@ def print_agreement(table_rows, fmt: OutputFormat) -> tuple[list[str], list[list
         )
     header, rows = backend_agreement(table_rows)
     base = next((r.summary.variant for r in table_rows if r.baseline), "?")
-    title = f"Does each verdict survive the backend? Δ, p (Holm) and verdict against '{base}' on each backend"
+    title = f"Does each verdict survive the backend? Δ, p adj. and verdict against '{base}' on each backend"
     if fmt is OutputFormat.MD:
         print(markdown(header, rows), end="")
     elif fmt in (OutputFormat.CSV, OutputFormat.JSON):

@@ -44,7 +44,8 @@ def run(
             metavar="MAX_SEEDS",
             help="Add seeds in rounds (twice as many each round) into the same folder until every comparison "
             "with the baseline is decided (better, worse or equivalent) or each variant has MAX_SEEDS seeds; "
-            "each round decides at alpha / rounds. Sets analysis.max_seeds. With --resume it continues.",
+            "every round decides at Pocock's level for the rounds planned, and a comparison once decided keeps its "
+            "verdict (its variant gets no more seeds). Sets analysis.max_seeds. With --resume it continues.",
         ),
     ] = None,
     pairing: Annotated[bool | None, PAIRING] = None,

@@ -11,6 +11,7 @@ class TestKind(str, enum.Enum):
 
     __test__ = False  # not a pytest test class
 
+    AUTO = "auto"  # by the design: paired where the runs pair by seed, else Welch's (analysis.verdicts)
     WELCH = "welch"  # independent samples
     PAIRED = "paired"  # per-seed differences of the runs both share
 
@@ -25,6 +26,7 @@ class SaveMode(str, enum.Enum):
 
 # Defaults that readers of old folders need as well as the schema (config.schema uses these): in one place.
 ALPHA = 0.05  # analysis.alpha: the chance of any wrong verdict a table accepts
-TEST = TestKind.WELCH  # analysis.test
+TEST = TestKind.AUTO  # analysis.test
+PRIMARY_METRIC = "test_accuracy"  # what a study's verdicts are about; other metrics' verdicts are exploratory
 DATASET = "mnist"  # data.dataset
 BEST_EPOCH_MONITOR = "val_data_loss"  # early_stopping.monitor, and what picks the best epoch without it

@@ -58,23 +58,25 @@ class AnalysisConfig(Strict):
     )
     test: TestKind = Field(
         TEST,
-        description="How a row is tested against the baseline: welch (independent samples, the default: measured "
-        "in docs/studies.md, pairing did not narrow the CIs of 10-epoch MNIST studies) or paired (a paired t-test "
-        "over the seeds both share; pays when runs of one seed stay correlated, e.g. short training).",
+        description="How a row is tested against the baseline: auto (by the design: a paired t-test where the "
+        "row's runs pair seed by seed with the baseline's, the same seeds from one folder, which is valid whatever "
+        "their correlation; else Welch's), paired (over the seeds both share) or welch (never paired).",
     )
     alpha: float = Field(
         ALPHA,
         gt=0,
         lt=0.5,
-        description="The chance of a wrong verdict the study accepts, over all its comparisons (Holm); with "
-        "max_seeds it is split evenly over the rounds.",
+        description="The chance of any wrong verdict in a table, difference and equivalence verdicts of every row "
+        "together: each row's interval is at 1 - alpha / rows. With max_seeds each round's looks share it through "
+        "Pocock's group-sequential boundary.",
     )
     max_seeds: int | None = Field(
         None,
         ge=2,
         le=1000,
         description="Add seeds in rounds (doubling the seeds each round) until every comparison is decided or "
-        "each variant has this many; each round decides at alpha / rounds. run --until-decided N sets it.",
+        "each variant has this many; every round decides at Pocock's level for the rounds planned, and a "
+        "comparison once decided stays decided (its variant gets no more seeds). run --until-decided N sets it.",
     )
 
 
@@ -182,5 +184,8 @@ class Experiment(BaseModel):
 
     @property
     def level(self) -> float:
-        """The level each verdict is decided at: alpha, split over the rounds when seeds are added."""
-        return self.analysis.alpha / len(self.rounds)
+        """The error budget of each look at the study's table: alpha, or with rounds of seeds Pocock's nominal level
+        for the rounds planned (analysis.stats.sequential_level)."""
+        from regbench.analysis.stats import sequential_level
+
+        return sequential_level(tuple(len(seeds) for seeds in self.rounds), self.analysis.alpha)

@@ -377,5 +377,5 @@ def heatmap(table: list[Row], axes: dict[str, list], path: Path) -> Path:
         for ax in panels[len(combos) :]:
             ax.axis("off")
     tested = table[0].metric.replace("_", " ") if table else ""
-    fig.suptitle(f"Sweep grid; * = {tested}: better or worse than the baseline (verdict, Holm-adjusted)")
+    fig.suptitle(f"Sweep grid; * = {tested}: a decided difference from the baseline (the table's verdict)")
     return _save(fig, path)

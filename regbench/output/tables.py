@@ -7,9 +7,10 @@ import math
 from typing import Any
 
 from regbench.analysis.agreement import p_between, verdict
+from regbench.analysis.stats import MOST_SEEDS, POWER
 from regbench.analysis.summary import METRICS, Stat, reference_of, runtime_label
 from regbench.analysis.verdicts import Row, Verdict
-from regbench.config.choices import ALPHA, TestKind
+from regbench.config.choices import ALPHA, PRIMARY_METRIC, TestKind
 from regbench.store.files import json_safe
 from regbench.store.identity import comparable_config
 from regbench.store.reader import Skipped
@@ -44,26 +45,46 @@ def runtimes_note(rows: list[Row]) -> str | None:
 
 
 def tests_note(rows: list[Row]) -> str | None:
-    """A sentence for under a compared table: which test each row's CI and p come from, and what a verdict
-    means. None when nothing was compared."""
-    compared = [r for r in rows if r.kind is not None]
-    if not compared:
+    """The sentences under a compared table: which test each row's CI and p come from and why, the level the
+    verdicts and CIs share, and what a verdict means. None when nothing was compared."""
+    tested = [r for r in rows if r.test is not None]
+    if not tested:
         return None
-    kinds = {kind: [r.summary.label for r in compared if r.kind is kind] for kind in TestKind}
+    kinds = {kind: [r.summary.label for r in tested if r.kind is kind] for kind in (TestKind.PAIRED, TestKind.WELCH)}
     used = []
     if kinds[TestKind.PAIRED]:
-        used.append("paired t-test over the seeds each row shares with the baseline" + _rows(kinds, TestKind.PAIRED))
+        used.append(
+            "paired t over the seeds each row shares with the baseline (runs of one seed share initial weights, "
+            "batch order and split)" + _rows(kinds, TestKind.PAIRED)
+        )
     if kinds[TestKind.WELCH]:
-        used.append("Welch's t-test" + _rows(kinds, TestKind.WELCH))
-    name, _, spec, scale = METRICS[compared[0].metric]
-    margin = spec.format((compared[0].margin or 0.0) * scale)
-    tested = next((r.test for r in compared if r.test is not None), None)
-    level = f"{tested.level if tested is not None else ALPHA:.3g}"
-    return (
-        f"CI and p: {'; '.join(used)}; p Holm-adjusted over the table. Verdict at α = {level}: equivalent "
-        f"when Δ is within ±{margin} ({name}; two one-sided tests), else better or worse when p < {level}, else "
-        "inconclusive with the seeds per variant that would decide it at the spread seen."
+        why = "Welch's t (nothing pairs these runs seed by seed: other seeds or folders)"
+        used.append(why + _rows(kinds, TestKind.WELCH))
+    first = tested[0]
+    name, _, spec, scale = METRICS[first.metric]
+    margin = f"{(first.margin or 0.0) * scale:g}"
+    t = first.test
+    budget = f"α = {t.alpha:.3g}" + (" per look of rounds of seeds" if t.alpha < ALPHA else "")
+    text = (
+        f"Δ and CI: {'; '.join(used)}. One error budget, {budget}, for every verdict of the table: each row's CI "
+        f"is at {_percent(t.confidence)} (α / {t.family} rows), and its verdict is read off that CI: better or "
+        f"worse when it excludes 0 (\"within ±{margin}\" when it also lies inside the margin), equivalent when "
+        f"it lies within ±{margin} ({name}), else inconclusive with the seeds per variant that would decide it "
+        f"({POWER:.0%} power; from the spread and Δ seen to the least favourable the seeds so far allow); p adj. "
+        f"is p × {t.family}."
     )
+    if any(r.exploratory for r in tested):
+        text += (
+            f" Exploratory: {name} is not the study's primary metric ({METRICS[PRIMARY_METRIC][0]}), so these "
+            "verdicts are outside its error budget; confirm one with a study of its own."
+        )
+    if any(r.decided_at for r in tested):
+        text += " Rows decided at an earlier round of seeds keep that round's test and verdict."
+    return text
+
+
+def _percent(confidence: float) -> str:
+    return f"{confidence * 100:.3g} %"
 
 
 def _rows(kinds: dict[TestKind, list[str]], kind: TestKind) -> str:
@@ -72,13 +93,25 @@ def _rows(kinds: dict[TestKind, list[str]], kind: TestKind) -> str:
 
 
 def verdict_cell(row: Row) -> str:
-    """better, worse, equivalent, or inconclusive with the seeds that would decide it; — when not compared."""
-    if row.test is None:
+    """better (and "within ±m"), worse, equivalent, or inconclusive with the seeds that would decide it; — when
+    not compared."""
+    t = row.test
+    if t is None:
         return "—"
-    if row.test.verdict is not Verdict.INCONCLUSIVE:
-        return row.test.verdict.value
-    needed = row.test.seeds_needed
-    return f"{Verdict.INCONCLUSIVE.value} ({'> 1000' if needed is None else needed} seeds)"
+    _, _, spec, scale = METRICS[row.metric]
+    if t.verdict is Verdict.INCONCLUSIVE:
+        p = t.plan
+        if p is None or p.seeds is None:
+            text = f"{t.verdict.value} (> {MOST_SEEDS} seeds)"
+        elif p.likely is not None and p.likely < p.seeds:
+            text = f"{t.verdict.value} ({p.likely}–{p.seeds} seeds)"
+        else:
+            text = f"{t.verdict.value} ({p.seeds} seeds)"
+    elif t.verdict.differs and t.within_margin:
+        text = f"{t.verdict.value}, within ±{(row.margin or 0.0) * scale:g}"
+    else:
+        text = t.verdict.value
+    return text + (" (exploratory)" if row.exploratory else "")
 
 
 def stat_text(key: str, s: Stat) -> str:
@@ -98,9 +131,16 @@ def p_text(p: float) -> str:
 
 
 def p_cell(row: Row) -> str:
-    """The p-value cell of a row: Holm-adjusted over the table; a note where there is no test."""
-    holm = None if row.test is None else row.test.p_holm
-    return (row.note or "—") if holm is None else p_text(holm)
+    """The p-value cell of a row: adjusted for the table (p × rows); a note where there is no test."""
+    if row.test is None:
+        return row.note or "—"
+    return "—" if row.test.p_adjusted is None else p_text(row.test.p_adjusted)
+
+
+def ci_header(rows: list[Row]) -> str:
+    """The CI column's title: its level, when every tested row shares one."""
+    levels = {r.test.confidence for r in rows if r.test is not None}
+    return f"{_percent(levels.pop())} CI" if len(levels) == 1 else "CI (level: note)"
 
 
 def table(rows: list[Row], columns: list[str], with_test: bool = False, diff: list[str] | None = None):
@@ -114,7 +154,7 @@ def table(rows: list[Row], columns: list[str], with_test: bool = False, diff: li
     if any(refs):
         header += ["reference %", "measured − ref pp"]
     if with_test:
-        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", "95 % CI", "g", "p (Holm)", "verdict"]
+        header += ["Δ acc pp" if tested == "test_accuracy" else f"Δ {name}", ci_header(rows), "g", "p adj.", "verdict"]
     cells_of = []
     for row, ref in zip(rows, refs, strict=True):
         s = row.summary
@@ -140,7 +180,7 @@ def records(rows: list[Row], diff: list[str] | None = None) -> list[dict[str, An
     """Machine-readable rows: numbers unformatted (accuracy as a fraction), for CSV and JSON."""
     out = []
     for r in rows:
-        s, t = r.summary, r.test
+        s = r.summary
         flat = comparable_config(s.config)
         row: dict[str, Any] = {
             "variant": s.label,
@@ -161,17 +201,7 @@ def records(rows: list[Row], diff: list[str] | None = None) -> list[dict[str, An
         if ref:
             row.update({f"reference_{k}": v for k, v in ref.items()})
         if r.compared:
-            row[f"delta_{r.metric}"] = r.delta
-            row["delta_ci_low"], row["delta_ci_high"] = (None, None) if t is None else (t.ci_low, t.ci_high)
-            row["effect_size"] = None if t is None else t.effect_size
-            row["p_value"] = None if t is None else t.p_value
-            row["p_value_holm"] = None if t is None else t.p_holm
-            row["test_note"] = r.note
-            row["test_kind"] = None if r.kind is None else r.kind.value
-            row["margin"] = r.margin
-            row["equivalence_p_holm"] = None if t is None else t.equivalence_p
-            row["verdict"] = None if t is None else t.verdict.value
-            row["seeds_needed"] = None if t is None else t.seeds_needed
+            row.update(_test_record(r))
         out.append(row)
     return out
 
@@ -203,7 +233,7 @@ def backend_agreement(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     name, _, spec, scale = METRICS[tested]
     header = ["variant"]
     for r in runtimes:
-        header += [f"{name} ({shorts[r]})", f"Δ ({shorts[r]})", f"p Holm ({shorts[r]})"]
+        header += [f"{name} ({shorts[r]})", f"Δ ({shorts[r]})", f"p adj. ({shorts[r]})"]
     header += ["verdicts agree", "p between backends"]
     lines = []
     by_variant: dict[str, dict[str, Row]] = {}
@@ -230,3 +260,36 @@ def backend_agreement(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         cells.append(", ".join(p if isinstance(p, str) else p_text(p) for p in ps) or "—")
         lines.append(cells)
     return header, lines
+
+
+def _test_record(r: Row) -> dict[str, Any]:
+    """A compared row's test as summary.csv/json hold it. ``p_value_holm`` and ``equivalence_p_holm`` keep their
+    names for tools that read them; they hold the table's adjusted p-values (see ``p_value_adjusted``)."""
+    t, plan = r.test, None if r.test is None else r.test.plan
+
+    def of(name: str) -> Any:
+        return None if t is None else getattr(t, name)
+
+    return {
+        f"delta_{r.metric}": r.delta,
+        "delta_ci_low": of("ci_low"),
+        "delta_ci_high": of("ci_high"),
+        "ci_level": of("confidence"),
+        "effect_size": of("effect_size"),
+        "p_value": of("p_value"),
+        "p_value_adjusted": of("p_adjusted"),
+        "p_value_holm": of("p_adjusted"),
+        "test_note": r.note,
+        "test_kind": None if r.kind is None else r.kind.value,
+        "margin": r.margin,
+        "equivalence_p_adjusted": of("equivalence_p"),
+        "equivalence_p_holm": of("equivalence_p"),
+        "verdict": None if t is None else t.verdict.value,
+        "within_margin": of("within_margin"),
+        "exploratory": r.exploratory,
+        "alpha": of("alpha"),
+        "family_size": of("family"),
+        "seeds_needed": None if plan is None else plan.seeds,
+        "seeds_needed_likely": None if plan is None else plan.likely,
+        "decided_at_seeds": len(r.decided_at) or None,
+    }

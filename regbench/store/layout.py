@@ -12,6 +12,7 @@ An experiment folder ``<out>/<study>-<YYYYmmdd-HHMMSS>/`` holds::
     <variant>/seed-<s>/tensorboard/    with --tensorboard                  (output.tensorboard)
     summary.md, summary.csv, summary.json, report.html and the figures     (output.publish.write_all)
     search.db and search_*.png       a search's Optuna study and figures  (study.search)
+    rounds.json                      rounds of seeds: what each look decided (ExperimentFolder.write_rounds)
     .checkpoints/<hash>.npz          unfinished training's last epoch    (store.checkpoints)
 
 ``run --backends`` writes ``<out>/<study>-backends-<timestamp>/<backend>/`` (one experiment folder each) and
@@ -39,6 +40,7 @@ TENSORBOARD = "tensorboard"
 CHECKPOINTS = ".checkpoints"  # a dot: never a variant's folder (names start with a letter or digit)
 SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON = "summary.md", "summary.csv", "summary.json"
 REPORT = "report.html"
+ROUNDS = "rounds.json"  # rounds of seeds: each look's seeds and the rows it decided (study.sequential)
 AGREEMENT = "agreement.md"
 
 

@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from regbench.store.files import YAML_LOADER
-from regbench.store.layout import CONFIG, ENVIRONMENT, HISTORY, METRICS
+from regbench.store.layout import CONFIG, ENVIRONMENT, HISTORY, METRICS, ROUNDS
 from regbench.store.records import FORMAT_VERSION, ExperimentRecord, Judging, LegacyRunRecord, RunRecord
 
 
@@ -200,13 +200,25 @@ def _judging(resolved: dict) -> Judging:
     return Judging(
         number("margin", float("inf")),
         number("level", 0.5),
-        test if test in ("welch", "paired") else None,
+        test if test in ("auto", "welch", "paired") else None,
         isinstance(resolved.get("search"), dict),
     )
 
 
+def _decided(exp_dir: Path) -> dict[str, tuple[int, ...]]:
+    """rounds.json as row label -> the seeds of the look that decided it; {} without a readable one."""
+    try:
+        rounds = json.loads(read_text(exp_dir / ROUNDS)).get("rounds")
+        return {
+            str(label): tuple(int(s) for s in look["seeds"]) for look in rounds for label in look.get("decided", [])
+        }
+    except (OSError, ValueError, RecursionError, AttributeError, TypeError, KeyError):
+        return {}
+
+
 def read_experiment(exp_dir: Path) -> ExperimentRecord:
-    """What an experiment folder's config.yaml and environment.json say about its runs (each file read once)."""
+    """What an experiment folder's config.yaml, environment.json and rounds.json say about its runs (each file
+    read once)."""
     resolved, env = _resolved_config(exp_dir), _environment(exp_dir)
     name = resolved.get("name")
     variants = resolved.get("variants")
@@ -218,6 +230,7 @@ def read_experiment(exp_dir: Path) -> ExperimentRecord:
         runtime=_runtime(env),
         provenance=provenance if isinstance(provenance, dict) else None,
         environment=env,
+        decided=_decided(exp_dir),
     )
 
 

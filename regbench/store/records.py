@@ -191,7 +191,7 @@ class Judging:
 
     margin: float | None = None  # analysis.margin
     level: float | None = None  # analysis.level: the level each verdict is decided at
-    test: str | None = None  # analysis.test: welch or paired
+    test: str | None = None  # analysis.test: auto, welch or paired
     searched: bool = False  # a search's folder (config.yaml records a search)
 
 
@@ -206,6 +206,7 @@ class ExperimentRecord:
     runtime: dict[str, str] | None = None  # what trained its runs (environment.json), rebuilt for older folders
     provenance: dict[str, Any] | None = None  # where its numbers came from (study.environment.provenance)
     environment: dict[str, Any] = field(default_factory=dict)  # environment.json as written
+    decided: dict[str, tuple[int, ...]] = field(default_factory=dict)  # rounds.json: row -> seeds that decided it
 
     def order_of(self, variant: str) -> int:
         """A variant's position in config.yaml (file order); after every named one when it is not there."""

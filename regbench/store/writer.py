@@ -65,6 +65,11 @@ class ExperimentFolder:
         self.write_config(resolved)
         write_json(env_path, environment)
 
+    def write_rounds(self, rounds: list[dict[str, Any]]) -> None:
+        """rounds.json: each look of rounds of seeds (its ``seeds`` and the rows it ``decided``), so that every
+        later reading of the folder keeps a decided row's verdict (study.sequential)."""
+        write_json(self.path / layout.ROUNDS, {"rounds": rounds})
+
     def write_run(self, variant: str, config: dict[str, Any], run: TrainedRun) -> Path:
         """Write one finished run: history and the saved model first, metrics.json (the completion marker) last,
         then drop an error.json left by an earlier failure. The record is checked as :class:`RunRecord` first, so

@@ -1,12 +1,14 @@
-"""regbench.stats against scipy.stats: Welch's test, its confidence interval, Holm's adjustment."""
+"""regbench.analysis.stats against scipy.stats: Welch's and the paired t-test, their intervals, two one-sided
+tests; the power of the verdict's rule against a simulation of it; Pocock's boundary against known constants."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
-from regbench.analysis.stats import holm, paired, welch
+from regbench.analysis.stats import paired, power, sequential_level, welch
+from regbench.config.choices import TestKind
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -17,23 +19,19 @@ def test_welch_matches_scipy(seed):
     ours = welch(a, b)
     ref = stats.ttest_ind(a, b, equal_var=False)
     assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
-    ci = ref.confidence_interval(0.95)
-    assert (ours.ci_low, ours.ci_high) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
-    assert ours.ci_low <= ours.delta <= ours.ci_high
+    for level in (0.95, 0.99, 0.9833):
+        ci = ref.confidence_interval(level)
+        assert ours.interval(level) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
     pooled = np.sqrt(((len(a) - 1) * np.var(a, ddof=1) + (len(b) - 1) * np.var(b, ddof=1)) / (len(a) + len(b) - 2))
     cohen = (np.mean(a) - np.mean(b)) / pooled
     assert ours.effect_size == pytest.approx(cohen * (1 - 3 / (4 * (len(a) + len(b)) - 9)))
 
 
-def test_no_variance_has_no_test():
+def test_a_difference_that_never_varies_has_a_point_interval():
     w = welch([1.0, 1.0], [1.0, 1.0])
-    assert w.delta == 0 and w.p_value is None and w.ci_low is None and w.effect_size is None
-
-
-def test_holm_step_down():
-    # m = 4: sorted p 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (monotone), 0.5; None stays out of the family
-    assert holm([0.03, None, 0.01, 0.5, 0.02]) == pytest.approx([0.06, None, 0.04, 0.5, 0.06])
-    assert holm([0.6, 0.7]) == [1.0, 1.0]
+    assert w.delta == 0 and w.p_value is None and w.interval(0.99) == (0.0, 0.0) and w.effect_size is None
+    p = paired([2.0, 3.0, 5.0], [1.0, 2.0, 4.0])  # every pair differs by exactly 1
+    assert p.interval(0.95) == (1.0, 1.0)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -44,11 +42,12 @@ def test_paired_matches_scipy(seed):
     b = list(common + rng.normal(0.0, 0.001, size=len(common)))
     ours = paired(a, b)
     ref = stats.ttest_rel(a, b)
-    assert ours.kind == "paired" and ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert ours.kind is TestKind.PAIRED and ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
     ci = ref.confidence_interval(0.95)
-    assert (ours.ci_low, ours.ci_high) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
+    assert ours.interval(0.95) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
     assert ours.effect_size == pytest.approx(welch(a, b).effect_size)
-    assert ours.ci_high - ours.ci_low < welch(a, b).ci_high - welch(a, b).ci_low  # pairing removes the seed's part
+    width = ours.interval(0.95)[1] - ours.interval(0.95)[0]
+    assert width < np.subtract(*welch(a, b).interval(0.95)[::-1])  # pairing removes the seed's part
 
 
 def test_equivalence_is_two_one_sided_tests():
@@ -58,18 +57,30 @@ def test_equivalence_is_two_one_sided_tests():
     lower = stats.ttest_ind(np.array(a) + margin, b, equal_var=False, alternative="greater").pvalue
     upper = stats.ttest_ind(np.array(a) - margin, b, equal_var=False, alternative="less").pvalue
     assert d.equivalence_p(margin) == pytest.approx(max(lower, upper), rel=1e-9)
-    low90, high90 = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.90)
+    low90, high90 = d.interval(0.90)
     assert (d.equivalence_p(margin) < 0.05) == (-margin < low90 and high90 < margin)  # the 90 % CI rule
 
 
-def test_seeds_needed_is_where_the_test_would_decide():
-    from regbench.analysis.stats import seeds_needed
+@pytest.mark.parametrize("delta, spread, n", [(0.0, 0.2, 4), (0.1, 0.2, 8), (0.2, 0.15, 5), (0.35, 0.3, 3)])
+def test_power_is_the_rate_at_which_the_rule_decides(delta, spread, n):
+    """power() integrates over the spread the seeds will show; a simulation of the same rule (interval at
+    1 - level excludes 0, or lies within ±margin) agrees within its Monte Carlo error."""
+    level, margin, sims = 0.05 / 3, 0.2, 40_000
+    rng = np.random.default_rng(7)
+    d = rng.normal(delta, spread, size=(sims, n))
+    mean, se = d.mean(axis=1), d.std(axis=1, ddof=1) / np.sqrt(n)
+    half = special.stdtrit(n - 1, 1 - level / 2) * se
+    low, high = mean - half, mean + half
+    decided = (low > 0) | (high < 0) | ((low > -margin) & (high < margin))
+    expected = power(delta, TestKind.PAIRED, (spread,), n, level, margin)
+    mc = np.sqrt(expected * (1 - expected) / sims)
+    assert abs(decided.mean() - expected) < 4 * mc + 0.005, (decided.mean(), expected)
 
-    d = paired([1.0, 2.0, 4.0], [0.0, 1.0, 3.0])  # differences exactly 1.0: no spread, nothing to plan
-    assert seeds_needed(d, margin=0.5) is None
-    d = paired([1.0, 2.5, 0.2], [0.0, 0.4, 0.1])  # Δ 1.07, sd of differences 0.99
-    n = seeds_needed(d, margin=0.2)
-    sd = d.spreads[0]
-    assert abs(d.delta) > stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
-    assert abs(d.delta) <= stats.t.ppf(0.975, n - 2) * sd / np.sqrt(n - 1)
-    assert seeds_needed(welch([0.0, 1.0, 2.0], [0.0, 1.0, 2.0]), margin=1e-6) is None  # Δ = 0, margin ~ 0
+
+def test_pocock_boundary_matches_the_published_constants():
+    """Pocock (1977): c = 2.178 for 2 equally spaced looks at α 0.05, 2.413 for 5; regbench's doubling rounds
+    3, 6, 12, 24 seeds give 0.0160 per look (Bonferroni over the looks would give 0.0125)."""
+    assert -special.ndtri(sequential_level((3, 6), 0.05) / 2) == pytest.approx(2.178, abs=2e-3)
+    assert -special.ndtri(sequential_level((1, 2, 3, 4, 5), 0.05) / 2) == pytest.approx(2.413, abs=2e-3)
+    assert sequential_level((3, 6, 12, 24), 0.05) == pytest.approx(0.0160, abs=2e-4)
+    assert sequential_level((3,), 0.05) == 0.05

@@ -221,10 +221,10 @@ def test_run_and_compare_print_the_same_table(tmp_path: Path, data_dir: Path, ti
         return [line for line in text.splitlines() if line[:1] in "┃│"]
 
     assert table(ran.output) == table(compared.output)
-    assert "p (Holm)" in table(ran.output)[0] and len(table(ran.output)) == 3
+    assert "p adj." in table(ran.output)[0] and len(table(ran.output)) == 3
     rows = json.loads(runner.invoke(app, ["compare", str(exp), "--format", "json"]).output)["variants"]
     summary = json.loads((exp / "summary.json").read_text())["variants"]
-    assert [r["p_value_holm"] for r in rows] == [r["p_value_holm"] for r in summary]
+    assert [r["p_value_adjusted"] for r in rows] == [r["p_value_adjusted"] for r in summary]
 
 
 def test_version():

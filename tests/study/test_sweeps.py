@@ -192,6 +192,41 @@ def test_parallel_jobs_write_the_same_folder_layout(tmp_path: Path, data_dir: Pa
     assert "4 run(s) trained, 0 skipped, 0 failed" in result.output
 
 
+DROPOUT_SWEEP = """\
+name: drops
+model: {hidden_units: [16]}
+train: {epochs: 2, batch_size: 32, seeds: [0, 1]}
+sweep:
+  regularization.dropout: [0.0, 0.1, 0.3, 0.5]
+"""
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_dropout_runs_are_the_same_runs_in_one_unit_two_units_or_alone(tmp_path: Path, data_dir: Path):
+    """The issue's sweep in small: eight dropout runs as one fused unit, as two (--jobs 2) and each alone
+    (--no-fuse). Before, 28 of 32 runs of such a sweep reported another test accuracy in two units than in one."""
+    study = tmp_path / "drops.yaml"
+    study.write_text(DROPOUT_SWEEP)
+    records = {}
+    for mode, extra in (("one", []), ("two", ["--jobs", "2"]), ("alone", ["--no-fuse"])):
+        out = tmp_path / mode
+        result = runner.invoke(app, ["run", str(study), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        records[mode] = {
+            f"{m.parent.parent.name}/{m.parent.name}": json.loads(m.read_text()) for m in out.glob("*/*/*/metrics.json")
+        }
+    assert len(records["one"]) == 8 and records["one"].keys() == records["two"].keys() == records["alone"].keys()
+    assert {r["fused"]["branches"] for r in records["one"].values()} == {8}
+    assert {r["fused"]["branches"] for r in records["two"].values()} == {4}
+    for key, one in records["one"].items():
+        for mode in ("two", "alone"):
+            other = records[mode][key]
+            for metric in ("test_accuracy", "train_accuracy", "best_epoch", "epochs_run"):
+                assert other[metric] == one[metric], (mode, key, metric)
+            assert other["test_data_loss"] == pytest.approx(one["test_data_loss"], rel=1e-5), (mode, key)
+
+
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path: Path, data_dir: Path, tiny_study: Path, monkeypatch):
     from regbench.training import driver
 
