@@ -41,7 +41,8 @@ def main() -> None:
         seeds = sorted(s for s in mine.keys() & theirs.keys() if math.isfinite(mine[s]) and math.isfinite(theirs[s]))
         a, b = [mine[s] for s in seeds], [theirs[s] for s in seeds]
         p, w = paired(a, b), welch(a, b)
-        half_p, half_w = (p.ci_high - p.ci_low) / 2 * scale, (w.ci_high - w.ci_low) / 2 * scale
+        (p_low, p_high), (w_low, w_high) = p.interval(0.95), w.interval(0.95)
+        half_p, half_w = (p_high - p_low) / 2 * scale, (w_high - w_low) / 2 * scale
         r = float(np.corrcoef(a, b)[0, 1])
         print(f"| {g.label} | {len(seeds)} | {r:+.2f} | {half_p:.3f} | {half_w:.3f} | {half_p / half_w:.2f} |")
 

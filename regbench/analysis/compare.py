@@ -136,7 +136,8 @@ def compare(
     folders = {r.experiment_dir: r.folder for r in runs}
     decided = next(iter(folders.values())).decided if len(folders) == 1 else {}
     try:
-        rows = judge(summaries, baseline, metric, margin, level, test, decided=decided)
+        per_look = agreed({r.rounds for r in recorded}, False)
+        rows = judge(summaries, baseline, metric, margin, level, test, decided=decided, per_look=per_look)
     except KeyError:
         labels = [s.label for s in summaries]
         hits = [lbl for lbl in labels if lbl.split(" @ ")[0] == baseline]

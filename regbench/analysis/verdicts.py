@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from regbench.analysis.stats import Difference, Plan, paired, plan, welch
 from regbench.analysis.summary import (
@@ -73,6 +73,7 @@ class Test:
     family: int  # the tested rows sharing the budget
     plan: Plan | None = None  # for an inconclusive one: the seeds per variant that would decide it
     seeds: tuple[int, ...] = ()  # the seeds the test used
+    per_look: bool = False  # alpha is the budget of each look of rounds of seeds (Pocock's level), not the study's
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def judge(
     primary: str = PRIMARY_METRIC,
     decided: dict[str, tuple[int, ...]] | None = None,
     plans: bool = True,
+    per_look: bool = False,
 ) -> list[Row]:
     """Each summary's row: with ``baseline``, ``metric`` compared against it (Δ; the t-test chosen by ``test``;
     the interval at ``1 - alpha / k`` and the verdict it gives, :func:`decide`; ``margin`` in the metric's column
@@ -126,6 +128,7 @@ def judge(
     compared with the baseline of its own runtime, and each runtime's rows are one family. ``decided``: rows
     decided at an earlier look of rounds of seeds (label -> that look's seeds), tested on those seeds again.
     ``plans``: plan the seeds of inconclusive rows (False: leave them out, for simulations of the verdicts).
+    ``per_look``: ``alpha`` is each look's share of rounds of seeds (said so under the table).
 
     Raises:
         KeyError: when ``baseline`` names no variant among the summaries, or two of one runtime.
@@ -150,7 +153,8 @@ def judge(
     for family in families.values():
         tested = [(s, measured[id(s)]) for s in family if id(s) in measured and measured[id(s)].diff is not None]
         for s, m in tested:
-            tests[id(s)] = decide(m.diff, metric, unit_margin, alpha, len(tested), m.seeds, plans)
+            test = decide(m.diff, metric, unit_margin, alpha, len(tested), m.seeds, plans)
+            tests[id(s)] = replace(test, per_look=per_look) if per_look else test
     rows = []
     for s in summaries:
         m = measured.get(id(s))
@@ -159,8 +163,18 @@ def judge(
             continue
         frozen = decided.get(s.label, ())
         rows.append(
-            Row(s, metric, m.delta, unit_margin, m.kind, tests.get(id(s)), m.note, m.note == "baseline",
-                metric != primary, frozen)
+            Row(
+                s,
+                metric,
+                m.delta,
+                unit_margin,
+                m.kind,
+                tests.get(id(s)),
+                m.note,
+                m.note == "baseline",
+                metric != primary,
+                frozen,
+            )
         )
     return rows
 

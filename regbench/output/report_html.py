@@ -12,6 +12,7 @@ from regbench.analysis.compare import config_diff
 from regbench.analysis.summary import Summary, baseline_summary
 from regbench.analysis.verdicts import Row
 from regbench.output.tables import tests_note
+from regbench.store.files import FIGURE_BYTES, read_file
 from regbench.store.identity import comparable_config
 from regbench.store.layout import SEARCH_HISTORY, SEARCH_IMPORTANCE, SEARCH_PARALLEL
 from regbench.store.reader import Skipped
@@ -68,7 +69,7 @@ def report_html(
     experiments = sorted({e for s in summaries for e in s.experiments})
     tested = rows_of[0].metric.replace("_", " ") if rows_of else ""
     against = (
-        f" Δ, its 95 % confidence interval, Hedges' g, p and the verdict (on {tested}) are against "
+        f" Δ, its confidence interval, Hedges' g, the adjusted p and the verdict (on {tested}) are against "
         f"{esc(base.label)}. {esc(tests_note(rows_of) or '')}"
         if baseline and base
         else ""
@@ -94,11 +95,20 @@ held-out validation split. Values are mean ± std over seeds; gap = train accura
 
 
 def _figures(folder: Path, captions: dict[str, str]) -> str:
-    return "".join(
-        f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,'
-        f'{base64.b64encode((folder / name).read_bytes()).decode()}"><figcaption>{esc(caption)}</figcaption></figure>'
-        for name, caption in captions.items()
-    )
+    """Each figure embedded as a PNG: only regular files of the folder itself (a link could embed any file of the
+    machine into a page that gets shared); one that is not is named, not shown."""
+    parts = []
+    for name, caption in captions.items():
+        try:
+            data = read_file(folder / name, FIGURE_BYTES)
+        except (OSError, ValueError) as exc:
+            parts.append(f"<p class=note>{esc(name)} not shown: {esc(str(exc))}</p>")
+            continue
+        parts.append(
+            f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+            f"<figcaption>{esc(caption)}</figcaption></figure>"
+        )
+    return "".join(parts)
 
 
 def _sweep_table(summaries: list[Summary], sweep: dict[str, list]) -> str:

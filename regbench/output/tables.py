@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from regbench.analysis.agreement import p_between, verdict
 from regbench.analysis.stats import MOST_SEEDS, POWER
 from regbench.analysis.summary import METRICS, Stat, reference_of, runtime_label
 from regbench.analysis.verdicts import Row, Verdict
-from regbench.config.choices import ALPHA, PRIMARY_METRIC, TestKind
+from regbench.config.choices import PRIMARY_METRIC, TestKind
 from regbench.store.files import json_safe
 from regbench.store.identity import comparable_config
 from regbench.store.reader import Skipped
@@ -64,14 +65,15 @@ def tests_note(rows: list[Row]) -> str | None:
     name, _, spec, scale = METRICS[first.metric]
     margin = f"{(first.margin or 0.0) * scale:g}"
     t = first.test
-    budget = f"α = {t.alpha:.3g}" + (" per look of rounds of seeds" if t.alpha < ALPHA else "")
+    budget = f"α = {t.alpha:.3g}" + (" per look of rounds of seeds" if t.per_look else "")
+    split = f" (α / {t.family} rows)" if t.family > 1 else ""
     text = (
         f"Δ and CI: {'; '.join(used)}. One error budget, {budget}, for every verdict of the table: each row's CI "
-        f"is at {_percent(t.confidence)} (α / {t.family} rows), and its verdict is read off that CI: better or "
-        f"worse when it excludes 0 (\"within ±{margin}\" when it also lies inside the margin), equivalent when "
-        f"it lies within ±{margin} ({name}), else inconclusive with the seeds per variant that would decide it "
-        f"({POWER:.0%} power; from the spread and Δ seen to the least favourable the seeds so far allow); p adj. "
-        f"is p × {t.family}."
+        f"is at {_percent(t.confidence)}{split}, and its verdict is read off that CI: better or worse when it "
+        f'excludes 0 ("within ±{margin}" when it also lies inside the margin), equivalent when it lies within '
+        f"±{margin} ({name}), else inconclusive with the seeds per variant that would decide it ({POWER * 100:.0f} % "
+        "power; from the spread and Δ seen to the least favourable the seeds so far allow)"
+        + (f"; p adj. is p × {t.family}." if t.family > 1 else ".")
     )
     if any(r.exploratory for r in tested):
         text += (
@@ -206,9 +208,18 @@ def records(rows: list[Row], diff: list[str] | None = None) -> list[dict[str, An
     return out
 
 
+def markdown_cell(cell: str) -> str:
+    """A table cell as Markdown shows it, never as markup: what could open HTML (``<`` before a letter, ``/``,
+    ``!`` or ``?``; ``&`` before an entity name; ``>``), a cell separator and a line break are escaped, other
+    control characters shown as visible escapes; ``|w|<1e-3`` stays readable as plain text."""
+    text = "".join(c if c.isprintable() or c == "\n" else ascii(c)[1:-1] for c in str(cell))
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", text)
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text).replace(">", "&gt;").replace("|", "\\|")
+    return text.replace("\r\n", "<br>").replace("\n", "<br>")
+
+
 def markdown(header: list[str], rows: list[list[str]]) -> str:
-    def esc(cell: str) -> str:
-        return cell.replace("|", "\\|")
+    esc = markdown_cell
 
     lines = ["| " + " | ".join(esc(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")

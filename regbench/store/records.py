@@ -18,6 +18,8 @@ from regbench.store.files import json_safe
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]  # an accuracy
 
+MOST_EPOCHS = 10_000  # train.epochs' bound: a record claiming more is damaged
+
 FORMAT_VERSION = 3  # 2: runtime (backend, versions, batch order), lr in history.csv, max_unit_norm;
 # 3: data (source, sha256), and initial weights and random streams seeded per layer (common random numbers)
 
@@ -98,7 +100,7 @@ class RunMetrics(_Open):
     """What a trainer reports for one run (training.results.run_metrics): the body of metrics.json. Every field is
     set when the record is made, in the worker that trained the run."""
 
-    seed: int = Field(ge=0)
+    seed: int = Field(ge=0, le=2**32 - 1)
     status: Status
     test_accuracy: Fraction | None  # None: NaN (a diverged run)
     test_data_loss: float | None
@@ -107,18 +109,19 @@ class RunMetrics(_Open):
     train_data_loss: float | None
     generalization_gap: float | None = Field(ge=-1.0, le=1.0)
     monitor: str
-    best_epoch: int = Field(ge=0)
+    best_epoch: int = Field(ge=0, le=MOST_EPOCHS)
     best_monitor_value: float | None = None
-    epochs_run: int = Field(ge=0)
-    stopped_epoch: int = Field(ge=0)
+    epochs_run: int = Field(ge=0, le=MOST_EPOCHS)
+    stopped_epoch: int = Field(ge=0, le=MOST_EPOCHS)
     stopped_early: bool
     restored_best_weights: bool
     train_time_s: float = Field(ge=0.0)
-    params: int = Field(ge=0)
+    params: int = Field(ge=0, le=10**13)
     weights: WeightStats
     runtime: dict[str, str] = {}  # training.results.runtime(): backend, versions, batch order (format 2)
     fused: FusedInfo | None = None  # set when trained as a branch of a fused model
-    resumed_from_epoch: int | None = Field(None, ge=1)  # continued from its checkpoint after this epoch (--resume)
+    # continued from its checkpoint after this epoch (--resume)
+    resumed_from_epoch: int | None = Field(None, ge=1, le=MOST_EPOCHS)
     data: DataIdentity | None = None  # where the data came from and their sha256
     device: dict[str, Any] | None = None  # where a Ray task trained it (execution.ray_cluster)
     run_id: str | None = None  # store.identity.run_id of its config and seed
@@ -193,6 +196,7 @@ class Judging:
     level: float | None = None  # analysis.level: the level each verdict is decided at
     test: str | None = None  # analysis.test: auto, welch or paired
     searched: bool = False  # a search's folder (config.yaml records a search)
+    rounds: bool = False  # seeds added in rounds (analysis.max_seeds): level is each look's share of alpha
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,11 @@ FOLDER = Path("/sim/sim-20261201-120000")
 def runs(name: str, accuracies_pp: np.ndarray, seeds: list[int]) -> list[Run]:
     """One variant's runs: test accuracy in percent, one per seed, as records of one experiment folder."""
     return [
-        Run(FOLDER / name / f"seed-{s}", FOLDER, TEMPLATE.model_copy(update={"seed": s, "variant": name,
-                                                                          "test_accuracy": a / 100}))
+        Run(
+            FOLDER / name / f"seed-{s}",
+            FOLDER,
+            TEMPLATE.model_copy(update={"seed": s, "variant": name, "test_accuracy": a / 100}),
+        )
         for s, a in zip(seeds, accuracies_pp, strict=True)
     ]
 

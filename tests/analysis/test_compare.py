@@ -88,7 +88,7 @@ def test_table_shows_mean_std_delta_ci_effect_size_and_p(outputs: Path):
     [base_row] = [line for line in result.output.splitlines() if line.startswith("│ baseline ")]
     assert [c.strip() for c in base_row.strip("│").split("│")][-5:] == ["+0.00", "—", "—", "baseline", "—"]
     assert "Δ and CI: Welch's t (nothing pairs these runs seed by seed: other seeds or folders)" in result.output
-    assert "One error budget, α = 0.05, for every verdict of the table: each row's CI is at 95 % (α / 1 rows)" in (
+    assert "One error budget, α = 0.05, for every verdict of the table: each row's CI is at 95 %, and its verdict" in (
         " ".join(result.output.split())
     )
     reverse = cli(*map(str, sorted(outputs.glob("l2-*"))), "--baseline", "l2", "--format", "md")
@@ -146,7 +146,7 @@ def test_test_option_compares_another_metric(outputs: Path):
     # every l2 run has sparsity 0.02 against 0.01: a difference that never varies; sparsity has no better side,
     # and it is not the study's primary metric
     assert "| +1.0 | [+1.0, +1.0] | — | — | higher (exploratory) |" in l2_line
-    assert "Exploratory: |w|<1e-3 % is not the study's primary metric (test acc %)" in result.output
+    assert "Exploratory: \\|w\\|<1e-3 % is not the study's primary metric (test acc %)" in result.output
     assert cli(str(outputs), "--test", "colour").exit_code == 2
 
 
