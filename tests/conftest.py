@@ -118,3 +118,23 @@ def write_cifar(folder: Path, dataset: str, n_train: int = 20, n_test: int = 10,
                 pickle.dump(record, fh)
             images[part].append((x, y))
     return images
+
+
+def tree_state(root: Path, *inside: Path) -> dict[str, tuple]:
+    """Every path under ``root`` (links not followed) with its kind and, for a file, its size and sha256; except
+    those under ``inside`` (the folder a command may write). Equal before and after: nothing else changed."""
+    import hashlib
+    import stat
+
+    state = {}
+    for path in sorted(root.rglob("*")):
+        if any(path == p or p in path.parents for p in inside):
+            continue
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode):
+            state[str(path)] = ("file", info.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+        elif stat.S_ISLNK(info.st_mode):
+            state[str(path)] = ("link", os.readlink(path))
+        else:
+            state[str(path)] = ("dir" if stat.S_ISDIR(info.st_mode) else "other",)
+    return state

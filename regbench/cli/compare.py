@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer  # noqa: E402
 
-from regbench.cli.console import console, err_console, fail, rich_table, writable_folder
+from regbench.cli.console import console, fail, rich_table, say, writable_folder
 from regbench.cli.options import MARGIN, PAIRING, OutputFormat, test_kind
 from regbench.errors import RegbenchError  # noqa: E402
 
@@ -90,7 +90,10 @@ def compare(
         if margin is not None and not 0 < margin < float("inf"):
             raise RegbenchError(f"--margin {margin}: expected a number above 0", exit_code=2)
         if out is not None:
+            from regbench.output.publish import check_writable
+
             writable_folder("--out", out)
+            check_writable(out)
         result = compare_runs(
             paths,
             baseline=baseline,
@@ -115,7 +118,7 @@ def compare(
         from regbench.output.publish import write_all
 
         write_all(result, out, ALL_COLUMNS)
-        err_console.print(f"Wrote {out}/report.html and summaries", highlight=False)
+        say(f"Wrote {out}/report.html and summaries", err=True)
 
 
 def _print_provenance(summaries) -> None:
@@ -139,13 +142,12 @@ def _print_skipped(skipped) -> None:
     superseded = [s for s in skipped if s.superseded]
     for s in skipped:
         if not s.superseded or len(superseded) <= 3:
-            err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
+            say(f"skipped {s.path}: {s.reason}", err=True, soft_wrap=True)
     if len(superseded) > 3:
-        err_console.print(
+        say(
             f"note: {len(superseded)} runs repeat a variant and seed found again in a newer folder, which is used "
             f"instead (e.g. {superseded[0].path}); --format json lists them all",
-            markup=False,
-            highlight=False,
+            err=True,
             soft_wrap=True,
         )
 
@@ -153,7 +155,7 @@ def _print_skipped(skipped) -> None:
 def _print_table(result, fmt: OutputFormat) -> None:
     """The comparison on stdout: the terminal shows the columns `run` shows; md, csv and json hold them all."""
     from regbench.analysis.summary import ALL_COLUMNS, RUN_COLUMNS
-    from regbench.output.tables import json_text, markdown, records, table, table_notes
+    from regbench.output.tables import json_text, markdown, markdown_cell, records, table, table_notes
     from regbench.store.files import csv_text
 
     notes = table_notes(result.rows)
@@ -161,10 +163,10 @@ def _print_table(result, fmt: OutputFormat) -> None:
         header, rows = table(result.rows, RUN_COLUMNS, with_test=result.with_test, diff=result.diff)
         console.print(rich_table(header, rows, title="test set; mean ± std over seeds"))
         for note in notes:
-            console.print(note, highlight=False)
+            say(note)
     elif fmt is OutputFormat.MD:
         header, rows = table(result.rows, ALL_COLUMNS, with_test=result.with_test, diff=result.diff)
-        print(markdown(header, rows) + "".join(f"\n{note}\n" for note in notes), end="")
+        print(markdown(header, rows) + "".join(f"\n{markdown_cell(note)}\n" for note in notes), end="")
     elif fmt is OutputFormat.CSV:
         print(csv_text(records(result.rows, result.diff)), end="")
     else:

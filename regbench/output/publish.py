@@ -7,7 +7,7 @@ from pathlib import Path
 from regbench.analysis.compare import Comparison
 from regbench.analysis.summary import baseline_summary, changed_keys, sweep_axes
 from regbench.output.report_html import FIGURES, SEARCH_FIGURES, report_html
-from regbench.output.tables import json_text, markdown, records, table, table_notes
+from regbench.output.tables import json_text, markdown, markdown_cell, records, table, table_notes
 from regbench.store.files import atomic_write, csv_text
 from regbench.store.layout import REPORT, SUMMARY_CSV, SUMMARY_JSON, SUMMARY_MD
 from regbench.store.reader import Skipped, find_runs
@@ -28,6 +28,28 @@ def write_summary(exp_dir: Path) -> Comparison | None:
     return result
 
 
+WRITTEN = (SUMMARY_MD, SUMMARY_CSV, SUMMARY_JSON, REPORT, *FIGURES, "learning_curve.png", "sweep.png", "heatmap.png")
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse, before anything is written, a folder where a file this writes is something else (a folder, a
+    link: replaced, it would hide or change what lies elsewhere).
+
+    Raises:
+        RegbenchError: exit code 2, naming each.
+    """
+    from regbench.errors import RegbenchError
+
+    problems = [
+        f"{folder / name}: is {'a symbolic link' if (folder / name).is_symlink() else 'a folder'}; expected a file "
+        "regbench writes (or nothing): remove it or choose another --out"
+        for name in WRITTEN
+        if (folder / name).is_symlink() or (folder / name).is_dir()
+    ]
+    if problems:
+        raise RegbenchError(problems, exit_code=2)
+
+
 def write_all(
     comparison: Comparison,
     folder: Path,
@@ -46,7 +68,8 @@ def write_all(
     skipped = comparison.skipped if skipped is None else skipped
     summaries = comparison.summaries
     header, rows = table(rows_of, columns, with_test=comparison.with_test, diff=diff)
-    atomic_write(folder / SUMMARY_MD, markdown(header, rows) + "".join(f"\n{n}\n" for n in table_notes(rows_of)))
+    notes = "".join(f"\n{markdown_cell(n)}\n" for n in table_notes(rows_of))
+    atomic_write(folder / SUMMARY_MD, markdown(header, rows) + notes)
     atomic_write(folder / SUMMARY_CSV, csv_text(records(rows_of, diff)))
     atomic_write(folder / SUMMARY_JSON, json_text(rows_of, diff, skipped))
     base = baseline_summary(summaries, baseline) if baseline else None
@@ -68,7 +91,7 @@ def write_all(
         jobs.append((plots.heatmap, (rows_of, axes, folder / "heatmap.png")))
         figures["heatmap.png"] = "The sweep grid: mean ± std per cell; * where the verdict is better or worse"
     for name, caption in SEARCH_FIGURES.items():  # drawn by the search itself (study.search.draw)
-        if (folder / name).is_file():
+        if (folder / name).is_file() and not (folder / name).is_symlink():
             figures[name] = caption
     figure_helper.draw(jobs, parallel=len(summaries) > plots.SMALL_MULTIPLES_ABOVE)  # small multiples: worth a helper
     page = report_html(rows_of, folder, header, rows, baseline, skipped, title, figures, axes)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +34,39 @@ def write(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> No
     atomic_write_with(path, lambda f: np.savez(f, **arrays, **{META: record}), sync=False)
 
 
-def read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, arrays) of a checkpoint file; raises on a damaged one."""
+def _regular(path: Path) -> bool:
+    """A regular file, not a link, FIFO or device (np.load would follow a link or block on a FIFO)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def read(path: Path, most_bytes: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(meta, arrays) of a checkpoint file; raises on a damaged one, or one whose arrays would take more than
+    ``most_bytes`` once decompressed (checked from the archive's table before any is)."""
+    if not _regular(path):
+        raise ValueError(f"{path.name} is not a regular file")
+    with zipfile.ZipFile(path) as archive:
+        declared = sum(info.file_size for info in archive.infolist())
+    if most_bytes is not None and declared > most_bytes:
+        raise ValueError(f"{path.name} would decompress to {declared:,} bytes, more than this model's checkpoint")
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     return json.loads(arrays.pop(META).tobytes()), arrays
 
 
+META_BYTES = 2**26  # a meta record decompressed: far above any real one
+
+
 def read_meta(path: Path) -> dict[str, Any] | None:
     """A checkpoint's meta record alone (the arrays stay on disk), or None when it cannot be read."""
+    if not _regular(path):
+        return None
     try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.getinfo(f"{META}.npy").file_size > META_BYTES:
+                return None
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(data[META].tobytes())
         return meta if isinstance(meta, dict) else None
@@ -55,7 +81,7 @@ def unfinished(exp_dir: Path) -> list[tuple[Path, list[str]]]:
         return []
     found = []
     for path in sorted(folder.glob("*.npz")):
-        if path.is_symlink():
+        if not _regular(path):
             continue
         runs = ((read_meta(path) or {}).get("identity") or {}).get("runs")
         if isinstance(runs, list) and runs and all(isinstance(r, str) for r in runs):

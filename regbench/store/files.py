@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -86,3 +88,66 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str] | None = None) -> st
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
     return buf.getvalue()
+
+
+# What a file of an experiment folder may weigh, read in full: far above any real record, far below memory.
+RECORD_BYTES = 32 * 2**20  # metrics.json, config.yaml, environment.json, rounds.json
+TABLE_BYTES = 256 * 2**20  # history.csv
+FIGURE_BYTES = 64 * 2**20  # a PNG embedded in report.html
+
+
+def check_no_links(folder: Path, root: Path) -> None:
+    """Raise ValueError unless every folder from ``root`` down to ``folder`` (both included) is a real folder,
+    not a symbolic link: a link in a folder from someone else could make regbench read or write outside it."""
+    folder, root = Path(folder), Path(root)
+    try:
+        parts = folder.relative_to(root).parts
+    except ValueError:
+        parts = ()
+    current = root
+    for part in ("", *parts):
+        current = current / part if part else current
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return  # nothing there yet (a writer makes it), nothing to follow
+        if stat.S_ISLNK(info.st_mode):
+            raise ValueError(f"{current} is a symbolic link; regbench does not follow links in an experiment folder")
+        if not stat.S_ISDIR(info.st_mode):
+            raise ValueError(f"{current} is not a folder")
+
+
+def read_file(path: Path, limit: int = RECORD_BYTES, root: Path | None = None, follow: bool = False) -> bytes:
+    """The bytes of a regular file of an experiment folder: never through a symbolic link (the file, or a folder
+    between ``root`` and it; ``follow``: a file the user named, whose links are theirs), never a FIFO or device
+    (opened without blocking, checked before reading), at most ``limit`` bytes. Raises ValueError with the reason
+    (OSError when it cannot be opened)."""
+    path = Path(path)
+    if root is not None:
+        check_no_links(path.parent, root)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            why = "regbench does not follow links out of a folder"
+            raise ValueError(f"{path.name} is a symbolic link; {why}") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path.name} is not a regular file (a FIFO, device or folder); regbench reads only files")
+        if info.st_size > limit:
+            raise ValueError(f"{path.name} is {info.st_size:,} bytes, more than such a file can be ({limit:,})")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path.name} is more than {limit:,} bytes, more than such a file can be")
+    return data
+
+
+def read_text_file(path: Path, limit: int = RECORD_BYTES, root: Path | None = None) -> str:
+    """:func:`read_file` as UTF-8 text (ValueError when it is not)."""
+    try:
+        return read_file(path, limit, root).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{Path(path).name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None

@@ -5,7 +5,9 @@ read is skipped with a reason, never a crash."""
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from regbench.store.files import YAML_LOADER
+from regbench.store.files import RECORD_BYTES, TABLE_BYTES, YAML_LOADER, check_no_links, read_text_file
 from regbench.store.layout import CONFIG, ENVIRONMENT, HISTORY, METRICS, ROUNDS
 from regbench.store.records import FORMAT_VERSION, ExperimentRecord, Judging, LegacyRunRecord, RunRecord
 
@@ -64,9 +66,8 @@ class Skipped:
 
 def read_history(path: Path) -> list[dict[str, float]]:
     """history.csv as one dict of numbers per epoch. Raises ValueError for a row that is not numbers under the
-    header's columns."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    header's columns, or a file that is not a regular one (:func:`regbench.store.files.read_file`)."""
+    rows = list(csv.DictReader(io.StringIO(read_text_file(path, TABLE_BYTES), newline="")))
     for i, row in enumerate(rows, start=2):
         if None in row:
             raise ValueError(f"line {i} has more cells than the header")
@@ -92,24 +93,30 @@ def _config_problem(config) -> str | None:
     return None
 
 
-def refuse_link(path: Path) -> None:
-    """Raise ValueError when ``path`` is a symbolic link: a run folder may come from someone else, and a link in
-    it could make regbench read, show or upload a file outside it."""
-    if path.is_symlink():
-        raise ValueError(f"{path.name} is a symbolic link; regbench does not follow links out of a run folder")
-
-
 def read_text(path: Path) -> str:
-    """A file of a run folder as text; a symbolic link is refused (:func:`refuse_link`)."""
-    refuse_link(path)
-    return path.read_text()
+    """A record of an experiment folder as text: a regular file, no link, bounded (store.files.read_file)."""
+    return read_text_file(path, RECORD_BYTES)
+
+
+def safe_yaml(text: str) -> Any:
+    """YAML as a run folder's config.yaml holds it, read as a study file is: no aliases (a few lines of them
+    expand to gigabytes), no nesting beyond what a record has. Raises ValueError."""
+    try:
+        for event in yaml.parse(text, Loader=YAML_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                raise ValueError("YAML aliases (*name) are not in a record regbench writes")
+        return yaml.load(text, Loader=YAML_LOADER)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a record") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
 def _record(folder: Path) -> RunRecord:
     """A run folder's metrics.json as a typed record, whatever format wrote it. Raises ValueError with a reason
     when it is missing, unfinished or corrupt."""
     metrics_path = folder / METRICS
-    if not metrics_path.is_file() and not metrics_path.is_symlink():
+    if not os.path.lexists(metrics_path):
         raise ValueError("unfinished run: no metrics.json (interrupted before it completed)")
     try:
         metrics = json.loads(read_text(metrics_path))
@@ -145,11 +152,11 @@ def read_run(folder: Path) -> Run:
     """Read one run folder. Raises ValueError with a reason when it is unfinished or corrupt."""
     record = _record(folder)
     history_path = folder / HISTORY
-    refuse_link(history_path)
     try:
-        history = read_history(history_path) if history_path.is_file() else []
+        history = read_history(history_path) if os.path.lexists(history_path) else []
     except (ValueError, csv.Error) as exc:
-        raise ValueError(f"corrupt history.csv: {exc}") from None
+        reason = str(exc)
+        raise ValueError(reason if reason.startswith(HISTORY) else f"corrupt {HISTORY}: {reason}") from None
     return Run(path=folder, experiment_dir=folder.parent.parent, record=record, history=history)
 
 
@@ -181,8 +188,8 @@ def _runtime(env: dict) -> dict[str, str] | None:
 def _resolved_config(exp_dir: Path) -> dict:
     """An experiment folder's config.yaml as a mapping; {} when it has no readable one."""
     try:
-        resolved = yaml.load(read_text(exp_dir / CONFIG), Loader=YAML_LOADER)
-    except (OSError, ValueError, yaml.YAMLError):
+        resolved = safe_yaml(read_text(exp_dir / CONFIG))
+    except (OSError, ValueError):
         return {}
     return resolved if isinstance(resolved, dict) else {}
 
@@ -202,6 +209,7 @@ def _judging(resolved: dict) -> Judging:
         number("level", 0.5),
         test if test in ("auto", "welch", "paired") else None,
         isinstance(resolved.get("search"), dict),
+        isinstance(analysis.get("max_seeds"), int) and not isinstance(analysis.get("max_seeds"), bool),
     )
 
 
@@ -267,6 +275,7 @@ def find_runs(paths: list[Path]) -> tuple[list[Run], list[Skipped]]:
                 continue
             seen.add(key)
             try:
+                check_no_links(folder, root)  # a linked variant or seed folder could lead anywhere
                 run = read_run(folder)
             except ValueError as exc:
                 skipped.append(Skipped(folder, str(exc)))

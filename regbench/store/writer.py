@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from regbench.store import layout
-from regbench.store.files import YAML_DUMPER, atomic_write, csv_text, write_json
+from regbench.store.files import YAML_DUMPER, atomic_write, check_no_links, csv_text, read_text_file, write_json
 from regbench.store.records import RunRecord, TrainedRun
 
 
@@ -55,13 +55,13 @@ class ExperimentFolder:
         """config.yaml and environment.json. A resumed folder keeps its first environment and lists each later
         session's under ``resumed``."""
         env_path = self.path / layout.ENVIRONMENT
-        if env_path.is_file():
+        if env_path.exists() or env_path.is_symlink():
             try:
-                first = json.loads(env_path.read_text())
+                first = json.loads(read_text_file(env_path))
                 first.setdefault("resumed", []).append(environment)
                 environment = first
-            except (json.JSONDecodeError, AttributeError):
-                pass
+            except (ValueError, AttributeError):
+                pass  # unreadable, a link or no mapping: replaced by this session's (never followed)
         self.write_config(resolved)
         write_json(env_path, environment)
 
@@ -76,6 +76,7 @@ class ExperimentFolder:
         a trainer cannot write a record that readers would misread."""
         record = RunRecord.of(run.metrics, self.name, variant, config)
         folder = self.run_dir(variant, record.seed)
+        check_no_links(folder, self.path)  # never write through a link into another folder
         atomic_write(folder / layout.HISTORY, csv_text(run.history))
         if run.model is not None:
             atomic_write(folder / layout.MODEL, run.model)
@@ -86,4 +87,6 @@ class ExperimentFolder:
     def write_error(self, variant: str, seed: int, run_id: str, error: str, traceback: str) -> None:
         """Record a failed run; it trains again on ``--resume``."""
         record = {"run_id": run_id, "seed": seed, "ok": False, "error": error, "traceback": traceback}
-        write_json(self.run_dir(variant, seed) / layout.ERROR, record)
+        folder = self.run_dir(variant, seed)
+        check_no_links(folder, self.path)
+        write_json(folder / layout.ERROR, record)

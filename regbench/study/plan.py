@@ -67,7 +67,24 @@ def mark_done(runs: list[PlannedRun], exp_dir: Path) -> None:
 
 
 def check_resumable(exp_dir: Path, experiment: Experiment) -> None:
-    """Raise RegbenchError (exit 2) unless ``exp_dir`` is an experiment folder of this study."""
+    """Raise RegbenchError (exit 2) unless ``exp_dir`` is an experiment folder of this study with no symbolic
+    link where regbench reads or writes (its files, variant and seed folders, checkpoints, search.db)."""
+    from regbench.store.layout import CHECKPOINTS, CONFIG, ENVIRONMENT, ROUNDS, SEARCH_DATABASE, variant_folder
+
+    places = [exp_dir / n for n in (CONFIG, ENVIRONMENT, ROUNDS, SEARCH_DATABASE, CHECKPOINTS)]
+    for name, cfg in experiment.variants.items():
+        places.append(exp_dir / variant_folder(name))
+        places += [exp_dir / variant_folder(name) / f"seed-{s}" for s in cfg.train.seeds]
+    linked = [p for p in places if p.is_symlink()]
+    if linked:
+        raise RegbenchError(
+            [
+                f"--resume {exp_dir}: {p.relative_to(exp_dir)} is a symbolic link; regbench reads and writes only "
+                "inside the folder: remove the link, or start a new experiment (without --resume)"
+                for p in linked
+            ],
+            exit_code=2,
+        )
     recorded = read_experiment(exp_dir).name
     if recorded is None:
         raise RegbenchError(f"--resume {exp_dir}: not an experiment folder (no readable config.yaml)", exit_code=2)

@@ -108,8 +108,18 @@ def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: list[S
     must be compiled; its optimizer is built here if it is not yet."""
     if path.is_symlink() or not path.is_file():
         return Resumed()
-    try:
-        meta, arrays = checkpoints.read(path)
+    first = checkpoints.read_meta(path)  # its identity before any array is decompressed
+    if first is None:
+        _warn(path, "cannot be read")
+        return Resumed()
+    if first.get("identity") != ident:
+        _warn(path, "belongs to other runs, data or versions")
+        return Resumed()
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model_bytes = sum(np.prod(v.shape, dtype=np.int64) * 8 for v in _variables(model))
+    try:  # the model's variables, and the weights its parts keep (best, stopped), a few times over at most
+        meta, arrays = checkpoints.read(path, most_bytes=int(model_bytes) * 8 + checkpoints.META_BYTES)
     except Exception as exc:  # noqa: BLE001 - a damaged file is ignored, never trusted
         _warn(path, f"cannot be read ({type(exc).__name__})")
         return Resumed()
@@ -123,8 +133,6 @@ def restore(path: Path, ident: dict[str, Any], model: keras.Model, parts: list[S
     except Exception as exc:  # noqa: BLE001 - a malformed record is ignored, never trusted
         _warn(path, f"is damaged ({type(exc).__name__})")
         return Resumed()
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
     variables = _variables(model)
     values = [arrays.get(f"v{i}") for i in range(len(variables))]
     if (
