@@ -12,6 +12,7 @@ from typing import Any
 
 from regbench import __version__
 from regbench.errors import RegbenchError
+from regbench.store.files import read_file
 
 
 def environment() -> dict[str, Any]:
@@ -53,31 +54,19 @@ def environment() -> dict[str, Any]:
 
 def provenance(config_file: str | Path, overrides: list[str]) -> dict[str, Any]:
     """Where a study's numbers came from: the regbench version, the study file and its sha256, the --set
-    overrides applied to it, and, when the file is in a git repository, the commit and whether the working tree
-    had uncommitted changes (``git`` is asked; None when there is no repository or no git)."""
+    overrides applied to it, and, when the file is in a git repository, the commit and whether tracked files had
+    uncommitted changes — read from the repository's files, never by running git, which would run the
+    repository's own configuration (study.gitstate). None when there is no repository."""
     import hashlib
-    import subprocess
+
+    from regbench.study.gitstate import git_state
 
     path = Path(config_file)
     try:
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
+        sha = hashlib.sha256(read_file(path, 2**26, follow=True)).hexdigest()
+    except (OSError, ValueError):
         sha = None
-    git = None
-
-    def ask(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(path.resolve().parent), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = ask("rev-parse", "HEAD") if path.is_file() else None
-    if commit:
-        changes = ask("status", "--porcelain", "--untracked-files=no")
-        git = {"commit": commit, "dirty": bool(changes), "repository": ask("rev-parse", "--show-toplevel")}
+    git = git_state(path.parent) if path.is_file() else None
     return {
         "regbench": __version__,
         "config_file": str(path),

@@ -69,3 +69,59 @@ def test_a_study_outside_git_records_no_commit(tmp_path: Path, data_dir: Path, t
     (exp,) = (tmp_path / "out").iterdir()
     recorded = json.loads((exp / "environment.json").read_text())["provenance"]
     assert recorded["git"] is None and recorded["config_sha256"] == hashlib.sha256(tiny_study.read_bytes()).hexdigest()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.parametrize("route", ["fsmonitor", "clean filter"])
+def test_a_studys_repository_never_runs_its_own_commands(tmp_path: Path, data_dir: Path, tiny_study: Path, route):
+    """A study received with its .git: git would run the repository's core.fsmonitor program, or the clean
+    filter its .gitattributes names, when asked for the dirty state (before: `git status` on every run).
+    regbench reads the commit and the index itself: the commands never run, the provenance is still there."""
+    repo = tmp_path / "received"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    study = repo / "tiny.yaml"
+    shutil.copy(tiny_study, study)
+    git(repo, "add", "tiny.yaml")
+    git(repo, "commit", "-q", "-m", "study")
+    head = git(repo, "rev-parse", "HEAD")
+    marker = tmp_path / "ran"
+    command = f"touch {marker}"
+    if route == "fsmonitor":
+        git(repo, "config", "core.fsmonitor", f"{command}; false")
+    else:
+        (repo / ".gitattributes").write_text("*.yaml filter=evil\n")
+        git(repo, "config", "filter.evil.clean", f"{command}; cat")
+    study.touch()  # a newer mtime: git would hash the file again, through its filter
+    subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True)
+    assert marker.exists(), "git itself runs the command: the test's route is real"
+    marker.unlink()
+    result = runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert not marker.exists(), "regbench ran the repository's command"
+    (exp,) = (tmp_path / "out").iterdir()
+    recorded = json.loads((exp / "environment.json").read_text())["provenance"]["git"]
+    assert recorded["commit"] == head and recorded["dirty"] is False
+
+
+def test_git_state_reads_packed_refs_and_index_formats(tmp_path: Path):
+    """The reader itself, on a repository git made: a packed ref, index format 4, a deleted file."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    from regbench.study.gitstate import git_state
+
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for name in ("a.txt", "sub/b.txt"):
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_text(name)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "two")
+    git(repo, "pack-refs", "--all")
+    git(repo, "update-index", "--index-version", "4")
+    state = git_state(repo / "sub")
+    assert state == {"commit": git(repo, "rev-parse", "HEAD"), "dirty": False, "repository": str(repo.resolve())}
+    (repo / "sub" / "b.txt").unlink()
+    assert git_state(repo)["dirty"] is True
+    assert git_state(tmp_path) is None
