@@ -110,7 +110,7 @@ def run_experiment(
         figure_helper.start_helper()  # its imports overlap Keras'; it draws half of the figures at the end
     executor = make_executor(settings.executor)
     capacity = executor.setup()
-    data = _check_data(runs if o.resume is not None else todo, o)
+    data = check_data(runs if o.resume is not None else todo, o)
     if capacity.loads_own_data:
         forget_splits()  # its workers load their own copy
     if o.resume is not None:
@@ -139,7 +139,7 @@ def run_experiment(
     return result
 
 
-def _check_data(runs: list[PlannedRun], o: RunOptions) -> dict[int, dict[str, str]]:
+def check_data(runs: list[PlannedRun], o: RunOptions) -> dict[int, dict[str, str]]:
     """Load every dataset now, so that missing or malformed data fail before anything is written; on --resume
     the finished runs' data too, so that new runs are never added to runs trained on other data. Returns each
     config's data identity (by the config's id)."""
@@ -296,6 +296,8 @@ def _record(
                 write_run_logs(path, planned.run_id, config, outcome.run)
         except OSError as exc:
             outcome = Outcome.failed(f"could not write its results ({_why(exc)})", with_traceback=False)
+        except ValueError as exc:  # a link where its folder should be (store.files.check_no_links)
+            outcome = Outcome.failed(f"could not write its results ({exc})", with_traceback=False)
         else:
             result.ran.append(task.key)
             if outcome.status is Status.DIVERGED:
@@ -303,7 +305,7 @@ def _record(
             return outcome
     try:
         folder.write_error(planned.variant, planned.seed, planned.run_id, outcome.error, outcome.traceback)
-    except OSError:
+    except (OSError, ValueError):
         pass  # the error is shown and in the result; an unwritten run trains again on --resume either way
     result.failed[task.key] = outcome.error
     return outcome

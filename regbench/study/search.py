@@ -81,6 +81,14 @@ def objective_value(exp_dir: Path, variant: str, cfg: VariantConfig, objective: 
     return statistics.fmean(values) if values else None
 
 
+def storage_url(database: Path) -> str:
+    """The SQLite URL of a file, its path quoted (a '?' or '#' in a folder name would end an unquoted path, and
+    SQLite would open another file)."""
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=str(database.resolve())).render_as_string(hide_password=False)
+
+
 def open_study(exp_dir: Path, experiment: Experiment):
     """The Optuna study of ``exp_dir`` (created, or loaded when resuming), with the study's sampler."""
     import optuna
@@ -92,13 +100,21 @@ def open_study(exp_dir: Path, experiment: Experiment):
         if s.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=s.seed)
     )
-    return optuna.create_study(
-        study_name=experiment.name,
-        storage=f"sqlite:///{exp_dir / SEARCH_DATABASE}",
-        sampler=sampler,
-        direction=s.direction,
-        load_if_exists=True,
-    )
+    try:
+        return optuna.create_study(
+            study_name=experiment.name,
+            storage=storage_url(exp_dir / SEARCH_DATABASE),
+            sampler=sampler,
+            direction=s.direction,
+            load_if_exists=True,
+        )
+    except Exception as exc:  # sqlalchemy's DatabaseError, Optuna's storage errors: a damaged or foreign file
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RegbenchError(
+            f"{exp_dir / SEARCH_DATABASE}: cannot open the search's Optuna study ({why}); the file is damaged or "
+            "not one regbench wrote: start a new search (without --resume)",
+            exit_code=2,
+        ) from None
 
 
 def run_search(
@@ -143,17 +159,52 @@ def run_search(
     return result, study
 
 
+def _outside(value: Any, space: Any) -> str | None:
+    """Why a trial's value is not one its distribution can give (None when it is)."""
+    import optuna
+
+    if isinstance(space, optuna.distributions.CategoricalDistribution):
+        return None if value in space.choices else f"not one of {list(space.choices)}"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and space.low <= value <= space.high
+    return None if ok else f"outside [{space.low}, {space.high}]"
+
+
 def with_trials(experiment: Experiment, study) -> Experiment:
-    """The study with every trial asked so far as a variant (after the study's own variants)."""
+    """The study with every trial asked so far as a variant (after the study's own variants). A trial whose
+    recorded values are not of the study's space (a database changed outside regbench) is an error."""
+    from pydantic import ValidationError
+
+    spaces = distributions(experiment)
     variants = dict(experiment.variants)
     for t in study.get_trials(deepcopy=False):
-        variants[trial_name(t.number)] = trial_config(experiment, t.params)
+        name = trial_name(t.number)
+        problems = [f"{k} is missing" for k in spaces if k not in t.params]
+        for key, value in t.params.items():
+            why = _outside(value, spaces[key]) if key in spaces else "not a searched key"
+            if why:
+                problems.append(f"{key} = {value!r} is {why}")
+        try:
+            if not problems:
+                variants[name] = trial_config(experiment, t.params)
+        except ValidationError as exc:
+            problems = [str(exc.errors(include_url=False)[0]["msg"])]
+        if problems:
+            raise RegbenchError(
+                f"{SEARCH_DATABASE}: {name} was recorded with values this study's space cannot give "
+                f"({'; '.join(problems)}); the database was changed outside regbench: start a new search",
+                exit_code=2,
+            )
     return experiment.model_copy(update={"variants": variants})
 
 
-def check_search_folder(exp_dir: Path) -> None:
-    """--resume of a search needs its database."""
-    if not (exp_dir / SEARCH_DATABASE).is_file():
+def check_search_folder(exp_dir: Path, experiment: Experiment) -> None:
+    """--resume of a search needs its database, a regular file, in a folder of this study: checked before Optuna
+    opens it (opening another study's database would add this study and its trials to it)."""
+    from regbench.study.plan import check_resumable
+
+    database = exp_dir / SEARCH_DATABASE
+    check_resumable(exp_dir, experiment)  # this study's folder, no link where regbench reads or writes
+    if not database.is_file() or database.is_symlink():
         raise RegbenchError(
             f"--resume {exp_dir}: no {SEARCH_DATABASE} (the folder of a search holds its Optuna study); resume it with "
             "the study it was started with",
@@ -203,6 +254,22 @@ def draw(study, exp_dir: Path) -> list[Path]:
     return written
 
 
+def _check_before_writing(experiment: Experiment, options) -> None:
+    """Every refusal a search can meet, before its folder or its Optuna study is written: a --resume folder of
+    another study or with links, a damaged database or trial, data that do not load, or (on --resume) other data
+    than the folder's runs were trained on."""
+    from regbench.data.splits import splits_for
+    from regbench.study.plan import mark_done, plan
+    from regbench.study.run import check_data
+
+    if options.resume is not None:
+        check_search_folder(options.resume, experiment)
+        runs = plan(with_trials(experiment, open_study(options.resume, experiment)))
+        mark_done(runs, options.resume)
+        check_data(runs, options)
+    splits_for(trial_config(experiment, {}), options.data_dir)  # the trials' data (loaded once, then kept)
+
+
 def search_study(experiment: Experiment, train: Trainings, report: Callable[[str], None]) -> Result:
     """An Optuna search: batches of trials trained into one folder (a new one, or ``--resume``'s) until every
     trial is told; then its figures, and the report written again with them. ``report`` gets a line after each
@@ -214,8 +281,8 @@ def search_study(experiment: Experiment, train: Trainings, report: Callable[[str
     from regbench.store.writer import ExperimentFolder
 
     options = train.options
+    _check_before_writing(experiment, options)
     if options.resume is not None:
-        check_search_folder(options.resume)
         exp_dir = options.resume
     else:  # the folder first: the Optuna study lives in it from the first trial on
         folder = ExperimentFolder.create(Path(options.out), experiment.name)
