@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer  # noqa: E402
 
-from regbench.cli.console import console, err_console, fail
+from regbench.cli.console import fail, say
 from regbench.errors import RegbenchError  # noqa: E402
 
 export_app = typer.Typer(
@@ -47,9 +47,8 @@ def export_mlflow(
     except RegbenchError as exc:
         raise fail(exc) from None
     for s in result.skipped:
-        err_console.print(f"skipped {s.path}: {s.reason}", markup=False, highlight=False, soft_wrap=True)
-    console.print(
+        say(f"skipped {s.path}: {s.reason}", err=True, soft_wrap=True)
+    say(
         f"Exported {len(result.added)} run(s) to MLflow experiment(s) {', '.join(sorted(result.experiments))}; "
-        f"{len(result.existing)} were there already",
-        highlight=False,
+        f"{len(result.existing)} were there already"
     )

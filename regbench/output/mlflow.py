@@ -49,6 +49,54 @@ def _run_id(run: Run) -> str:
     return run.record.run_id or run_id(run.config, run.seed)
 
 
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
+SERVER_SECONDS = "10"  # MLflow's own default is 120 s per request, with 7 retries: minutes for a typo'd host
+
+
+def check_tracking_uri(uri: str | None) -> None:
+    """Refuse, before anything is read or exported, a tracking URI MLflow would fail on with a traceback or hang on:
+    malformed, a file store (which MLflow 3 refuses), another scheme, or a server that does not answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return  # MLflow's default: sqlite:///mlflow.db in the working directory
+    hint = "expected e.g. sqlite:///mlflow.db, postgresql://host/db or http://host:5000"
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as exc:
+        raise RegbenchError(f"--tracking-uri {uri}: not a URI ({exc}); {hint}", exit_code=2) from None
+    scheme = parts.scheme.split("+")[0].lower()
+    if uri == "databricks" or scheme == "databricks":
+        return  # MLflow's own: its credentials are checked by MLflow (one line, below)
+    if scheme in ("", "file") or len(scheme) == 1:  # a path, or a Windows drive letter
+        if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("1", "true"):
+            raise RegbenchError(
+                f"--tracking-uri {uri}: a folder (MLflow's file store), which MLflow 3 no longer writes; {hint}",
+                exit_code=2,
+            )
+    elif scheme in DATABASES:
+        if scheme == "sqlite" and not parts.path.lstrip("/"):
+            raise RegbenchError(f"--tracking-uri {uri}: no database file named; {hint}", exit_code=2)
+    elif scheme in ("http", "https"):
+        if not parts.hostname:
+            raise RegbenchError(f"--tracking-uri {uri}: no host; {hint}", exit_code=2)
+        try:
+            socket.create_connection((parts.hostname, port or (443 if scheme == "https" else 80)), timeout=5).close()
+        except OSError as exc:
+            raise RegbenchError(
+                f"--tracking-uri {uri}: no MLflow server answers there ({exc.strerror or exc}); start it "
+                "(mlflow server) or check the host and port",
+                exit_code=2,
+            ) from None
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", SERVER_SECONDS)
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    else:
+        raise RegbenchError(f"--tracking-uri {uri}: MLflow has no tracking store {parts.scheme}:; {hint}", exit_code=2)
+
+
 def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment: str | None = None) -> Exported:
     """Export every finished run under ``paths`` to MLflow.
 
@@ -68,22 +116,41 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise RegbenchError("export mlflow needs MLflow: pip install 'regbench[mlflow]'", exit_code=2) from None
+    check_tracking_uri(tracking_uri)
     runs, skipped = find_runs(paths)
+    # An experiment folder's figures go with its runs only when it was given (or a folder above it): a run
+    # folder given alone has no experiment folder of its own to speak of, only whatever lies two levels up.
+    given = [p.resolve() for p in paths]
+    figure_folders = {
+        r.experiment_dir for r in runs if any(r.experiment_dir.resolve().is_relative_to(g) for g in given)
+    }
     if not runs:
         raise RegbenchError(
             ["no finished run folders found in " + ", ".join(map(str, paths))]
             + [f"  - {s.path}: {s.reason}" for s in skipped],
             exit_code=2,
         )
-    client = MlflowClient(tracking_uri=tracking_uri)
+    where = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "MLflow's default store"
+
+    def refused(exc: Exception) -> RegbenchError:  # MLflow's errors for a store it cannot use, as one line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return RegbenchError(f"MLflow at {where}: {first}", exit_code=2)
+
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri)
+    except Exception as exc:  # noqa: BLE001
+        raise refused(exc) from None
     result = Exported(skipped=skipped)
     # experiment name -> (id, {(run id, folder)} exported completely, {(run id, folder): [MLflow runs left unfinished]})
     known: dict[str, tuple[str, set[tuple[str, str]], dict[tuple[str, str], list[str]]]] = {}
     for run in runs:
         name = experiment or run.experiment
         if name not in known:
-            found = client.get_experiment_by_name(name)
-            exp_id = found.experiment_id if found else client.create_experiment(name)
+            try:
+                found = client.get_experiment_by_name(name)
+                exp_id = found.experiment_id if found else client.create_experiment(name)
+            except Exception as exc:  # noqa: BLE001
+                raise refused(exc) from None
             done, unfinished = set(), {}
             for r in client.search_runs([exp_id], max_results=50000):
                 key = (r.data.tags.get("regbench.run_id", ""), r.data.tags.get("regbench.folder", ""))
@@ -101,7 +168,7 @@ def export_mlflow(paths: list[Path], tracking_uri: str | None = None, experiment
         for stale in unfinished.pop(key, []):  # an earlier export failed or was interrupted: replace it
             client.delete_run(stale)
         try:
-            _export_run(client, exp_id, run, key)
+            _export_run(client, exp_id, run, key, figure_folders)
         except Exception as exc:  # noqa: BLE001 - one run's failure is reported; the next export replaces it
             result.skipped.append(Skipped(run.path, f"export failed: {type(exc).__name__}: {exc}"))
             continue
@@ -115,7 +182,7 @@ def _complete(mlrun) -> bool:
     return mlrun.info.status == "FINISHED" and mlrun.data.tags.get("regbench.exported") == "true"
 
 
-def _export_run(client, exp_id: str, run: Run, key: tuple[str, str]) -> None:
+def _export_run(client, exp_id: str, run: Run, key: tuple[str, str], figure_folders: set[Path]) -> None:
     """One regbench run as one MLflow run: params, metrics, artifacts, then the ``regbench.exported`` tag and
     FINISHED, in that order, so a run that fails or is interrupted midway is never taken as exported. A run
     that raises is marked FAILED."""
@@ -148,7 +215,7 @@ def _export_run(client, exp_id: str, run: Run, key: tuple[str, str]) -> None:
         for path in (run.path / "metrics.json", run.path / "history.csv"):
             if path.is_file() and not path.is_symlink():
                 client.log_artifact(rid, str(path))
-        for figure in sorted(run.experiment_dir.glob("*.png")):
+        for figure in sorted(run.experiment_dir.glob("*.png")) if run.experiment_dir in figure_folders else []:
             if figure.is_file() and not figure.is_symlink():
                 client.log_artifact(rid, str(figure), artifact_path="figures")
         client.log_batch(rid, tags=[RunTag("regbench.exported", "true")])
