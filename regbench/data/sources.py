@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +20,57 @@ from regbench.errors import DataError
 DEBIAN_DIR = Path("/usr/share/datasets")
 
 
+DATA_FILE_BYTES = 2**31  # one array of a dataset, uncompressed: CIFAR's 150 MB and MNIST's 47 MB are far below
+
+
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) into a uint8 array."""
+    """Read one IDX file (optionally gzipped) into a uint8 array; a damaged one is a DataError."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read(DATA_FILE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read ({exc}); a download cut short? fetch it again") from None
+    if len(data) > DATA_FILE_BYTES:
+        raise DataError(f"{path}: more than {DATA_FILE_BYTES:,} bytes, more than any dataset's array")
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX file (its header names {ndim} dimensions)")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if array.size != int(np.prod(shape)):
-        raise DataError(f"{path}: truncated IDX file (expected {int(np.prod(shape))} values, got {array.size})")
+    if array.size != math.prod(shape):
+        raise DataError(f"{path}: truncated IDX file (expected {math.prod(shape)} values, got {array.size})")
     return array.reshape(shape)
+
+
+def read_npz(npz: Path) -> dict[str, np.ndarray]:
+    """Keras' four arrays from an npz; a damaged one (cut short, not a zip, pickled objects, a header claiming
+    more data than the file holds) is a DataError, the last before any array is allocated."""
+    try:
+        with zipfile.ZipFile(npz) as archive:
+            members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
+            missing = [k for k in KEYS if k not in members]
+            if missing:
+                raise DataError(f"{npz}: missing arrays {missing}; expected Keras' keys {list(KEYS)}")
+            for key in KEYS:
+                with archive.open(members[key]) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                        version, np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(fh)
+                    declared = math.prod(shape) * dtype.itemsize
+                    if not dtype.hasobject and (declared > members[key].file_size or declared > DATA_FILE_BYTES):
+                        raise DataError(
+                            f"{npz}: {key} claims shape {shape} ({declared:,} bytes) but holds "
+                            f"{members[key].file_size:,}; a damaged file"
+                        )
+        with np.load(npz) as f:
+            return {k: f[k] for k in KEYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{npz}: cannot read ({exc}); a download cut short? fetch it again") from None
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -85,14 +126,7 @@ def _from_dir(folder: Path, dataset: str) -> dict[str, np.ndarray] | None:
         for name in _names(dataset):
             npz = where / f"{name}.npz"
             if npz.is_file():
-                try:
-                    with np.load(npz) as f:
-                        missing = [k for k in KEYS if k not in f.files]
-                        if missing:
-                            raise DataError(f"{npz}: missing arrays {missing}; expected Keras' keys {list(KEYS)}")
-                        return {k: f[k] for k in KEYS}
-                except (OSError, ValueError) as exc:
-                    raise DataError(f"{npz}: cannot read ({exc})") from None
+                return read_npz(npz)
         found = {}
         for key, stem in IDX_FILES.items():
             for suffix in ("", ".gz"):
@@ -173,6 +207,10 @@ def check_arrays(arrays: dict[str, np.ndarray], dataset: str, where: str) -> dic
             raise DataError(
                 f"{name_y} holds label {y[bad[0]]:g} at index {bad[0]} ({bad.size} such); {dataset} has classes "
                 f"0..{classes - 1}"
+            )
+        if split == "train" and len(np.unique(y)) < 2:
+            raise DataError(
+                f"{name_y} holds only class {y[0]:g}; a classifier needs at least two classes to learn from"
             )
         checked[f"x_{split}"], checked[f"y_{split}"] = x, y
     return checked

@@ -5,7 +5,10 @@ data directory that held nothing fell back to another copy of the data without a
 
 from __future__ import annotations
 
+import gzip
+import io
 import pickle
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +48,41 @@ def _crafted_cifar(folder: Path) -> None:
 def _object_npz(folder: Path) -> None:
     arrays = {**_arrays(), "y_train": np.array([{"a": 1}] * 256, dtype=object)}
     np.savez(folder / "mnist.npz", **arrays)
+
+
+def _half_npz(folder: Path) -> None:
+    """A download cut short: the first half of a good npz."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **_arrays())
+    (folder / "mnist.npz").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+def _npz_claiming_a_huge_shape(folder: Path) -> None:
+    """An npz whose x_train header declares 10^12 images (713 TiB) over 100 bytes: numpy would allocate first."""
+    with zipfile.ZipFile(folder / "mnist.npz", "w") as archive:
+        for key, array in _arrays().items():
+            buffer = io.BytesIO()
+            if key == "x_train":
+                header = {"descr": "|u1", "fortran_order": False, "shape": (10**12, 28, 28)}
+                np.lib.format.write_array_header_1_0(buffer, header)
+                buffer.write(b"\0" * 100)
+            else:
+                np.save(buffer, array)
+            archive.writestr(f"{key}.npy", buffer.getvalue())
+
+
+def _idx_files(folder: Path, dims=None, body: bool = True, gzip_cut: bool = False) -> None:
+    """The four IDX files of the synthetic arrays, with other dimensions, no body, or gzipped and cut short."""
+    for key, stem in sources.IDX_FILES.items():
+        array = _arrays()[key]
+        shape = dims or array.shape
+        data = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in shape[: array.ndim])
+        data += array.tobytes() if body else b""
+        if gzip_cut:
+            packed = gzip.compress(data)
+            (folder / f"{stem}.gz").write_bytes(packed[: len(packed) // 2])
+        else:
+            (folder / stem).write_bytes(data)
 
 
 # case -> (what to write into the data folder, dataset, what the one line of error says)
@@ -118,6 +156,33 @@ CASES: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "expected a dict of arrays, got a list",
     ),
     "a named data folder with nothing in it": (lambda folder: None, "mnist", "no mnist files there"),
+    # The second hardening round (issue 31): each was a traceback, or allocated before it checked.
+    "a half-downloaded npz": (_half_npz, "mnist", "mnist.npz: cannot read (File is not a zip file)"),
+    "an npz header claiming a huge shape": (
+        _npz_claiming_a_huge_shape,
+        "mnist",
+        "x_train claims shape (1000000000000, 28, 28) (784,000,000,000,000 bytes) but holds",
+    ),
+    "an IDX file cut after its header": (
+        lambda folder: _idx_files(folder, body=False),
+        "mnist",
+        "truncated IDX file (expected 200704 values, got 0)",
+    ),
+    "IDX dimensions that overflow 64 bits": (
+        lambda folder: _idx_files(folder, dims=(2**32 - 1,) * 3),
+        "mnist",
+        "truncated IDX file (expected 79228162458924105385300197375 values",
+    ),
+    "a truncated gzip": (
+        lambda folder: _idx_files(folder, gzip_cut=True),
+        "mnist",
+        "cannot read (Compressed file ended before the end-of-stream marker was reached)",
+    ),
+    "a one-class dataset": (
+        _npz(y_train=np.full(256, 3, dtype=np.uint8)),
+        "mnist",
+        "y_train holds only class 3; a classifier needs at least two classes",
+    ),
 }
 
 
