@@ -38,14 +38,29 @@ def writable_folder(option: str, path: Path) -> None:
 
 def fail(exc: RegbenchError) -> typer.Exit:
     for line in exc.problems:
-        err_console.print(f"Error: {line}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(shown(f"Error: {line}"), highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters (escape sequences, carriage returns, bells) as visible escapes: a name
+    from someone's folder must not clear the screen, move the cursor or plant a terminal link."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text))
 
 
 def shown(text: str) -> Text:
     """Text from a file (a variant name, a path) as the terminal should show it: never as rich markup (a name
     like ``[link=...]x[/link]`` would hide a link), control characters as escapes."""
-    return Text("".join(c if c.isprintable() else ascii(c)[1:-1] for c in str(text)))
+    return Text(printable(text))
+
+
+def say(*parts: str | tuple[str, str], err: bool = False, **kwargs) -> None:
+    """Print a line whose parts are shown as written (:func:`shown`); a part ``(text, style)`` in that style."""
+    line = Text()
+    for part in parts:
+        text, style = part if isinstance(part, tuple) else (part, "")
+        line.append(printable(text), style=style)
+    (err_console if err else console).print(line, highlight=False, **kwargs)
 
 
 def rich_table(

@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from regbench.cli.console import console
+from rich.markup import escape
+
+from regbench.cli.console import console, printable, shown
 
 if TYPE_CHECKING:  # its record types import pydantic, which --help need not wait for
     from regbench.execution.outcome import Outcome
@@ -28,18 +30,18 @@ class PlainProgress:
 
     def begin(self, path: Path) -> None:
         self.path = path
-        console.print(f"Writing {path}/", highlight=False)
+        console.print(shown(f"Writing {path}/"), highlight=False)
 
     def start_run(self, key: str, epochs: int) -> None:
         self.epochs[key] = epochs
 
     def skip_run(self, key: str) -> None:
         self.done += 1
-        print(f"[{self.done}/{self.total}] {key}: already finished, skipped", flush=True)
+        print(f"[{self.done}/{self.total}] {printable(key)}: already finished, skipped", flush=True)
 
     def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None:
         print(
-            f"[{self.done + 1}/{self.total}] {key} epoch {epoch}/{self.epochs.get(key, '?')} "
+            f"[{self.done + 1}/{self.total}] {printable(key)} epoch {epoch}/{self.epochs.get(key, '?')} "
             f"loss={logs.get('data_loss', float('nan')):.4f} val_loss={logs.get('val_data_loss', float('nan')):.4f} "
             f"val_acc={logs.get('val_accuracy', float('nan')):.4f}",
             flush=True,
@@ -48,7 +50,7 @@ class PlainProgress:
     def end_run(self, key: str, outcome: Outcome) -> None:
         self.done += 1
         self.finished += outcome.status.trained()
-        print(f"[{self.done}/{self.total}] {key} {_outcome_text(outcome)}", flush=True)
+        print(f"[{self.done}/{self.total}] {printable(key)} {printable(_outcome_text(outcome))}", flush=True)
 
 
 def _outcome_text(outcome: Outcome) -> str:
@@ -94,7 +96,7 @@ class RichProgress(PlainProgress):
 
     def start_run(self, key: str, epochs: int) -> None:
         super().start_run(key, epochs)
-        self.tasks[key] = self.bar.add_task(f"{key} epoch", total=epochs, info="")
+        self.tasks[key] = self.bar.add_task(escape(f"{printable(key)} epoch"), total=epochs, info="")
 
     def epoch(self, key: str, epoch: int, logs: dict[str, float]) -> None:
         if key in self.tasks:
@@ -106,7 +108,8 @@ class RichProgress(PlainProgress):
         self.finished += outcome.status.trained()
         task = self.tasks.get(key)
         if task is None:
-            task = self.tasks[key] = self.bar.add_task(f"{key} epoch", total=1, info="")
+            task = self.tasks[key] = self.bar.add_task(escape(f"{printable(key)} epoch"), total=1, info="")
         epochs = outcome.run.metrics.epochs_run if outcome.run is not None else None
-        self.bar.update(task, completed=epochs or 0, total=epochs or 1, info=_outcome_text(outcome))
+        info = escape(printable(_outcome_text(outcome)))
+        self.bar.update(task, completed=epochs or 0, total=epochs or 1, info=info)
         self.bar.update(self.overall, completed=self.done)
