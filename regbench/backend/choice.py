@@ -40,7 +40,19 @@ def choose_backend(
         raise RegbenchError(f"--backend {requested}: expected auto, {', '.join(BACKENDS)}", exit_code=2)
     requested = Backend(requested).value
     if os.environ.get("KERAS_BACKEND"):
-        return os.environ["KERAS_BACKEND"], "KERAS_BACKEND is set"
+        chosen = os.environ["KERAS_BACKEND"]
+        if "keras" not in sys.modules:  # Keras would fail on it with a traceback from its import
+            if chosen not in BACKENDS:
+                raise RegbenchError(
+                    f"KERAS_BACKEND={chosen!r}: expected {', '.join(BACKENDS)} (or unset it: regbench picks one)",
+                    exit_code=2,
+                )
+            if importlib.util.find_spec(chosen) is None:
+                raise RegbenchError(
+                    f"KERAS_BACKEND={chosen}: {chosen} is not installed here; unset KERAS_BACKEND or install it",
+                    exit_code=2,
+                )
+        return chosen, "KERAS_BACKEND is set"
     if "keras" in sys.modules:
         loaded = sys.modules["keras"].backend.backend()
         if requested not in ("auto", loaded):

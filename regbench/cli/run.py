@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,7 @@ import typer  # noqa: E402
 
 from regbench.backend.choice import Backend
 from regbench.cli.compare import print_agreement
-from regbench.cli.console import console, err_console, fail, rich_table, shown, writable_folder
+from regbench.cli.console import console, fail, rich_table, say, shown, writable_folder
 from regbench.cli.options import MARGIN, PAIRING, OutputFormat, test_kind
 from regbench.cli.progress import PlainProgress, RichProgress
 from regbench.errors import RegbenchError
@@ -25,6 +26,13 @@ def _seed_list(text: str) -> str:
     parts = [p.strip() for p in text.split(",")]
     if not parts or not all(p.isdigit() for p in parts):
         raise RegbenchError(f"--seeds {text}: expected comma-separated whole numbers >= 0, e.g. 0,1,2", exit_code=2)
+    repeated = sorted({int(p) for p in parts if [int(q) for q in parts].count(int(p)) > 1})
+    if repeated:
+        twice = ", ".join(map(str, repeated))
+        raise RegbenchError(
+            f"--seeds {text}: expected each seed once (a seed names its run's folder); {twice} more than once",
+            exit_code=2,
+        )
     return "[" + ",".join(parts) + "]"
 
 
@@ -172,6 +180,8 @@ def run(
 
     try:
         options.overrides += _overrides(seeds, until_decided, margin, pairing)
+        if resume is not None:
+            options.overrides = _with_recorded(resume, options.overrides)
         experiment, planned = _load(config, options, dry_run)
         if dry_run:
             _print_dry_run(config, experiment, planned, options.overrides)
@@ -186,27 +196,51 @@ def run(
         recorded = read_experiment(resume).runtime if resume is not None else None
         convolutional = any(p.config.model.kind == "cnn" for p in planned)
         chosen, why = choose_backend(backend, convolutional, prefer=(recorded or {}).get("backend"))
-        console.print(
-            f"[bold]{experiment.name}[/]: {len(experiment.variants)} variant(s), {len(planned)} run(s) · backend "
-            f"{chosen} ({why}) · {'fused where possible' if fuse else 'every run alone (--no-fuse)'}",
-            highlight=False,
+        say(
+            (experiment.name, "bold"),
+            f": {len(experiment.variants)} variant(s), {len(planned)} run(s) · backend {chosen} ({why}) · "
+            + ("fused where possible" if fuse else "every run alone (--no-fuse)"),
         )
         start = time.perf_counter()
         result = run_study(experiment, options, why, display, lambda line: console.print(shown(line)))
     except RegbenchError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
-        where = next((d.path for d in reversed(displays) if d.path), "<experiment folder>")
+        where = next((d.path for d in reversed(displays) if d.path), None)
         done = sum(d.finished for d in displays)
-        err_console.print(
-            f"Interrupted: {done} run(s) finished in this session and are saved. Continue with:\n"
-            f"  regbench run {config} --resume {where}",
-            highlight=False,
-        )
+        for line in _interrupt_hint(config, where, options.overrides, done):
+            say(line, err=True, soft_wrap=True)
         raise typer.Exit(130) from None
     _print_result(experiment.name, result, time.perf_counter() - start)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _interrupt_hint(config: Path, where: Path | None, overrides: list[str], done: int = 0) -> list[str]:
+    """What to type after Ctrl-C, as lines: the resume of the folder with the overrides it was started with (the
+    same command again when no folder was written yet)."""
+    if where is None:
+        return ["Interrupted before anything was written; run the same command again."]
+    again = shlex.join(["regbench", "run", str(config), "--resume", str(where), *_set_args(overrides)])
+    return [f"Interrupted: {done} run(s) finished in this session and are saved. Continue with:", f"  {again}"]
+
+
+def _set_args(overrides: list[str]) -> list[str]:
+    return [a for item in overrides for a in ("--set", item)]
+
+
+def _with_recorded(resume: Path, overrides: list[str]) -> list[str]:
+    """A resume's overrides: those the folder was started with (its environment.json), then the ones given now
+    (which win), so that ``--resume`` alone continues a study started with ``--set`` or ``--seeds``."""
+    from regbench.store.reader import read_experiment
+
+    recorded = (read_experiment(resume).provenance or {}).get("overrides")
+    if not isinstance(recorded, list) or not all(isinstance(item, str) for item in recorded):
+        return overrides
+    missing = [item for item in recorded if item not in overrides]
+    if missing:
+        say(f"--resume: with the overrides {resume} was started with: {shlex.join(_set_args(missing))}", soft_wrap=True)
+    return missing + overrides
 
 
 def _overrides(seeds: str | None, until_decided: int | None, margin: float | None, pairing: bool | None) -> list[str]:
@@ -255,23 +289,22 @@ def _print_result(name: str, result, seconds: float) -> None:
         header, rows = table(table_rows, RUN_COLUMNS, with_test=result.comparison.with_test)
         console.print(rich_table(header, rows, title=f"{name} — test set, evaluated once"))
         for note in table_notes(table_rows):
-            console.print(note, highlight=False)
+            say(note)
     if result.skipped:
-        console.print(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}", highlight=False)
+        say(f"Skipped {len(result.skipped)} run(s) already finished in {result.path}")
     if result.trained_alone:
         reasons: dict[str, list[str]] = {}
         for key, why in result.trained_alone.items():
             reasons.setdefault(why, []).append(key)
         text = "; ".join(f"{', '.join(keys)} ({why})" for why, keys in reasons.items())
-        console.print(f"Trained alone, not fused: {text}", highlight=False, soft_wrap=True)
+        say(f"Trained alone, not fused: {text}", soft_wrap=True)
     for key in result.diverged:
-        console.print(f"[yellow]Diverged[/]: {key} (loss became NaN or exploded; training stopped)", highlight=False)
+        say(("Diverged", "yellow"), f": {key} (loss became NaN or exploded; training stopped)")
     for key, error in result.failed.items():
-        err_console.print(f"Failed: {key}: {error}", markup=False, highlight=False)
-    console.print(
+        say(f"Failed: {key}: {error}", err=True)
+    say(
         f"Wrote {result.path}/ in {seconds:.1f} s: {len(result.ran)} run(s) trained, "
-        f"{len(result.skipped)} skipped, {len(result.failed)} failed",
-        highlight=False,
+        f"{len(result.skipped)} skipped, {len(result.failed)} failed"
     )
 
 
@@ -298,7 +331,7 @@ def _run_backends(config: Path, name: str, backends: str, options: RunOptions) -
 
     if len({runtime_label(s.runtime) for s in result.summaries}) > 1:
         atomic_write(parent / AGREEMENT, markdown(*print_agreement(result.rows, OutputFormat.TABLE)))
-    console.print(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)", highlight=False)
+    say(f"Wrote {parent}/ (one experiment folder per backend, agreement.md)")
     if code:
         raise typer.Exit(code)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer  # noqa: E402
 
-from regbench.cli.console import console, fail
+from regbench.cli.console import fail, say
 
 
 def validate(
@@ -40,7 +40,7 @@ def validate(
             seeds = len(experiment.defaults.get("train", {}).get("seeds", []))
             searched = f"a search of {experiment.search.trials} trials x {seeds} seed(s)"
             what = searched + (f", and {what}" if runs else "")
-        console.print(f"{path}: ok ({experiment.name}: {what})", highlight=False)
+        say(f"{path}: ok ({experiment.name}: {what})")
     if failed:
         raise typer.Exit(2)
 

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from regbench.config.messages import Problems, error_lines, known_key, line_of
+from regbench.config.messages import Problems, error_lines, known_key, line_of, unknown_dotted_key, unknown_key
 from regbench.config.schema import (
     SECTIONS,
     VARIANT_KEYS,
@@ -28,6 +28,9 @@ from regbench.config.schema import (
 )
 from regbench.config.sweep import VARIANT_NAME, expand_sweep, set_path, sweep_grid
 from regbench.errors import ConfigError
+from regbench.store.files import read_file
+
+STUDY_BYTES = 4 * 2**20  # a study file: a few kB in practice
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -62,10 +65,12 @@ def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
         else:
             ok = known_key(path)
         if not ok:
-            problems.append(
-                f"--set {key}: unknown key; expected a dotted key such as train.epochs, regularization.l2 "
-                "or variants.<name>.train.epochs"
-            )
+            hint = unknown_dotted_key(".".join(path[2:] if path[0] == "variants" else path))
+            if path[0] in ("output", "analysis", "execution") and len(path) == 2:
+                hint = unknown_key(path[1], list(section.model_fields))
+            elif path[0] == "variants" and len(path) < 4:
+                hint = "expected variants.<name>.<section>.<key>, e.g. variants.dropout.train.epochs"
+            problems.append(f"--set {key}: {hint}")
             continue
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
@@ -76,6 +81,19 @@ def parse_overrides(items: list[str]) -> list[tuple[list[str], Any]]:
     if problems:
         raise ConfigError(problems)
     return parsed
+
+
+def _swept_names(raw: dict[str, Any]) -> list[str]:
+    """The names of the variants a study's sweep makes ([] without one, or when it cannot be expanded)."""
+    sweep, problems = sweep_grid(raw.get("sweep"))
+    sweep.pop("train.seeds", None)
+    if problems or not sweep:
+        return []
+    variants = raw.get("variants") if isinstance(raw.get("variants"), dict) else {}
+    try:
+        return [str(name) for name in expand_sweep(variants or {}, sweep)[0]]
+    except ConfigError:
+        return []
 
 
 def _has_path(tree: Any, path: list[str]) -> bool:
@@ -136,12 +154,34 @@ def _parse(text: str, source: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        raise ConfigError([f"{where}: invalid YAML: {_yaml_problem(exc)}"]) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}:1: config: expected a mapping of sections, got {show_value(raw)}"])
     return raw
+
+
+# PyYAML's messages for the mistakes people make, as they would say them.
+YAML_PROBLEMS = (
+    ("expected <block end>", "this line's indentation does not match the lines above it (count its spaces)"),
+    ("mapping values are not allowed here", "a ':' where a value was expected (a value with ': ' in it needs quotes)"),
+    ("found character '\\t'", "a tab: YAML indents with spaces only"),
+    ("found undefined alias", "a '*' starts an alias in YAML: quote the value"),
+    ("could not find expected ':'", "a key without ':' after it, or a multi-line value that needs quotes"),
+    ("found unexpected end of stream", "a quote or bracket that is never closed"),
+    ("did not find expected node content", "a value that YAML cannot read (quote it)"),
+    ("found unexpected ':'", "a ':' inside a value: quote the value"),
+)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML syntax error in plain words (PyYAML's own words when they are not one of the usual mistakes)."""
+    problem = str(getattr(exc, "problem", None) or exc)
+    for pyyaml, plain in YAML_PROBLEMS:
+        if problem.startswith(pyyaml):
+            return plain
+    return problem
 
 
 def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str, ...]]:
@@ -151,9 +191,12 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str
     for path, value in parse_overrides(overrides):
         variants = raw.get("variants") if isinstance(raw.get("variants"), dict) else {}
         if path[0] == "variants" and path[1] not in {str(v) for v in variants}:
-            names = [str(v) for v in variants]
+            swept = _swept_names(raw)
+            names = [str(v) for v in variants] + swept
             close = difflib.get_close_matches(path[1], names, n=3)
             hint = f"did you mean {', '.join(close)}?" if close else f"its variants: {', '.join(names) or 'none'}"
+            if path[1] in swept:
+                hint = "a sweep's variants are made from its keys: set the key itself (--set KEY=VALUE) or the sweep"
             raise ConfigError([f"--set {'.'.join(path)}: this study has no variant {path[1]!r}; {hint}"])
         overridden.add(tuple(path))
         set_path(raw, path, value)
@@ -164,6 +207,33 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str
     return overridden
 
 
+# Names Windows keeps for devices, with or without an extension: a folder "nul" or "con.x" cannot be made there.
+WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a variant's folder on every file system (None when it can), as 'expected ...'."""
+    if not re.fullmatch(VARIANT_NAME, name):
+        return f"a name of letters, digits, '_', '.', '+', '-', '=' or ',' (it names a folder), got {show_value(name)}"
+    if name.split(".")[0].lower() in WINDOWS_RESERVED or name.endswith("."):
+        reserved = "not CON, PRN, AUX, NUL, COM0-9, LPT0-9, nor ending in '.'"
+        return f"a name Windows can give a folder ({reserved}), got {name}"
+    return None  # a name too long for a folder is shortened with its hash (store.layout.variant_folder)
+
+
+def _case_collisions(names: list[str], problems: Problems) -> None:
+    """Variant names that differ only in case name one folder on macOS and Windows (and in a shared folder)."""
+    first: dict[str, str] = {}
+    for name in names:
+        other = first.setdefault(name.lower(), name)
+        if other != name:
+            problems.add(
+                problems.lines.get(("variants", name), 1),
+                f"variants.{name}: expected a name that differs from {other!r} by more than case (on macOS and "
+                f"Windows both name one folder)",
+            )
+
+
 def _variant(
     vname: str,
     spec: Any,
@@ -172,17 +242,16 @@ def _variant(
     implicit: bool,
     study_ok: bool,
     problems: Problems,
+    inherited: dict[tuple[tuple[str, ...], str, str], list[tuple[str, int]]],
 ) -> VariantConfig | None:
     """Validate one variant (its overrides merged onto the defaults), locating each problem where it was
     written: the variant's own key, the sweep line that produced the value, or the key itself for the implicit
-    ``default`` variant. Returns None when it has problems."""
+    ``default`` variant; a problem of what it inherits goes to ``inherited`` (reported once when every variant
+    has it). Returns None when it has problems."""
     prefix = ("variants", vname)
-    if not re.fullmatch(VARIANT_NAME, vname):
-        problems.add(
-            problems.lines.get(prefix, 1),
-            f"variants.{vname}: expected a name of letters, digits, '_', '.', '+', '-', '=' or ',' (it names a "
-            f"folder), got {show_value(vname)}",
-        )
+    name_problem = _name_problem(vname)
+    if name_problem:
+        problems.add(problems.lines.get(prefix, 1), f"variants.{vname}: expected {name_problem}")
         return None
     spec = spec or {}
     if not isinstance(spec, dict):
@@ -190,7 +259,7 @@ def _variant(
         return None
     unknown = [str(k) for k in spec if k not in VARIANT_KEYS]
     for key in unknown:
-        problems.at((*prefix, key), f"unknown section; expected one of: {', '.join(VARIANT_KEYS)}")
+        problems.at((*prefix, key), unknown_key(key, list(VARIANT_KEYS), "section"))
     if unknown:
         return None
     try:
@@ -208,8 +277,26 @@ def _variant(
                 problems.at(loc, text, got)
             else:  # e.g. a list of dropout rates that no longer matches the variant's hidden_units
                 line = line_of(problems.lines, (*prefix, *loc), 2) or line_of(problems.lines, loc)
-                problems.add(line or problems.lines.get(prefix, 1), f"variants.{vname}: {'.'.join(loc)}: {text}{got}")
+                inherited.setdefault((loc, text, got), []).append((vname, line or problems.lines.get(prefix, 1)))
     return None
+
+
+def _report_inherited(
+    inherited: dict[tuple[tuple[str, ...], str, str], list[tuple[str, int]]], variants: int, problems: Problems
+) -> None:
+    """A problem every variant inherits, once at the key (the momentum of an adam study); else per variant."""
+    for (loc, text, got), where in inherited.items():
+        names = [name for name, _ in where]
+        if len(where) > 1 or problems.set_by_override(loc):
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            which = "every variant" if len(where) == variants else f"variant{'s' * (len(names) > 1)} {shown}"
+            if problems.set_by_override(loc):
+                problems.found.append(f"--set {'.'.join(loc)}: {text}{got} (in {which})")
+            else:
+                line = line_of(problems.lines, loc) or where[0][1]
+                problems.add(line, f"{'.'.join(loc)}: {text}{got} (in {which})")
+            continue
+        problems.add(where[0][1], f"variants.{names[0]}: {'.'.join(loc)}: {text}{got}")
 
 
 def load_text(text: str, source: str = "<config>", overrides: list[str] | None = None) -> Experiment:
@@ -235,10 +322,11 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
     sweep, sweep_problems = sweep_grid(raw.get("sweep"))
     for key, message in sweep_problems:
         problems.at(("sweep", key), message)
-    if "train.seeds" in sweep:
+    if "train.seeds" in sweep:  # the seeds of every variant (--seeds or --set train.seeds wins)
+        seeds = sweep.pop("train.seeds")
         raw.setdefault("train", {})
-        if isinstance(raw["train"], dict):
-            raw["train"]["seeds"] = sweep.pop("train.seeds")
+        if isinstance(raw["train"], dict) and ("train", "seeds") not in problems.overridden:
+            raw["train"]["seeds"] = seeds
     searched = isinstance(raw.get("search"), dict)
     if searched and sweep:
         problems.at(("search",), "a study searches or sweeps, not both; remove search or sweep")
@@ -258,10 +346,14 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
 
     defaults = {k: raw[k] for k in SECTIONS if k in raw}
     variants: dict[str, VariantConfig] = {}
+    inherited: dict[tuple[tuple[str, ...], str, str], list[tuple[str, int]]] = {}
     for vname, spec in variants_raw.items():
-        cfg = _variant(str(vname), spec, defaults, swept.get(str(vname), ()), implicit, study is not None, problems)
+        vname = str(vname)
+        cfg = _variant(vname, spec, defaults, swept.get(vname, ()), implicit, study is not None, problems, inherited)
         if cfg is not None:
-            variants[str(vname)] = cfg
+            variants[vname] = cfg
+    _report_inherited(inherited, len(variants_raw), problems)
+    _case_collisions([str(v) for v in variants_raw], problems)
     base: dict[str, Any] = {}
     if study is not None and study.search is not None:
         base = _search_space(study.search.space, defaults, problems)
@@ -332,7 +424,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_file(path, STUDY_BYTES, follow=True)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file; expected a study YAML such as configs/dropout.yaml"]) from None
     except UnicodeDecodeError as exc:
@@ -342,6 +435,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Experiment:
                 "YAML file such as configs/dropout.yaml"
             ]
         ) from None
+    except ValueError as exc:  # not a regular file (a device, a FIFO, a folder), or too large to be a study
+        raise ConfigError([f"{path}: {exc}; expected a study YAML such as configs/dropout.yaml"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     return load_text(text, source=str(path), overrides=overrides)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -71,6 +72,8 @@ def _expected(err: dict[str, Any]) -> str:
         return "expected " + simple[kind]
     if kind == "literal_error":
         return "expected one of " + ctx.get("expected", "")
+    if kind == "string_too_long":
+        return f"expected at most {ctx.get('max_length')} characters (it names a folder)"
     if kind == "too_short":
         return f"expected at least {ctx.get('min_length', 1)} item(s)"
     if kind == "extra_forbidden":
@@ -79,6 +82,14 @@ def _expected(err: dict[str, Any]) -> str:
         text = str(ctx.get("error", msg))
         return text if text.startswith("expected") else "expected " + text
     return "expected " + msg[0].lower() + msg[1:]
+
+
+def unknown_key(key: str, allowed: list[str], what: str = "key") -> str:
+    """'unknown key' with the close names first ('did you mean ...?'), or every allowed one."""
+    close = difflib.get_close_matches(key, allowed, n=3)
+    if close:
+        return f"unknown {what}; did you mean {' or '.join(close)}?"
+    return f"unknown {what}; expected one of: {', '.join(allowed)}" if allowed else f"unknown {what}"
 
 
 def submodel(model: type[BaseModel], path: tuple[str, ...]) -> type[BaseModel] | None:
@@ -114,8 +125,9 @@ def error_lines(exc: ValidationError, root: type[BaseModel]) -> list[tuple[tuple
             loc, text, got = tuple(key.split(".")), rest, ""
         elif err["type"] == "extra_forbidden":
             parent = submodel(root, loc[:-1])
-            allowed = ", ".join(parent.model_fields) if parent else ""
-            text = f"unknown key; expected one of: {allowed}" if allowed else "unknown key"
+            text, got = unknown_key(loc[-1], list(parent.model_fields) if parent else []), ""
+        elif loc[-1:] == ("early_stopping",) and err.get("input") is True:
+            text = "expected a mapping of EarlyStopping arguments ({} for their defaults) or null"
         if any(loc == seen for seen, _, _ in out):
             continue
         out.append((loc, text, got))
@@ -148,11 +160,16 @@ class Problems:
     def line(self, path: tuple[str, ...], floor: int = 0) -> int:
         return line_of(self.lines, path, floor) or 1
 
+    def set_by_override(self, path: tuple[str, ...]) -> bool:
+        return any(path[: len(o)] == o for o in self.overridden)
+
     def at(self, path: tuple[str, ...], text: str, got: str = "", floor: int = 0) -> None:
-        if any(path[: len(o)] == o for o in self.overridden):
-            self.found.append(f"--set {'.'.join(path)}: {text}{got}")
+        if self.set_by_override(path):
+            found = f"--set {'.'.join(path)}: {text}{got}"
         else:
-            self.found.append(f"{self.source}:{self.line(path, floor)}: {'.'.join(path)}: {text}{got}")
+            found = f"{self.source}:{self.line(path, floor)}: {'.'.join(path)}: {text}{got}"
+        if found not in self.found:
+            self.found.append(found)
 
     def add(self, line: int, message: str) -> None:
         text = f"{self.source}:{line}: {message}"
@@ -162,6 +179,29 @@ class Problems:
     def raise_any(self) -> None:
         if self.found:
             raise ConfigError(sorted(self.found, key=_line_number))
+
+
+def dotted_keys(model: type[BaseModel] = VariantConfig, prefix: str = "") -> list[str]:
+    """Every dotted key under ``model`` (train.epochs, regularization.early_stopping.patience, ...)."""
+    keys = []
+    for name in model.model_fields:
+        inner = submodel(model, (name,))
+        keys += dotted_keys(inner, f"{prefix}{name}.") if inner is not None else [prefix + name]
+    return keys
+
+
+def unknown_dotted_key(key: str) -> str:
+    """'unknown key' for a dotted key of a variant, with the close ones ('did you mean ...?') when there are."""
+    keys = dotted_keys()
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.75)
+    if not close:  # a misspelt last part (regularization.droput), or no section (dropout)
+        parent, _, last = key.rpartition(".")
+        siblings = [k for k in keys if k.rpartition(".")[0] == parent] or keys
+        by_last = {k.rpartition(".")[2]: k for k in reversed(siblings)}
+        close = [by_last[k] for k in difflib.get_close_matches(last, list(by_last), n=3)]
+    if close:
+        return f"unknown key; did you mean {' or '.join(close)}?"
+    return "unknown key; expected a dotted config key such as train.epochs or regularization.l2"
 
 
 def known_key(path: list[str]) -> bool:

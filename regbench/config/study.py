@@ -145,7 +145,12 @@ class SearchConfig(Strict):
 class StudyFile(Strict):
     """The YAML file as written: defaults plus named variants of overrides. Used for the JSON Schema."""
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Study name; names the run folder.")
+    name: str = Field(
+        ...,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        max_length=200,
+        description="Study name; names the run folder (with the time it started), so at most 200 characters.",
+    )
     description: str = Field("", description="Free text: what the study asks.")
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -7,7 +7,7 @@ import itertools
 import re
 from typing import Any
 
-from regbench.config.messages import known_key
+from regbench.config.messages import known_key, unknown_dotted_key
 from regbench.errors import ConfigError
 
 VARIANT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.+=,-]*"
@@ -21,7 +21,7 @@ def sweep_grid(sweep: Any) -> tuple[dict[str, list[Any]], list[tuple[str, str]]]
     for key, values in sweep.items():
         key = str(key)
         if not known_key(key.split(".")):
-            problems.append((key, "unknown key; expected a dotted config key such as regularization.l2"))
+            problems.append((key, unknown_dotted_key(key)))
         elif not isinstance(values, list):
             continue  # StudyFile's validation reports it
         elif not values:

@@ -275,6 +275,17 @@ class TrainConfig(Strict):
         "{kind: exponential, decay_rate: R} or {kind: cosine, warmup_epochs: W}.",
     )
 
+    @field_validator("seeds")
+    @classmethod
+    def _each_seed_once(cls, seeds: list[int]) -> list[int]:
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+        if repeated:
+            raise ValueError(
+                f"each seed once (a seed names its run's folder); {', '.join(map(str, repeated))} is there "
+                "more than once"
+            )
+        return seeds
+
     def learning_rate_at(self, epoch: int) -> float:
         """The learning rate of 0-based ``epoch`` under ``lr_schedule``."""
         return self.learning_rate * self.lr_schedule.multiplier(epoch, self.epochs)
@@ -331,6 +342,12 @@ class VariantConfig(Strict):
                     f"in model.conv_filters), got {len(rates)}"
                 )
         t = self.train
+        stopping = self.regularization.early_stopping
+        if stopping is not None and stopping.start_from_epoch + stopping.patience >= t.epochs:
+            raise ValueError(
+                f"regularization.early_stopping.patience: expected patience + start_from_epoch below train.epochs "
+                f"({t.epochs}) so that it can ever stop a run, got {stopping.patience} + {stopping.start_from_epoch}"
+            )
         if t.momentum is not None and t.optimizer not in ("sgd", "rmsprop"):
             raise ValueError(
                 f"train.momentum: expected null with optimizer {t.optimizer} (only sgd and rmsprop take a "

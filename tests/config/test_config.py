@@ -126,8 +126,7 @@ variants:
         "study.yaml:9: variants.es.regularization.early_stopping.patience: expected a number >= 0, got -1",
         "study.yaml:9: variants.es.regularization.early_stopping.monitor: expected one of 'val_data_loss', "
         "'val_accuracy' or 'val_loss', got \"val_acc\"",
-        "study.yaml:11: variants.typo.regularisation: unknown section; expected one of: data, model, "
-        "regularization, train, reference",
+        "study.yaml:11: variants.typo.regularisation: unknown section; did you mean regularization?",
     ]
 
 
@@ -326,18 +325,18 @@ def test_a_dry_run_shows_what_each_set_changed_and_in_which_variants(tmp_path):
 
     from regbench.cli import app
 
-    args = ["run", str(ROOT / "configs" / "dropout.yaml"), "--dry-run", "--set", "train.epochs=2"]
-    args += ["--set", "regularization.early_stopping.patience=5", "--set", "variants.dropout.train.epochs=1"]
+    args = ["run", str(ROOT / "configs" / "dropout.yaml"), "--dry-run", "--set", "train.epochs=3"]
+    args += ["--set", "regularization.early_stopping.patience=1", "--set", "variants.dropout.train.epochs=2"]
     args += ["--set", "data.seed=0", "--set", "output.checkpoint=false"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("--set")]
     assert lines == [
-        "--set train.epochs=2: train.epochs: 10 → 2 in every variant (2)",
-        '--set regularization.early_stopping.patience=5: regularization.early_stopping: null → {"patience": 5, '
+        "--set train.epochs=3: train.epochs: 10 → 3 in every variant (2)",
+        '--set regularization.early_stopping.patience=1: regularization.early_stopping: null → {"patience": 1, '
         '"min_delta": 0.0, "monitor": "val_data_loss", "restore_best_weights": true, "start_from_epoch": 0} in '
         "every variant (2)",
-        "--set variants.dropout.train.epochs=1: train.epochs: 2 → 1 in dropout",
+        "--set variants.dropout.train.epochs=2: train.epochs: 3 → 2 in dropout",
         "--set data.seed=0: changed nothing",
         "--set output.checkpoint=false: output.checkpoint: true → false (study-wide)",
     ]

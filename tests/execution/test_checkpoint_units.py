@@ -66,7 +66,12 @@ def test_checkpoints_go_as_runs_are_written_unless_kept(tmp_path, data_dir, tiny
     assert meta["finished"] and meta["epochs_done"] == 2 and len(meta["identity"]["runs"]) == 2
     run_ids = {json.loads(p.read_text())["run_id"] for p in kept.glob("*/seed-*/metrics.json")}
     assert set(meta["identity"]["runs"]) == run_ids
-    result = runner.invoke(app, ["run", str(tiny_study), "--resume", str(kept)])
+    result = runner.invoke(app, ["run", str(tiny_study), "--resume", str(kept)])  # with the overrides it recorded
+    assert result.exit_code == 0 and "0 run(s) trained, 2 skipped" in result.output, result.output
+    assert "started with: --set output.keep_checkpoint=true" in result.output and (kept / CHECKPOINTS).exists()
+    result = runner.invoke(
+        app, ["run", str(tiny_study), "--resume", str(kept), "--set", "output.keep_checkpoint=false"]
+    )
     assert result.exit_code == 0 and "0 run(s) trained, 2 skipped" in result.output, result.output
     assert not (kept / CHECKPOINTS).exists()
     off = run("--no-fuse", "--set", "output.checkpoint=false", "--set", "train.epochs=3")

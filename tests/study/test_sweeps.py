@@ -66,7 +66,8 @@ def test_bad_sweep_entries_point_at_the_sweep_line():
             source="s.yaml",
         )
     assert info.value.problems == [
-        "s.yaml:3: sweep.regularization.l3: unknown key; expected a dotted config key such as regularization.l2",
+        "s.yaml:3: sweep.regularization.l3: unknown key; did you mean regularization.l2 or regularization.l1 or "
+        "regularization.dropout?",
         "s.yaml:4: sweep.regularization.l2: expected a number >= 0.0, got -1",
         "s.yaml:5: sweep.train.epochs: expected a list, got 5",
         "s.yaml:6: sweep.train.batch_size: expected a non-empty list of values, got []",
