@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from regbench.config.messages import Problems, error_lines, known_key, line_of, unknown_dotted_key, unknown_key
+from regbench.config.names import case_collisions, name_problem
 from regbench.config.schema import (
     SECTIONS,
     VARIANT_KEYS,
@@ -26,7 +26,8 @@ from regbench.config.schema import (
     seed_rounds,
     show_value,
 )
-from regbench.config.sweep import VARIANT_NAME, expand_sweep, set_path, sweep_grid
+from regbench.config.study_yaml import parse_study
+from regbench.config.sweep import expand_sweep, set_path, sweep_grid
 from regbench.errors import ConfigError
 from regbench.store.files import read_file
 
@@ -107,83 +108,6 @@ def _has_path(tree: Any, path: list[str]) -> bool:
     return True
 
 
-class _StudyLoader(yaml.SafeLoader):
-    """YAML as a study file means it: every mapping key as written (``on``, ``off``, ``1.0`` name variants, not
-    YAML 1.1's True, False and 1.0), and a key twice in one mapping an error (YAML's own rule is that the last
-    wins, silently)."""
-
-    def compose_node(self, parent, index):
-        # An alias (*name) lets a few lines expand to gigabytes (a "billion laughs" file); studies need none.
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not supported in a study file; write the value out", event.start_mark
-            )
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node, deep=False):
-        if not isinstance(node, yaml.MappingNode):
-            return super().construct_mapping(node, deep)
-        self.flatten_mapping(node)
-        mapping: dict[Any, Any] = {}
-        lines: dict[Any, int] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node, deep)
-            if not isinstance(key, (str, int, float, bool, type(None))):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "expected a name or number as a key, got a list or mapping", key_node.start_mark
-                )
-            if key in mapping:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} again (first on line {lines[key]}); each key once", key_node.start_mark
-                )
-            lines[key] = key_node.start_mark.line + 1
-            mapping[key] = self.construct_object(value_node, deep)
-        return mapping
-
-
-_StudyLoader.add_constructor("tag:yaml.org,2002:map", _StudyLoader.construct_yaml_map)
-
-
-def _parse(text: str, source: str) -> dict[str, Any]:
-    """The YAML document as a mapping; a syntax error or a non-mapping is a ConfigError with its line."""
-    try:
-        raw = yaml.load(text, Loader=_StudyLoader)
-    except RecursionError:
-        raise ConfigError([f"{source}: invalid YAML: nested too deeply for a study file"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError([f"{where}: invalid YAML: {_yaml_problem(exc)}"]) from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError([f"{source}:1: config: expected a mapping of sections, got {show_value(raw)}"])
-    return raw
-
-
-# PyYAML's messages for the mistakes people make, as they would say them.
-YAML_PROBLEMS = (
-    ("expected <block end>", "this line's indentation does not match the lines above it (count its spaces)"),
-    ("mapping values are not allowed here", "a ':' where a value was expected (a value with ': ' in it needs quotes)"),
-    ("found character '\\t'", "a tab: YAML indents with spaces only"),
-    ("found undefined alias", "a '*' starts an alias in YAML: quote the value"),
-    ("could not find expected ':'", "a key without ':' after it, or a multi-line value that needs quotes"),
-    ("found unexpected end of stream", "a quote or bracket that is never closed"),
-    ("did not find expected node content", "a value that YAML cannot read (quote it)"),
-    ("found unexpected ':'", "a ':' inside a value: quote the value"),
-)
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """A YAML syntax error in plain words (PyYAML's own words when they are not one of the usual mistakes)."""
-    problem = str(getattr(exc, "problem", None) or exc)
-    for pyyaml, plain in YAML_PROBLEMS:
-        if problem.startswith(pyyaml):
-            return plain
-    return problem
-
-
 def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str, ...]]:
     """Apply ``--set`` overrides in place: to the defaults, and to every variant that sets the same key itself,
     so that ``--set train.epochs=2`` means two epochs everywhere. Returns the overridden paths."""
@@ -207,33 +131,6 @@ def _apply_overrides(raw: dict[str, Any], overrides: list[str]) -> set[tuple[str
     return overridden
 
 
-# Names Windows keeps for devices, with or without an extension: a folder "nul" or "con.x" cannot be made there.
-WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
-
-def _name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a variant's folder on every file system (None when it can), as 'expected ...'."""
-    if not re.fullmatch(VARIANT_NAME, name):
-        return f"a name of letters, digits, '_', '.', '+', '-', '=' or ',' (it names a folder), got {show_value(name)}"
-    if name.split(".")[0].lower() in WINDOWS_RESERVED or name.endswith("."):
-        reserved = "not CON, PRN, AUX, NUL, COM0-9, LPT0-9, nor ending in '.'"
-        return f"a name Windows can give a folder ({reserved}), got {name}"
-    return None  # a name too long for a folder is shortened with its hash (store.layout.variant_folder)
-
-
-def _case_collisions(names: list[str], problems: Problems) -> None:
-    """Variant names that differ only in case name one folder on macOS and Windows (and in a shared folder)."""
-    first: dict[str, str] = {}
-    for name in names:
-        other = first.setdefault(name.lower(), name)
-        if other != name:
-            problems.add(
-                problems.lines.get(("variants", name), 1),
-                f"variants.{name}: expected a name that differs from {other!r} by more than case (on macOS and "
-                f"Windows both name one folder)",
-            )
-
-
 def _variant(
     vname: str,
     spec: Any,
@@ -249,9 +146,9 @@ def _variant(
     ``default`` variant; a problem of what it inherits goes to ``inherited`` (reported once when every variant
     has it). Returns None when it has problems."""
     prefix = ("variants", vname)
-    name_problem = _name_problem(vname)
-    if name_problem:
-        problems.add(problems.lines.get(prefix, 1), f"variants.{vname}: expected {name_problem}")
+    bad_name = name_problem(vname)
+    if bad_name:
+        problems.add(problems.lines.get(prefix, 1), f"variants.{vname}: expected {bad_name}")
         return None
     spec = spec or {}
     if not isinstance(spec, dict):
@@ -302,7 +199,7 @@ def _report_inherited(
 def load_text(text: str, source: str = "<config>", overrides: list[str] | None = None) -> Experiment:
     """Load a study from YAML text: parse, apply overrides, validate the defaults, expand the sweep, validate
     every variant, and report every problem at once. See :func:`load`."""
-    raw = _parse(text, source)
+    raw = parse_study(text, source)
     problems = Problems(text, source, _apply_overrides(raw, overrides or []))
 
     study = None
@@ -353,7 +250,7 @@ def load_text(text: str, source: str = "<config>", overrides: list[str] | None =
         if cfg is not None:
             variants[vname] = cfg
     _report_inherited(inherited, len(variants_raw), problems)
-    _case_collisions([str(v) for v in variants_raw], problems)
+    case_collisions([str(v) for v in variants_raw], problems)
     base: dict[str, Any] = {}
     if study is not None and study.search is not None:
         base = _search_space(study.search.space, defaults, problems)
